@@ -1,0 +1,80 @@
+"""Repo-wide settings: one place, `[tool.haha]` in pyproject.toml, overridable by environment.
+
+Every stage reads the Hub org, W&B project, data mount and allow-lists from here so that
+no module grows its own idea of them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ENV_OVERRIDES = {
+    "hub_org": "HAHA_HUB_ORG",
+    "wandb_project": "HAHA_WANDB_PROJECT",
+    "wandb_entity": "HAHA_WANDB_ENTITY",
+    "data_mount": "HAHA_DATA_MOUNT",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    hub_org: str = "haha-lab"
+    hub_private: bool = True
+    wandb_project: str = "haha"
+    wandb_entity: str = ""
+    data_mount: str = "/workspace/data"
+    allowed_plugins: tuple[str, ...] = ()
+    # base model id -> the revision it must pin to be allowed `trust_remote_code: true`
+    trust_remote_code_models: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "train" / "config"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "train" / "data"
+
+    @property
+    def eval_file(self) -> Path:
+        return self.root / "train" / "eval" / "eval.json"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.root / "train" / "results"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The repo root: `HAHA_ROOT`, else the nearest parent whose pyproject.toml has `[tool.haha]`."""
+    if env_root := os.environ.get("HAHA_ROOT"):
+        return Path(env_root).resolve()
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file() and "haha" in tomllib.loads(pyproject.read_text()).get("tool", {}):
+            return candidate
+    raise FileNotFoundError(
+        f"no pyproject.toml with a [tool.haha] table in {here} or its parents; run haha inside the repo "
+        "or set HAHA_ROOT"
+    )
+
+
+def load_settings(root: Path | None = None) -> Settings:
+    root = root or find_root()
+    table = tomllib.loads((root / "pyproject.toml").read_text()).get("tool", {}).get("haha", {})
+    settings = Settings(
+        root=root,
+        hub_org=str(table.get("hub_org", Settings.hub_org)),
+        hub_private=bool(table.get("hub_private", Settings.hub_private)),
+        wandb_project=str(table.get("wandb_project", Settings.wandb_project)),
+        wandb_entity=str(table.get("wandb_entity", Settings.wandb_entity)),
+        data_mount=str(table.get("data_mount", Settings.data_mount)),
+        allowed_plugins=tuple(table.get("allowed_plugins", ())),
+        trust_remote_code_models=dict(table.get("trust_remote_code_models", {})),
+    )
+    overrides = {name: os.environ[var] for name, var in ENV_OVERRIDES.items() if os.environ.get(var)}
+    return replace(settings, **overrides)
