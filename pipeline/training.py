@@ -1,0 +1,178 @@
+"""The Axolotl boundary: run `axolotl train` as a child process and prove it produced an adapter.
+
+Exit code 0 from Axolotl is not proof, so success is the adapter files on disk plus a
+completion record holding the config's sha256. The same record makes re-runs skip, and
+Axolotl's `auto_resume_from_checkpoints` makes a cancelled run resume where it stopped.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from pipeline.runs import RunPaths
+from pipeline.secrets import scrub
+from pipeline.tracking import wandb_env
+
+STEP_PATTERN = re.compile(r"(\d+)/(\d+) \[[\d:]+<([\d:?]+)")
+METRICS_PATTERN = re.compile(r"^\{'(?:train_)?loss'.*\}$")
+ALL_ROWS_DROPPED = "num_samples=0"
+
+
+class TrainingError(Exception):
+    """Training did not produce an adapter; the message says why and what to do."""
+
+
+@dataclass
+class Progress:
+    """What the progress view shows; updated from Axolotl's output as lines arrive."""
+
+    step: int = 0
+    total: int = 0
+    eta: str = ""
+    losses: list[float] = field(default_factory=list)
+
+    def update(self, line: str) -> bool:
+        """Fold one output line in; True when something visible changed."""
+        if match := STEP_PATTERN.search(line):
+            self.step, self.total, self.eta = int(match[1]), int(match[2]), match[3]
+            return True
+        if METRICS_PATTERN.match(line.strip()):
+            try:
+                metrics = ast.literal_eval(line.strip())
+            except (ValueError, SyntaxError):
+                return False
+            if "loss" in metrics:
+                self.losses.append(float(metrics["loss"]))
+                return True
+        return False
+
+    def describe(self) -> str:
+        loss = f"loss {self.losses[-1]:.4f}" if self.losses else "loss -"
+        steps = f"step {self.step}/{self.total}" if self.total else "preparing"
+        return f"{steps}  {loss}  eta {self.eta or '-'}"
+
+
+def axolotl_command(config_path: Path) -> list[str]:
+    """`axolotl train` from the venv running us; `--launcher python` needs no accelerate config."""
+    return [str(Path(sys.executable).parent / "axolotl"), "train", str(config_path), "--launcher", "python"]
+
+
+def child_env(run: RunPaths, wandb_mode: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["AXOLOTL_DO_NOT_TRACK"] = "1"
+    env["HF_HUB_OFFLINE"] = env.get("HF_HUB_OFFLINE", "1" if not env.get("HF_TOKEN") else "0")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(wandb_env(wandb_mode, run.run_dir))
+    return env
+
+
+def write_effective_config(run: RunPaths, config: dict[str, Any], config_sha256: str) -> None:
+    """A new config hash means old checkpoints belong to another config: start from a clean run dir."""
+    started = run.run_dir / "started.json"
+    if started.is_file() and json.loads(started.read_text()).get("config_sha256") != config_sha256:
+        shutil.rmtree(run.run_dir)
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    started.write_text(json.dumps({"config_sha256": config_sha256}))
+    run.config.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+
+def stream_lines(stream: IO[bytes]) -> Any:
+    """Lines from the child, splitting on carriage returns too so progress bars arrive as they draw."""
+    buffer = b""
+    while chunk := stream.read1(4096) if hasattr(stream, "read1") else stream.read(4096):
+        buffer += chunk
+        *lines, buffer = re.split(rb"[\r\n]", buffer)
+        for line in lines:
+            yield line.decode("utf-8", errors="replace")
+    if buffer:
+        yield buffer.decode("utf-8", errors="replace")
+
+
+def run_child(command: list[str], env: dict[str, str], log_path: Path,
+              on_line: Callable[[str], None]) -> int:
+    """Run the child in its own session, forwarding SIGINT/SIGTERM so it can save and exit cleanly."""
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(f"$ {' '.join(command)}\n")
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                 start_new_session=True)
+
+        def forward(signum: int, _frame: object) -> None:
+            child.send_signal(signum)
+
+        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            assert child.stdout is not None
+            for line in stream_lines(child.stdout):
+                clean = scrub(line)
+                log.write(clean + "\n")
+                on_line(clean)
+            return child.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if child.poll() is None:
+                child.kill()
+
+
+def diagnose(log_path: Path, returncode: int, sequence_len: Any) -> str:
+    """Turn Axolotl's failure into a sentence a config author can act on."""
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    if ALL_ROWS_DROPPED in text:
+        return (f"every dataset row is longer than sequence_len ({sequence_len}), so Axolotl dropped them all "
+                "and had nothing to train on: raise sequence_len or shorten the rows")
+    tail = [line for line in text.splitlines() if line.strip()][-5:]
+    detail = "\n    ".join(tail)
+    return f"axolotl train exited with code {returncode} and wrote no adapter; last log lines:\n    {detail}"
+
+
+def record_completion(run: RunPaths, config_sha256: str, progress: Progress, seconds: float) -> None:
+    record = {
+        "config_sha256": config_sha256,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 1),
+        "steps": progress.step,
+        "losses": progress.losses,
+    }
+    tmp = run.record.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    os.replace(tmp, run.record)
+
+
+def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode: str,
+          on_progress: Callable[[Progress], None] = lambda _p: None) -> dict[str, Any]:
+    """Train unless this exact config already has a complete adapter; returns the completion record."""
+    if run.is_trained(config_sha256):
+        record = run.completion()
+        assert record is not None
+        return {**record, "skipped": True}
+    write_effective_config(run, config, config_sha256)
+    progress = Progress()
+
+    def on_line(line: str) -> None:
+        if progress.update(line):
+            on_progress(progress)
+
+    started = time.monotonic()
+    returncode = run_child(axolotl_command(run.config), child_env(run, wandb_mode), run.log, on_line)
+    if returncode != 0 or not run.adapter_complete():
+        raise TrainingError(diagnose(run.log, returncode, config.get("sequence_len")))
+    record_completion(run, config_sha256, progress, time.monotonic() - started)
+    record = run.completion()
+    assert record is not None
+    return {**record, "skipped": False}
