@@ -1,0 +1,103 @@
+"""The effective config: what the pipeline changes, and that it says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.effective import SMOKE_MAX_STEPS, RunPlan, effective_config
+from pipeline.settings import Settings
+
+GPU_CONFIG = {
+    "base_model": "meta-llama/Meta-Llama-3-8B",
+    "load_in_8bit": True,
+    "adapter": "qlora",
+    "lora_r": 32,
+    "lora_alpha": 16,
+    "sequence_len": 64,
+    "learning_rate": 0.000095,
+    "optimizer": "adamw_bnb_8bit",
+    "bf16": "auto",
+    "wandb_project": "haha",
+    "wandb_name": None,
+    "special_tokens": {"pad_token": "<|end_of_text|>"},
+    "datasets": [{"path": "/workspace/data/haha-v1.jsonl", "type": {"format": "{instruction}"}}],
+    "output_dir": "./outputs/lora-out",
+}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    (tmp_path / "train" / "data").mkdir(parents=True)
+    return Settings(root=tmp_path, wandb_entity="jokes-team")
+
+
+def plan(tmp_path: Path, wandb_mode: str = "offline", base_model: str | None = None) -> RunPlan:
+    return RunPlan(tmp_path / "ws" / "adapter", tmp_path / "ws" / "prepared", tmp_path / "mounted-data",
+                   wandb_mode, base_model)
+
+
+def test_pipeline_owned_keys_are_filled_in_and_logged(settings: Settings, tmp_path: Path) -> None:
+    config, overrides = effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path))
+    assert config["wandb_name"] == "haha-x-001"
+    assert config["wandb_project"] == "haha"
+    assert config["wandb_entity"] == "jokes-team"
+    assert config["wandb_mode"] == "offline"
+    assert config["datasets"][0]["path"] == str(tmp_path / "mounted-data" / "haha-v1.jsonl")
+    assert config["output_dir"] == str(tmp_path / "ws" / "adapter")
+    changed = {o.key for o in overrides}
+    assert {"wandb_name", "datasets[0].path", "output_dir", "dataset_prepared_path"} <= changed
+
+
+def test_hyperparameters_are_untouched_outside_smoke(settings: Settings, tmp_path: Path) -> None:
+    config, overrides = effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path))
+    for key in ("learning_rate", "optimizer", "bf16", "load_in_8bit", "adapter", "lora_r", "sequence_len"):
+        assert config[key] == GPU_CONFIG[key]
+    assert not [o for o in overrides if o.key in GPU_CONFIG and o.key not in ("output_dir", "datasets[0].path")
+                and not o.key.startswith("wandb")]
+
+
+def test_smoke_swaps_in_cpu_safe_settings_but_keeps_data_format_and_lora_shape(settings: Settings,
+                                                                               tmp_path: Path) -> None:
+    config, overrides = effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path, base_model="/tiny"))
+    assert config["base_model"] == "/tiny"
+    assert config["adapter"] == "lora"
+    assert config["load_in_8bit"] is False
+    assert config["bf16"] is False
+    assert config["optimizer"] == "adamw_torch"
+    assert config["max_steps"] == SMOKE_MAX_STEPS
+    assert config["lora_qkv_kernel"] is False
+    for key in ("lora_r", "lora_alpha", "sequence_len", "special_tokens"):
+        assert config[key] == GPU_CONFIG[key]
+    assert config["datasets"][0]["type"] == GPU_CONFIG["datasets"][0]["type"]
+    logged = {o.key: o for o in overrides}
+    assert logged["optimizer"].old == "adamw_bnb_8bit"
+    assert "smoke" in logged["optimizer"].reason
+
+
+def test_disabled_wandb_removes_tracking_keys(settings: Settings, tmp_path: Path) -> None:
+    config, _ = effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path, wandb_mode="disabled"))
+    assert "wandb_project" not in config
+    assert "wandb_name" not in config
+
+
+def test_the_repo_config_is_never_modified(settings: Settings, tmp_path: Path) -> None:
+    before = repr(GPU_CONFIG)
+    effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path, base_model="/tiny"))
+    assert repr(GPU_CONFIG) == before
+
+
+def test_secrets_never_reach_the_effective_config(settings: Settings, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_canary_value_123")
+    leaky = {**GPU_CONFIG, "hub_token": "anything", "wandb_watch": "hf_canary_value_123"}
+    config, _ = effective_config(leaky, "haha-x-001", settings, plan(tmp_path))
+    assert "hub_token" not in config
+    assert "hf_canary_value_123" not in repr(config)
+
+
+def test_dataset_outside_train_data_is_refused(settings: Settings, tmp_path: Path) -> None:
+    escaping = {**GPU_CONFIG, "datasets": [{"path": "/etc/passwd"}]}
+    with pytest.raises(ValueError, match="outside train/data"):
+        effective_config(escaping, "haha-x-001", settings, plan(tmp_path))

@@ -1,0 +1,45 @@
+"""Pure parts of the training stage: reading progress out of Axolotl's output, tracking modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.training import Progress, diagnose
+from pipeline.tracking import wandb_mode
+
+
+def test_progress_reads_steps_eta_and_losses() -> None:
+    progress = Progress()
+    assert progress.update("  30%|███       | 3/10 [00:01<00:04,  1.62it/s]")
+    assert (progress.step, progress.total, progress.eta) == (3, 10, "00:04")
+    assert progress.update("{'loss': '6.631', 'grad_norm': '0.41', 'learning_rate': '9.5e-05', 'epoch': '0.31'}")
+    assert progress.update("{'loss': 6.5, 'grad_norm': 0.4, 'epoch': 0.6}")
+    assert progress.losses == [6.631, 6.5]
+    assert not progress.update("[INFO] loading tokenizer")
+    assert progress.describe() == "step 3/10  loss 6.5000  eta 00:04"
+
+
+def test_all_rows_dropped_is_explained(tmp_path: Path) -> None:
+    log = tmp_path / "train.log"
+    log.write_text("ValueError: num_samples should be a positive integer value, but got num_samples=0\n")
+    message = diagnose(log, 1, 64)
+    assert "longer than sequence_len (64)" in message
+    assert "num_samples" not in message
+
+
+def test_other_failures_show_the_log_tail(tmp_path: Path) -> None:
+    log = tmp_path / "train.log"
+    log.write_text("line one\nRuntimeError: CUDA out of memory\n")
+    assert "RuntimeError: CUDA out of memory" in diagnose(log, 1, 64)
+
+
+def test_wandb_mode_follows_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    assert wandb_mode(None) == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    assert wandb_mode(None) == "online"
+    assert wandb_mode("disabled") == "disabled"
+    with pytest.raises(ValueError, match="--wandb"):
+        wandb_mode("sometimes")
