@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(VENV)/bin/haha validate
+	$(VENV)/bin/haha run --smoke
 
 test: setup
 	$(VENV)/bin/ruff check .

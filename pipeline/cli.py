@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 something checked failed, 2 usage error.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,7 +18,7 @@ from pipeline.problems import errors, warnings
 from pipeline.settings import load_settings
 
 if TYPE_CHECKING:
-    from pipeline.runner import RunContext
+    from pipeline.runner import RunContext, StageFn
 
 app = typer.Typer(
     help="Validate, train, publish and evaluate the joke fine-tunes in train/config.",
@@ -75,7 +76,8 @@ WorkspaceOption = Annotated[Path | None, typer.Option("--workspace", help="Where
                                                                           "workspace/, or scratch/ with --smoke).")]
 
 
-def _context(smoke: bool, hub: str | None, wandb: str | None, workspace: Path | None) -> RunContext:
+def _context(smoke: bool, hub: str | None, wandb: str | None, workspace: Path | None,
+             force: bool = False) -> RunContext:
     from pipeline.runner import make_context
     from pipeline.tracking import wandb_mode
 
@@ -83,7 +85,7 @@ def _context(smoke: bool, hub: str | None, wandb: str | None, workspace: Path | 
         mode = wandb_mode(wandb)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    return make_context(load_settings(), smoke, hub, mode, workspace)
+    return make_context(load_settings(), smoke, hub, mode, workspace, force)
 
 
 def _existing_config(path: Path) -> Path:
@@ -118,7 +120,7 @@ def train(
 
     ctx = _context(smoke, None, wandb, workspace)
     try:
-        loaded = stage_validate(ctx, _existing_config(config))
+        loaded = stage_validate(ctx, _existing_config(config), full=False)
         with console.status("starting axolotl") as status:
             record = stage_train(ctx, loaded, lambda p: status.update(p.describe()))
     except StageError as exc:
@@ -128,6 +130,220 @@ def train(
         console.print(f"override {line}", style="dim", markup=False)
     verb = "already trained (same config hash), skipped" if record["skipped"] else "trained"
     console.print(f"[green]{config.name}: {verb}[/green]: adapter in {record['run_dir']}/adapter")
+
+
+def _pending_configs(ctx: RunContext) -> list[Path]:
+    from pipeline.changes import config_paths, pending
+
+    found = pending(config_paths(ctx.settings.config_dir), ctx.results_dir)
+    for item in found:
+        console.print(f"pending: {item.path.name} ({item.reason})", markup=False)
+    return [item.path for item in found]
+
+
+def _later_stages() -> list[tuple[str, StageFn]]:
+    from pipeline.runner import stage_evaluate, stage_publish
+
+    return [("publish", stage_publish), ("evaluate", stage_evaluate)]
+
+
+@app.command()
+def run(
+    configs: Annotated[list[Path] | None, typer.Argument(help="Configs to run (default: all pending).")] = None,
+    smoke: SmokeOption = False,
+    hub: HubOption = None,
+    wandb: WandbOption = None,
+    workspace: WorkspaceOption = None,
+    report: Annotated[Path | None, typer.Option(help="Write the per-config outcome as JSON here.")] = None,
+    force: Annotated[bool, typer.Option(help="Retrain and re-evaluate even when this config hash is done.")] = False,
+) -> None:
+    """Validate -> train -> publish -> evaluate each config; one failure never stops the others."""
+    from rich.table import Table
+
+    from pipeline.runner import TABLE_HEADER, markdown_summary, outcome_table, run_one, write_report
+
+    ctx = _context(smoke, hub, wandb, workspace, force)
+    paths = [_existing_config(p) for p in configs] if configs else _pending_configs(ctx)
+    if not paths:
+        console.print("nothing to run: every config has results for its current hash")
+        raise typer.Exit(0)
+    outcomes = []
+    for index, path in enumerate(paths, start=1):
+        console.rule(f"[{index}/{len(paths)}] {path.name}")
+        with console.status(f"{path.name}: starting") as status:
+            outcome = run_one(ctx, path, _later_stages(), lambda p, s=status, n=path.name: s.update(
+                f"{n}: training  {p.describe()}"))
+        outcomes.append(outcome)
+        console.print(f"{path.name}: " + ", ".join(f"{k} {v}" for k, v in outcome.stages.items()), markup=False)
+        if outcome.error:
+            console.print(outcome.error, style="red", markup=False)
+    table = Table(*TABLE_HEADER, title="haha run")
+    for row in outcome_table(outcomes):
+        table.add_row(*row)
+    console.print(table)
+    for outcome in outcomes:
+        if samples := outcome.details.get("samples"):
+            sample_table = Table("prompt", "temperature", "completion (seed 1)",
+                                 title=f"{outcome.config}: sample completions ({outcome.details['results']})")
+            for sample in samples:
+                sample_table.add_row(sample["prompt"], str(sample["temperature"]), sample["completion"])
+            console.print(sample_table)
+    report_path = report or ctx.workspace.parent / "report.json"
+    write_report(outcomes, report_path)
+    console.print(f"report: {report_path}")
+    if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(summary_file, "a", encoding="utf-8") as handle:
+            handle.write(markdown_summary(outcomes))
+    raise typer.Exit(1 if any(o.failed for o in outcomes) else 0)
+
+
+@app.command()
+def pending(
+    diff: Annotated[tuple[str, str] | None, typer.Option(
+        "--diff", metavar="BEFORE AFTER",
+        help="Also report what the push BEFORE..AFTER touched under train/config (added, modified, renamed, "
+             "deleted); first and force pushes are handled.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List configs that still need a run: no results yet, or results made from a different config hash."""
+    from pipeline.changes import config_paths, push_diff
+    from pipeline.changes import pending as find_pending
+
+    settings = load_settings()
+    found = find_pending(config_paths(settings.config_dir), settings.results_dir)
+    try:
+        pushed = push_diff(settings.root, diff[0], diff[1], settings.config_dir) if diff else None
+    except RuntimeError as exc:
+        console.print(f"[red]--diff: {exc}[/red]", markup=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps({"pending": [{**p.to_json(), "config": _shown(p.path, settings.root)} for p in found],
+                          "diff": pushed.to_json() if pushed else None}, indent=2))
+        raise typer.Exit(0)
+    for item in found:
+        console.print(f"{_shown(item.path, settings.root)}: {item.reason}", markup=False)
+    console.print(f"{len(found)} pending" if found else "nothing pending: every config has results for its hash")
+    if pushed:
+        console.print(f"push {pushed.before[:12]}..{pushed.after[:12]} under train/config:", markup=False)
+        if pushed.note:
+            console.print(f"  note: {pushed.note}", markup=False)
+        for change in pushed.changes:
+            console.print(f"  {change}", markup=False)
+        if not pushed.changes:
+            console.print("  nothing changed", markup=False)
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+@app.command("commit-results")
+def commit_results(
+    message: Annotated[str | None, typer.Option(help="Commit message (default: names the configs).")] = None,
+    remote: Annotated[str, typer.Option(help="Remote to push to.")] = "origin",
+    branch: Annotated[str, typer.Option(help="Branch to push to.")] = "main",
+    attempts: Annotated[int, typer.Option(min=1, help="Pushes to try; each rejection rebases first.")] = 5,
+) -> None:
+    """Commit train/results (nothing else) and push it, rebasing and retrying when the branch moved; never forces."""
+    from pipeline.gitops import GitOpsError
+    from pipeline.gitops import commit_results as commit_and_push
+
+    settings = load_settings()
+    try:
+        outcome = commit_and_push(settings.root, _shown(settings.results_dir, settings.root), message, remote,
+                                  branch, attempts)
+    except GitOpsError as exc:
+        console.print(str(exc), style="red", markup=False)
+        raise typer.Exit(1) from None
+    if not outcome.committed:
+        console.print("nothing to commit under train/results")
+        raise typer.Exit(0)
+    console.print(f"pushed {outcome.sha[:12]} to {remote}/{branch} ({len(outcome.files)} files, "
+                  f"{outcome.attempts} attempt{'s' if outcome.attempts > 1 else ''})", markup=False)
+
+
+@app.command()
+def results(
+    strict: Annotated[bool, typer.Option(help="Exit 1 when a results file cannot be read.")] = False,
+) -> None:
+    """Rebuild train/results/README.md and index.html from the results files."""
+    from pipeline.index import write_index
+
+    results_dir = load_settings().results_dir
+    scan = write_index(results_dir)
+    for broken in scan.broken:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"unreadable: {broken}", style="red",
+                                                                    markup=False)
+    console.print(f"indexed {len(scan.entries)} results files ({len(scan.broken)} unreadable): "
+                  f"{results_dir / 'README.md'}, {results_dir / 'index.html'}", markup=False)
+    raise typer.Exit(1 if strict and scan.broken else 0)
+
+
+@app.command()
+def compare(
+    refs: Annotated[list[str], typer.Argument(help="Two or more results: basenames (haha-017) or paths.")],
+    prompt: Annotated[str, typer.Option(help="Only prompts containing this text.")] = "",
+) -> None:
+    """Show configs' completions side by side, per prompt, seed and temperature, after their hyperparameter diff."""
+    from pipeline.compare import compare_renderables, resolve_results
+    from pipeline.results import ResultsError, load_results
+
+    if len(refs) < 2:
+        console.print("[red]compare needs two or more results files[/red]")
+        raise typer.Exit(2)
+    results_dir = load_settings().results_dir
+    try:
+        paths = [resolve_results(ref, results_dir) for ref in refs]
+    except LookupError as exc:
+        console.print(str(exc), style="red", markup=False)
+        raise typer.Exit(2) from None
+    try:
+        named = [(path.stem, load_results(path)) for path in paths]
+    except ResultsError as exc:
+        console.print(str(exc), style="red", markup=False)
+        raise typer.Exit(1) from None
+    for renderable in compare_renderables(named, prompt):
+        console.print(renderable, soft_wrap=False)
+
+
+@app.command()
+def evaluate(
+    config: Annotated[Path, typer.Argument(help="A config in train/config.")],
+    adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder (default: the config's run in "
+                                                      "workspace/runs).")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Base model id or folder (default: the config's "
+                                                        "base_model).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results file (default: train/results/<basename>.json).")] = None,
+    eval_file: Annotated[Path | None, typer.Option("--eval", help="Eval spec (default: train/eval/eval.json).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Completions per forward pass; lower it to save "
+                                                        "memory.")] = 64,
+    max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Cap every setting at N new tokens (default: "
+                                                                   "the setting's own, else 64).")] = None,
+) -> None:
+    """Run the eval sweep (prompts x settings x seeds) and write the results file; resumes a cut-off sweep."""
+    from pipeline.evalspec import load_eval
+    from pipeline.evaluation import EvalError, rich_progress
+    from pipeline.evaluation import evaluate as run_sweep
+    from pipeline.naming import basename_of
+    from pipeline.runner import make_context
+    from pipeline.runs import RunPaths
+
+    settings = load_settings()
+    name = basename_of(_existing_config(config))
+    adapter_dir = adapter or RunPaths(make_context(settings, False, None, "disabled").workspace, name).adapter_dir
+    try:
+        spec = load_eval(eval_file or settings.eval_file)
+        with rich_progress() as on_progress:
+            report = run_sweep(config, adapter_dir, base_model, out or settings.results_dir / f"{name}.json", spec,
+                               batch_size=batch_size, max_new_tokens=max_new_tokens, on_progress=on_progress)
+    except (EvalError, ValueError) as exc:
+        console.print(f"{name}: evaluation failed: {exc}", style="red", markup=False)
+        raise typer.Exit(1) from None
+    console.print(f"{name}: {report.computed} cells computed, {report.resumed} resumed, {report.cells} in all, "
+                  f"{report.seconds:.1f}s: {report.path}", markup=False)
 
 
 def main() -> None:

@@ -14,14 +14,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.configs import LoadedConfig
-from pipeline.datasets import count_too_long, read_rows
+import yaml
+
+from pipeline.configs import ConfigLoadError, LoadedConfig, load_config
+from pipeline.datasets import read_rows
 from pipeline.effective import RunPlan, effective_config
+from pipeline.evalspec import load_eval
+from pipeline.modelcard import CardInputs, DatasetFile, WandbRun, render_card
 from pipeline.naming import basename_of
-from pipeline.problems import errors
-from pipeline.rules import dataset_file
+from pipeline.problems import Problem, errors
+from pipeline.results import ResultsError, load_results
+from pipeline.rules import check_haha_rules, check_safety, dataset_file
 from pipeline.runs import RunPaths
 from pipeline.settings import Settings
+from pipeline.tracking import offline_runs
 from pipeline.training import Progress, TrainingError, train
 from pipeline.validation import validate_config
 
@@ -38,6 +44,7 @@ class RunContext:
     hub: str
     wandb_mode: str
     tiny_model: Path | None = None  # set for smoke runs
+    force: bool = False  # redo every stage even when this config hash is already done
 
     @property
     def smoke(self) -> bool:
@@ -57,13 +64,14 @@ class Outcome:
 
 
 def make_context(settings: Settings, smoke: bool, hub: str | None, wandb_mode: str,
-                 workspace: Path | None = None) -> RunContext:
+                 workspace: Path | None = None, force: bool = False) -> RunContext:
     if smoke:
         scratch = workspace or settings.root / "scratch"
         return RunContext(settings, scratch / "runs", scratch / "results", hub or f"local:{scratch / 'hub'}",
-                          wandb_mode, scratch / "tiny-model")
+                          wandb_mode, scratch / "tiny-model", force)
     base = workspace or Path(os.environ.get("HAHA_WORKSPACE", settings.root / "workspace"))
-    return RunContext(settings, base / "runs", settings.results_dir, hub or f"local:{base / 'hub'}", wandb_mode)
+    return RunContext(settings, base / "runs", settings.results_dir, hub or f"local:{base / 'hub'}", wandb_mode,
+                      force=force)
 
 
 def ensure_tiny_model(ctx: RunContext) -> None:
@@ -85,38 +93,35 @@ def effective_for(ctx: RunContext, config: LoadedConfig) -> tuple[dict[str, Any]
     return effective, [str(o) for o in overrides]
 
 
-def smoke_length_errors(ctx: RunContext, config: LoadedConfig, effective: dict[str, Any]) -> list[str]:
-    """With the tiny model's tokenizer at hand, refuse a config whose every row would be dropped."""
-    found = []
-    for dataset in config.data.get("datasets") or []:
-        path = dataset_file(str(dataset.get("path")), ctx.settings)
-        if path is None or not path.is_file():
-            continue
-        rows = [row for _, row in read_rows(path)[0]]
-        too_long, _ = count_too_long(effective, dataset, rows)
-        if rows and too_long == len(rows):
-            found.append(f"all {len(rows)} rows of {path.name} are longer than sequence_len "
-                         f"{effective.get('sequence_len')}: Axolotl would drop every row and training would die "
-                         "with num_samples=0; raise sequence_len or shorten the rows")
-    return found
+def stage_validate(ctx: RunContext, path: Path, full: bool = True) -> LoadedConfig:
+    """Full validation, or (`full=False`, for `haha train`) just the pure haha and safety rules.
 
-
-def stage_validate(ctx: RunContext, path: Path) -> LoadedConfig:
-    report = validate_config(path, ctx.settings, count_lengths=not ctx.smoke)
-    if failures := errors(report.problems):
+    The full check imports Axolotl's schema, seconds that `haha train` should not add on top
+    of a training run whose child process validates the config itself.
+    """
+    if full:
+        report = validate_config(path, ctx.settings, count_lengths=not ctx.smoke)
+        problems, config = report.problems, report.config
+    else:
+        try:
+            config = load_config(path)
+        except ConfigLoadError as exc:
+            raise StageError(str(Problem(str(path), exc.line, "yaml", exc.message))) from None
+        problems = check_haha_rules(config, ctx.settings, str(path)) + check_safety(config, ctx.settings, str(path))
+    if failures := errors(problems):
         raise StageError("\n".join(str(p) for p in failures))
-    assert report.config is not None
-    return report.config
+    assert config is not None
+    return config
 
 
 def stage_train(ctx: RunContext, config: LoadedConfig,
                 on_progress: Callable[[Progress], None] = lambda _p: None) -> dict[str, Any]:
     effective, overrides = effective_for(ctx, config)
     run = RunPaths(ctx.workspace, basename_of(config.path))
-    if ctx.smoke and not run.is_trained(config.sha256):
+    if ctx.smoke:
         ensure_tiny_model(ctx)
-        if problems := smoke_length_errors(ctx, config, effective):
-            raise StageError("\n".join(problems))
+    if ctx.force and run.record.exists():
+        run.record.unlink()  # the completion record is what makes training skip
     try:
         record = train(run, effective, config.sha256, ctx.wandb_mode, on_progress)
     except TrainingError as exc:
@@ -164,3 +169,116 @@ def run_one(ctx: RunContext, path: Path, later_stages: list[tuple[str, StageFn]]
         outcome.stages[stage] = "failed"
         outcome.error = f"{type(exc).__name__}: {exc}"
     return outcome
+
+
+def outcome_table(outcomes: list[Outcome]) -> list[list[str]]:
+    """Rows for the terminal table and the job summary: one per config, a column per stage."""
+    rows = []
+    for outcome in outcomes:
+        loss = ""
+        if outcome.details.get("loss_first") is not None:
+            loss = f"{outcome.details['loss_first']:.3f} -> {outcome.details['loss_last']:.3f}"
+        first_error_line = outcome.error.strip().splitlines()[0] if outcome.error else ""
+        rows.append([outcome.config, *(outcome.stages[s] for s in STAGES), loss, first_error_line])
+    return rows
+
+
+TABLE_HEADER = ["config", *STAGES, "loss first -> last", "error"]
+
+
+def markdown_summary(outcomes: list[Outcome]) -> str:
+    """The job summary GitHub Actions shows for the run."""
+    lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in outcome_table(outcomes)]
+    for outcome in outcomes:
+        if outcome.error:
+            lines += ["", f"<details><summary>{outcome.config} failed</summary>", "", "```",
+                      outcome.error, "```", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def _dataset_files(ctx: RunContext, config: LoadedConfig) -> list[DatasetFile]:
+    files = []
+    for dataset in config.data.get("datasets") or []:
+        path = dataset_file(str(dataset.get("path")), ctx.settings)
+        if path is not None and path.is_file():
+            rows = len(read_rows(path)[0])
+            files.append(DatasetFile(str(path.relative_to(ctx.settings.root.resolve())), rows))
+    return files
+
+
+def _wandb_run(ctx: RunContext, run: RunPaths) -> WandbRun | None:
+    if ctx.wandb_mode == "disabled":
+        return None
+    recorded = offline_runs(run.run_dir)
+    run_id = recorded[-1].run_id if recorded else ""
+    return WandbRun(ctx.settings.wandb_project, run.basename, ctx.settings.wandb_entity, run_id)
+
+
+def stage_publish(ctx: RunContext, config: LoadedConfig, outcome: Outcome) -> None:
+    """Push the adapter and its model card to `<org>/<basename>`; a push of the same config hash is skipped."""
+    from pipeline.publishing import PublishError, publish  # huggingface_hub: only when publishing
+
+    run = RunPaths(ctx.workspace, basename_of(config.path))
+    effective = yaml.safe_load(run.config.read_text())
+    repo_id = f"{ctx.settings.hub_org}/{run.basename}"
+    server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    card = render_card(CardInputs(
+        repo_id=repo_id, basename=run.basename, base_model=str(effective.get("base_model")),
+        config_sha256=config.sha256, effective_config=effective, datasets=_dataset_files(ctx, config),
+        wandb=_wandb_run(ctx, run), source_repo_url=f"{server}/{repository}" if server and repository else "",
+    ))
+    try:
+        result = publish(run.adapter_dir, run.basename, card, config.sha256, ctx.hub, ctx.settings.hub_org,
+                         ctx.settings.hub_private)
+    except PublishError as exc:
+        raise StageError(str(exc)) from None
+    outcome.stages["publish"] = "skipped" if result.skipped else "published"
+    outcome.details.update(hub_repo=result.repo_id, hub_revision=result.revision, hub_url=result.url)
+
+
+def _already_evaluated(results_path: Path, config_sha256: str) -> bool:
+    try:
+        meta = load_results(results_path).meta
+    except (OSError, ResultsError):
+        return False
+    return meta is not None and meta.config_sha256 == config_sha256 and bool(meta.finished)
+
+
+def _samples(results_path: Path, count: int = 3) -> list[dict[str, Any]]:
+    """A few seed-1 completions at the lowest and highest temperature, for the closing table."""
+    doc = load_results(results_path)
+    samples = []
+    for prompt in doc.results[:count]:
+        for setting in (prompt.settingsResults[0], prompt.settingsResults[-1]):
+            samples.append({"prompt": prompt.prompt, "temperature": setting.temperature,
+                            "completion": setting.completions[0] if setting.completions else ""})
+    return samples
+
+
+def stage_evaluate(ctx: RunContext, config: LoadedConfig, outcome: Outcome) -> None:
+    """Run the eval sweep into `<results_dir>/<basename>.json`; skipped when done for this config hash."""
+    from pipeline.evaluation import EvalError, evaluate  # torch: only when evaluating
+
+    run = RunPaths(ctx.workspace, basename_of(config.path))
+    results_path = ctx.results_dir / f"{run.basename}.json"
+    outcome.details["results"] = str(results_path)
+    if not ctx.force and _already_evaluated(results_path, config.sha256):
+        outcome.stages["evaluate"] = "skipped"
+        outcome.details["samples"] = _samples(results_path)
+        return
+    try:
+        spec = load_eval(ctx.settings.eval_file)
+        effective = yaml.safe_load(run.config.read_text())
+        wandb_run = _wandb_run(ctx, run)
+        report = evaluate(
+            config.path, run.adapter_dir, str(effective["base_model"]), results_path, spec,
+            hub_repo=outcome.details.get("hub_repo"), hub_revision=outcome.details.get("hub_revision"),
+            wandb_run=f"{wandb_run.project}/{wandb_run.name}" if wandb_run else None,
+            adapter_source=outcome.details.get("hub_url"),
+        )
+    except (EvalError, ValueError) as exc:
+        raise StageError(str(exc)) from None
+    outcome.stages["evaluate"] = "evaluated"
+    outcome.details.update(eval_seconds=round(report.seconds, 1), cells=report.cells,
+                           samples=_samples(results_path))

@@ -1,0 +1,124 @@
+"""`haha run --smoke` end to end: real Axolotl on the tiny model, on CPU, in a copy of the repo."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HAHA = str(Path(sys.executable).parent / "haha")
+CONFIG = "haha-llama-3-8b-lora-001"
+HF_CANARY = "hf_CANARYhfTOKEN0123456789abcdef"
+WANDB_CANARY = "wandbCANARY0123456789abcdef0123456789abcd"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("repo")
+    shutil.copy(REPO / "pyproject.toml", root)
+    shutil.copytree(REPO / "train", root / "train", ignore=shutil.ignore_patterns("results"))
+    (root / "train" / "results").mkdir()
+    return root
+
+
+def haha(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HAHA_ROOT": str(repo), "HF_TOKEN": HF_CANARY, "WANDB_API_KEY": WANDB_CANARY}
+    return subprocess.run([HAHA, *args], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+
+
+def report(repo: Path) -> dict[str, dict]:
+    data = json.loads((repo / "scratch" / "report.json").read_text())
+    return {c["config"]: c for c in data["configs"]}
+
+
+@pytest.fixture(scope="module")
+def first_run(repo: Path) -> subprocess.CompletedProcess[str]:
+    return haha(repo, "run", "--smoke", "--wandb", "offline", f"train/config/{CONFIG}.yml")
+
+
+def test_smoke_run_trains_publishes_and_evaluates(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
+    assert first_run.returncode == 0, first_run.stdout + first_run.stderr
+    stages = report(repo)[CONFIG]["stages"]
+    assert stages == {"validate": "ok", "train": "trained", "publish": "published", "evaluate": "evaluated"}
+    results = json.loads((repo / "scratch" / "results" / f"{CONFIG}.json").read_text())
+    spec = json.loads((repo / "train" / "eval" / "eval.json").read_text())
+    assert [r["prompt"] for r in results["results"]] == spec["prompts"]
+    assert not list((repo / "train" / "results").iterdir()), "smoke runs never write train/results"
+
+
+def test_adapter_loads_with_peft_onto_the_tiny_base(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(repo / "scratch" / "tiny-model")
+    model = PeftModel.from_pretrained(base, repo / "scratch" / "runs" / CONFIG / "adapter")
+    lora_b = [p for name, p in model.named_parameters() if "lora_B" in name]
+    assert lora_b, "no LoRA weights in the adapter"
+    assert any(float(p.abs().sum()) > 0 for p in lora_b), "LoRA B weights never moved from zero: nothing trained"
+
+
+def test_wandb_offline_run_is_named_after_the_config(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
+    from pipeline.tracking import offline_runs
+
+    runs = offline_runs(repo / "scratch" / "runs" / CONFIG)
+    assert [(r.project, r.name) for r in runs] == [("haha", CONFIG)]
+
+
+def test_local_hub_holds_adapter_and_model_card(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
+    hub_repo = repo / "scratch" / "hub" / "haha-lab" / CONFIG
+    assert (hub_repo / "adapter_model.safetensors").is_file()
+    assert (hub_repo / "adapter_config.json").is_file()
+    card = (hub_repo / "README.md").read_text()
+    assert "base_model:" in card
+    assert CONFIG in card
+
+
+def test_rerun_skips_every_stage(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
+    again = haha(repo, "run", "--smoke", "--wandb", "offline", f"train/config/{CONFIG}.yml")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert report(repo)[CONFIG]["stages"] == {"validate": "ok", "train": "skipped", "publish": "skipped",
+                                              "evaluate": "skipped"}
+
+
+def test_secrets_appear_nowhere(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
+    output = first_run.stdout + first_run.stderr
+    assert HF_CANARY not in output and WANDB_CANARY not in output
+    leaks = []
+    for path in (repo / "scratch").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if HF_CANARY.encode() in data or WANDB_CANARY.encode() in data:
+                leaks.append(str(path.relative_to(repo)))
+    assert not leaks
+
+
+def test_one_failing_config_never_stops_the_others(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
+    """002 has a broken dataset row, 004 drops every row; 001 (done) and 003 still go ahead."""
+    config_dir, data_dir = repo / "train" / "config", repo / "train" / "data"
+    good = (config_dir / f"{CONFIG}.yml").read_text()
+    rows = (data_dir / "haha-v1.jsonl").read_text().splitlines()
+    (data_dir / "broken.jsonl").write_text("\n".join([rows[0], rows[1], '{"instruction": "oops', *rows[2:]]) + "\n")
+    (config_dir / "haha-llama-3-8b-lora-002.yml").write_text(good.replace("haha-v1.jsonl", "broken.jsonl"))
+    (config_dir / "haha-llama-3-8b-lora-003.yml").write_text(good.replace("lora_r: 32", "lora_r: 8"))
+    (config_dir / "haha-llama-3-8b-lora-004.yml").write_text(good.replace("sequence_len: 128", "sequence_len: 16"))
+    result = haha(repo, "run", "--smoke", "--wandb", "offline",
+                  *(f"train/config/haha-llama-3-8b-lora-00{n}.yml" for n in (1, 2, 3, 4)))
+    assert result.returncode == 1, result.stdout + result.stderr
+    outcomes = report(repo)
+    assert outcomes[CONFIG]["stages"]["evaluate"] == "skipped"
+    assert outcomes["haha-llama-3-8b-lora-002"]["stages"]["validate"] == "failed"
+    assert "train/data/broken.jsonl:3:" in outcomes["haha-llama-3-8b-lora-002"]["error"]
+    assert outcomes["haha-llama-3-8b-lora-003"]["stages"] == {"validate": "ok", "train": "trained",
+                                                              "publish": "published", "evaluate": "evaluated"}
+    assert outcomes["haha-llama-3-8b-lora-004"]["stages"]["train"] == "failed"
+    assert "longer than sequence_len (16)" in outcomes["haha-llama-3-8b-lora-004"]["error"]
+    assert "num_samples=0" not in outcomes["haha-llama-3-8b-lora-004"]["error"]
+    assert "haha-llama-3-8b-lora-003" in result.stdout  # the closing table names every config

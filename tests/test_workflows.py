@@ -1,0 +1,170 @@
+"""The GitHub workflows keep DESIGN.md §7: code from a pull request never reaches the GPU box or a secret.
+
+A workflow mistake is a security hole that no unit test of the pipeline would notice, so the rules
+are checked here, on every `make test`, along with zizmor's audits and GitHub's workflow schema.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+BIN = Path(sys.executable).parent
+# Triggers under which someone without write access can choose the code that runs.
+PR_TRIGGERS = {"pull_request", "pull_request_target", "workflow_run", "issue_comment"}
+SELF_HOSTED_TRIGGERS = {"push", "workflow_dispatch"}
+HEAVY_MODULES = ("torch", "axolotl", "transformers", "peft", "trl", "datasets", "huggingface_hub", "wandb",
+                 "tokenizers", "accelerate")
+
+
+def load(name: str) -> dict[str, Any]:
+    return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
+    """The `on:` table; YAML 1.1 reads a bare `on` key as the boolean True."""
+    on = workflow.get("on", workflow.get(True))
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return dict.fromkeys(on)
+    return dict(on)
+
+
+def runner_labels(runs_on: object) -> set[str]:
+    if isinstance(runs_on, str):
+        return {runs_on}
+    if isinstance(runs_on, list):
+        return set(runs_on)
+    if isinstance(runs_on, dict):
+        return runner_labels(runs_on.get("labels", [])) | {"group:" + str(runs_on.get("group"))}
+    return set()
+
+
+def all_workflows() -> list[str]:
+    return sorted(p.name for p in WORKFLOWS.glob("*.yml"))
+
+
+def steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(job_id, step) for job_id, job in workflow["jobs"].items() for step in job.get("steps", [])]
+
+
+def test_both_workflows_exist() -> None:
+    assert {"pr.yml", "train.yml"} <= set(all_workflows())
+
+
+@pytest.mark.parametrize("name", all_workflows())
+def test_top_level_permissions_are_empty(name: str) -> None:
+    workflow = load(name)
+    assert "permissions" in workflow, f"{name}: no top-level permissions: every job would get the default token"
+    assert workflow["permissions"] == {}, f"{name}: top-level permissions must be {{}}; grant per job"
+
+
+@pytest.mark.parametrize("name", all_workflows())
+def test_self_hosted_jobs_never_run_for_pull_requests(name: str) -> None:
+    workflow = load(name)
+    on = triggers(workflow)
+    for job_id, job in workflow["jobs"].items():
+        if "self-hosted" not in runner_labels(job.get("runs-on")):
+            continue
+        assert not PR_TRIGGERS & set(on), f"{name}:{job_id}: self-hosted job triggered by {PR_TRIGGERS & set(on)}"
+        assert set(on) <= SELF_HOSTED_TRIGGERS, f"{name}:{job_id}: self-hosted job triggered by {set(on)}"
+        if "push" in on:
+            assert (on["push"] or {}).get("branches") == ["main"], f"{name}: self-hosted push runs only on main"
+
+
+@pytest.mark.parametrize("name", all_workflows())
+def test_no_workflow_uses_pull_request_target(name: str) -> None:
+    assert "pull_request_target" not in triggers(load(name))
+
+
+def test_pr_workflow_uses_no_secrets_and_reads_only() -> None:
+    text = (WORKFLOWS / "pr.yml").read_text()
+    workflow = load("pr.yml")
+    assert "pull_request" in triggers(workflow)
+    assert not re.search(r"secrets\s*[.\[]", text, re.IGNORECASE), "pr.yml must not reference secrets"
+    for job_id, job in workflow["jobs"].items():
+        assert job.get("permissions") == {"contents": "read"}, f"pr.yml:{job_id}: read-only token only"
+        assert "self-hosted" not in runner_labels(job.get("runs-on"))
+
+
+@pytest.mark.parametrize("name", all_workflows())
+def test_only_the_commit_job_may_write(name: str) -> None:
+    for job_id, job in load(name)["jobs"].items():
+        permissions = job.get("permissions")
+        assert isinstance(permissions, dict), f"{name}:{job_id}: give every job explicit permissions"
+        writes = {scope for scope, level in permissions.items() if level == "write"}
+        if not writes:
+            continue
+        runs = " ".join(step.get("run", "") for step in job.get("steps", []))
+        assert "haha commit-results" in runs, f"{name}:{job_id}: only the job committing results may write"
+        assert writes == {"contents"}, f"{name}:{job_id}: writes {writes}"
+        assert "self-hosted" not in runner_labels(job.get("runs-on")), "the write token stays off the GPU box"
+
+
+@pytest.mark.parametrize("name", all_workflows())
+def test_actions_are_pinned_to_commit_shas(name: str) -> None:
+    for job_id, step in steps(load(name)):
+        if "uses" in step:
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", step["uses"]), f"{name}:{job_id}: {step['uses']}"
+
+
+@pytest.mark.parametrize("name", all_workflows())
+def test_checkouts_do_not_persist_credentials(name: str) -> None:
+    for job_id, step in steps(load(name)):
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step.get("with", {}).get("persist-credentials") is False, f"{name}:{job_id}"
+
+
+@pytest.mark.parametrize("name", all_workflows())
+def test_run_scripts_take_github_context_through_env(name: str) -> None:
+    """`${{ }}` inside a script is pasted in before bash parses it: a branch name could become a command."""
+    for job_id, step in steps(load(name)):
+        assert "${{" not in step.get("run", ""), f"{name}:{job_id}: {step.get('name')}: pass it through env"
+
+
+def test_train_workflow_shape() -> None:
+    workflow = load("train.yml")
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    train, commit = workflow["jobs"]["train"], workflow["jobs"]["commit-results"]
+    assert runner_labels(train["runs-on"]) == {"self-hosted", "gpu"}
+    assert train["timeout-minutes"] > 0
+    assert commit["needs"] == "train"
+    runs = "\n".join(step.get("run", "") for step in train["steps"])
+    assert "haha run --hub hf --report report.json" in runs
+    assert "haha results" in runs
+    secret_steps = [step for step in train["steps"] if "secrets." in str(step)]
+    assert [sorted(k for k in s["env"] if "secrets." in str(s["env"][k])) for s in secret_steps] == \
+        [["HF_TOKEN", "WANDB_API_KEY"]], "secrets go to the one step that trains, as env"
+
+
+def test_zizmor_finds_nothing() -> None:
+    result = subprocess.run([str(BIN / "zizmor"), "--offline", str(WORKFLOWS)], capture_output=True, text=True,
+                            cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings" in result.stdout, result.stdout
+
+
+def test_workflows_match_githubs_schema() -> None:
+    files = [str(WORKFLOWS / name) for name in all_workflows()]
+    result = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
+                            capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_commit_job_cli_works_without_the_training_stack() -> None:
+    """The commit job installs only pyyaml, pydantic, typer and rich; the CLI must start without the rest."""
+    block = "; ".join(f"sys.modules[{m!r}] = None" for m in HEAVY_MODULES)
+    code = (f"import sys; {block}; import pipeline.gitops, pipeline.changes; from pipeline.cli import app; "
+            "app(['commit-results', '--help'])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "commit-results" in result.stdout
