@@ -78,11 +78,14 @@ WorkspaceOption = Annotated[Path | None, typer.Option("--workspace", help="Where
 
 def _context(smoke: bool, hub: str | None, wandb: str | None, workspace: Path | None,
              force: bool = False) -> RunContext:
+    from pipeline.publishing import parse_hub
     from pipeline.runner import make_context
     from pipeline.tracking import wandb_mode
 
     try:
         mode = wandb_mode(wandb)
+        if hub is not None:
+            parse_hub(hub)  # a bad --hub is a usage error now, not after an hour of training
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     return make_context(load_settings(), smoke, hub, mode, workspace, force)
@@ -130,6 +133,31 @@ def train(
         console.print(f"override {line}", style="dim", markup=False)
     verb = "already trained (same config hash), skipped" if record["skipped"] else "trained"
     console.print(f"[green]{config.name}: {verb}[/green]: adapter in {record['run_dir']}/adapter")
+
+
+@app.command()
+def publish(
+    config: Annotated[Path, typer.Argument(help="A trained config in train/config.")],
+    hub: HubOption = None,
+    smoke: SmokeOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Push a trained adapter and its model card to <org>/<basename>; skips when the Hub has this config hash."""
+    from pipeline.runner import Outcome, StageError, stage_publish, stage_validate
+
+    ctx = _context(smoke, hub, None, workspace)
+    loaded = stage_validate(ctx, _existing_config(config), full=False)
+    outcome = Outcome(config.stem)
+    try:
+        stage_publish(ctx, loaded, outcome)
+    except StageError as exc:
+        console.print(f"[red]{config.name}: publish failed[/red]\n{exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except FileNotFoundError:
+        console.print(f"[red]{config.name}: not trained yet in {ctx.workspace}[/red]: run haha train first")
+        raise typer.Exit(1) from None
+    verb = "already on the hub (same config hash), skipped" if outcome.stages["publish"] == "skipped" else "published"
+    console.print(f"[green]{config.name}: {verb}[/green]: {outcome.details['hub_url']}")
 
 
 def _pending_configs(ctx: RunContext) -> list[Path]:

@@ -1,0 +1,199 @@
+"""A fake Hugging Face Hub on 127.0.0.1 for running the real `huggingface_hub` client (1.17.0) in tests.
+
+It speaks exactly the endpoints the client calls to publish a folder, found by reading its source:
+
+    create_repo        POST /api/repos/create                         409 when the repo exists
+    list_repo_commits  GET  /api/models/{org}/{name}/commits/{rev}    newest first
+    upload_folder      POST /api/validate-yaml                        README.md front matter, twice per upload
+                       GET  /api/models/{org}/{name}/tree/{rev}       only with delete_patterns
+                       POST /api/models/{org}/{name}/preupload/{rev}  we answer "regular" for every file, so
+                       POST /api/models/{org}/{name}/commit/{rev}     contents arrive inline (NDJSON, base64)
+                                                                      and the LFS/Xet upload flow is never used
+
+Every request is recorded (headers included), and `fail(endpoint, status, ...)` makes the next
+requests to an endpoint answer those statuses, to test retries and refused credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+REPO = r"(?P<repo>[^/]+/[^/]+)"
+REV = r"(?P<rev>[^/]+)"
+ROUTES = [
+    ("POST", "create", re.compile(r"^/api/repos/create$")),
+    ("POST", "validate-yaml", re.compile(r"^/api/validate-yaml$")),
+    ("GET", "commits", re.compile(rf"^/api/models/{REPO}/commits/{REV}$")),
+    ("GET", "tree", re.compile(rf"^/api/models/{REPO}/tree/{REV}$")),
+    ("POST", "preupload", re.compile(rf"^/api/models/{REPO}/preupload/{REV}$")),
+    ("POST", "commit", re.compile(rf"^/api/models/{REPO}/commit/{REV}$")),
+]
+
+
+@dataclass
+class Commit:
+    id: str
+    title: str
+    message: str
+    date: str
+
+
+@dataclass
+class Repo:
+    private: bool
+    files: dict[str, bytes] = field(default_factory=dict)
+    commits: list[Commit] = field(default_factory=list)  # newest first, like the Hub
+
+
+@dataclass(frozen=True)
+class Request:
+    endpoint: str
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+
+class FakeHub:
+    """Start with `with FakeHub() as hub:`; point the client at `hub.url`."""
+
+    def __init__(self) -> None:
+        self.repos: dict[str, Repo] = {}
+        self.requests: list[Request] = []
+        self._failures: dict[str, list[int]] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)  # fast shutdown
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeHub:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail(self, endpoint: str, *statuses: int) -> None:
+        """The next len(statuses) requests to `endpoint` get these statuses instead of being served."""
+        self._failures.setdefault(endpoint, []).extend(statuses)
+
+    def requests_to(self, endpoint: str) -> list[Request]:
+        return [r for r in self.requests if r.endpoint == endpoint]
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        """Route one request; returns (status, JSON body)."""
+        route = next(((name, m) for verb, name, pattern in ROUTES if verb == method and (m := pattern.match(path))),
+                     None)
+        with self._lock:
+            self.requests.append(Request(route[0] if route else "unknown", method, path, headers, body))
+            if route is None:
+                return 404, {"error": f"the fake hub does not serve {method} {path}"}
+            endpoint, match = route
+            if self._failures.get(endpoint):
+                return self._failures[endpoint].pop(0), {"error": f"injected failure on {endpoint}"}
+            params = match.groupdict()
+            if "repo" in params and endpoint != "create" and params["repo"] not in self.repos:
+                return 404, {"error": "Repository not found"}
+            return getattr(self, "_" + endpoint.replace("-", "_"))(body=body, **params)
+
+    def _create(self, body: bytes) -> tuple[int, Any]:
+        payload = json.loads(body)
+        repo_id = f"{payload['organization']}/{payload['name']}"
+        if repo_id in self.repos:
+            return 409, {"error": "You already created this model repo", "url": f"{self.url}/{repo_id}"}
+        repo = Repo(private=payload.get("visibility") == "private")
+        self.repos[repo_id] = repo
+        self._add_commit(repo, "initial commit", "", {".gitattributes": b"*.safetensors filter=lfs diff=lfs\n"})
+        return 200, {"url": f"{self.url}/{repo_id}", "name": repo_id}
+
+    def _validate_yaml(self, body: bytes) -> tuple[int, Any]:
+        content = json.loads(body)["content"]
+        if content.startswith("---\n"):
+            try:
+                meta = yaml.safe_load(content[4:content.index("\n---", 3)])
+            except (ValueError, yaml.YAMLError) as err:
+                return 400, {"errors": [{"message": f"front matter: {err}"}]}
+            if not isinstance(meta, dict):
+                return 400, {"errors": [{"message": "front matter is not a mapping"}]}
+        return 200, {"errors": [], "warnings": []}
+
+    def _commits(self, repo: str, rev: str, body: bytes) -> tuple[int, Any]:
+        commits = self.repos[repo].commits
+        return 200, [
+            {"id": c.id, "title": c.title, "message": c.message, "date": c.date, "authors": [{"user": "haha-bot"}]}
+            for c in commits
+        ]
+
+    def _tree(self, repo: str, rev: str, body: bytes) -> tuple[int, Any]:
+        files = self.repos[repo].files
+        return 200, [
+            {"type": "file", "path": path, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+            for path, data in sorted(files.items())
+        ]
+
+    def _preupload(self, repo: str, rev: str, body: bytes) -> tuple[int, Any]:
+        files = json.loads(body)["files"]
+        return 200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
+
+    def _commit(self, repo: str, rev: str, body: bytes) -> tuple[int, Any]:
+        target = self.repos[repo]
+        files = dict(target.files)
+        header: dict[str, str] = {}
+        for line in body.decode().splitlines():
+            item = json.loads(line)
+            value = item["value"]
+            if item["key"] == "header":
+                header = value
+            elif item["key"] == "file":
+                files[value["path"]] = base64.b64decode(value["content"])
+            elif item["key"] == "deletedFile":
+                files.pop(value["path"])
+            else:
+                return 422, {"error": f"the fake hub does not support {item['key']} operations"}
+        commit = self._add_commit(target, header["summary"], header.get("description", ""), files)
+        return 200, {"commitUrl": f"{self.url}/{repo}/commit/{commit.id}", "commitOid": commit.id, "success": True}
+
+    def _add_commit(self, repo: Repo, title: str, message: str, files: dict[str, bytes]) -> Commit:
+        seed = f"{len(repo.commits)}\0{title}\0{sorted(files.items())}".encode()
+        date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        commit = Commit(hashlib.sha1(seed).hexdigest(), title, message, date)
+        repo.files = files
+        repo.commits.insert(0, commit)
+        return commit
+
+
+def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            status, payload = hub.handle(self.command, urlsplit(self.path).path, headers, body)
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: tests assert on captured output."""
+
+    return Handler
