@@ -17,7 +17,8 @@ class Setting(BaseModel):
     """One column of the sweep; `temperature: 0` means greedy decoding."""
 
     model_config = ConfigDict(extra="forbid")
-    temperature: float = Field(ge=0)
+    # int | float keeps eval.json's own spelling (0 stays 0), so results echo settings byte for byte.
+    temperature: int | float = Field(ge=0)
     top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=0)
     max_new_tokens: int | None = Field(default=None, ge=1)
