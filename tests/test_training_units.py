@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.training import Progress, diagnose
 from pipeline.tracking import wandb_mode
+from pipeline.training import Progress, diagnose
 
 
 def test_progress_reads_steps_eta_and_losses() -> None:

@@ -1,0 +1,228 @@
+"""The results file `train/results/<basename>.json`: one config's eval sweep, typed.
+
+The shape is the existing haha one (`config`, `results`), which outside readers already
+parse, plus one `meta` object that says where the numbers came from. Old files have no
+`meta` and must keep loading; unknown keys are kept (`extra="allow"`) and fields are dumped
+only when they were present, so loading and dumping a file does not change what a reader sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# The hyperparameters echoed into the results file, in the order the haha files list them.
+CONFIG_KEYS = (
+    "default_system_message",
+    "sequence_len",
+    "gradient_accumulation_steps",
+    "micro_batch_size",
+    "num_epochs",
+    "optimizer",
+    "lr_scheduler",
+    "learning_rate",
+    "load_in_8bit",
+    "load_in_4bit",
+    "adapter",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+)
+
+# Config values are echoed as the YAML gave them: PyYAML reads `1e-5` as a string, so a
+# narrower type would call a perfectly good old file broken.
+Scalar = bool | int | float | str | None
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be read; the message names the file and what is wrong."""
+
+
+class _Open(BaseModel):
+    """Keeps keys this code does not know, so a reader of the old format loses nothing."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ConfigBlock(_Open):
+    name: str
+    default_system_message: Scalar = None
+    sequence_len: Scalar = None
+    gradient_accumulation_steps: Scalar = None
+    micro_batch_size: Scalar = None
+    num_epochs: Scalar = None
+    optimizer: Scalar = None
+    lr_scheduler: Scalar = None
+    learning_rate: Scalar = None
+    load_in_8bit: Scalar = None
+    load_in_4bit: Scalar = None
+    adapter: Scalar = None
+    lora_r: Scalar = None
+    lora_alpha: Scalar = None
+    lora_dropout: Scalar = None
+
+    def hyperparameters(self) -> dict[str, Scalar]:
+        """Every key but `name`, known ones first: what two configs can differ in."""
+        return {key: value for key, value in self.model_dump().items() if key != "name"}
+
+
+class SettingResult(_Open):
+    """One generation setting of one prompt: the settings keys, then one completion per seed.
+
+    The generation keys are declared before `completions` (in eval.json's order) because
+    pydantic dumps declared fields in that order: a file keeps its key order when rewritten.
+    """
+
+    temperature: float
+    top_p: float | None = None
+    top_k: int | None = None
+    max_new_tokens: int | None = None
+    repetition_penalty: float | None = None
+    completions: list[str]
+
+    @property
+    def setting(self) -> dict[str, Any]:
+        """The generation parameters alone (temperature, top_p, ...), as eval.json wrote them."""
+        return {key: value for key, value in self.model_dump(exclude_none=True).items() if key != "completions"}
+
+
+class PromptResult(_Open):
+    prompt: str
+    settingsResults: list[SettingResult]  # the haha format's camelCase key
+
+
+class Diversity(_Open):
+    setting: dict[str, Any]
+    repeated_share: float
+
+
+class Meta(_Open):
+    """Where a results file came from. Every field is optional: a sweep cut off half way has no `finished`.
+
+    `wandb_run` is `entity/project/run_id` when the run was synced online, else the run name;
+    `started` and `finished` are ISO 8601 timestamps with a UTC offset.
+    """
+
+    config_sha256: str | None = None
+    base_model: str | None = None
+    hub_repo: str | None = None
+    hub_revision: str | None = None
+    adapter_source: str | None = None
+    wandb_run: str | None = None
+    seeds: list[int] = Field(default_factory=list)
+    backend: str | None = None
+    device: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+    pipeline_version: str | None = None
+    diversity: list[Diversity] = Field(default_factory=list)
+
+
+class ResultsDoc(_Open):
+    config: ConfigBlock
+    results: list[PromptResult]
+    meta: Meta | None = None
+
+
+def config_block(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The `config` object of a results file: the name, then every hyperparameter (null when unset).
+
+    All keys are always written so that readers comparing two files see the same columns.
+    """
+    return {"name": name, **{key: config.get(key) for key in CONFIG_KEYS}}
+
+
+def repeated_share(completions_by_prompt: Sequence[Sequence[str]]) -> float:
+    """Share of completions identical to another seed's completion of the same prompt.
+
+    A model that ignores the seed scores 1.0, one that never repeats itself 0.0; an empty
+    sweep counts as 0.0 so a half-written file still has a figure.
+    """
+    total = repeated = 0
+    for completions in completions_by_prompt:
+        total += len(completions)
+        repeated += sum(1 for text in completions if completions.count(text) > 1)
+    return repeated / total if total else 0.0
+
+
+def setting_key(setting: Mapping[str, Any]) -> str:
+    """A hashable, order-independent identity for a settings object."""
+    return json.dumps(setting, sort_keys=True)
+
+
+def diversity(results: Sequence[PromptResult]) -> list[Diversity]:
+    """`repeated_share` per setting over all prompts, in the order the settings first appear."""
+    settings: dict[str, dict[str, Any]] = {}
+    by_setting: dict[str, list[list[str]]] = {}
+    for prompt in results:
+        for result in prompt.settingsResults:
+            key = setting_key(result.setting)
+            settings.setdefault(key, result.setting)
+            by_setting.setdefault(key, []).append(result.completions)
+    return [Diversity(setting=settings[key], repeated_share=round(repeated_share(by_setting[key]), 4))
+            for key in settings]
+
+
+def parse_results(text: str, source: str) -> ResultsDoc:
+    """Validate a results file's text; `source` names it in the error."""
+    try:
+        return ResultsDoc.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "top level"
+        others = exc.error_count() - 1
+        more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
+        raise ResultsError(f"{source}: {where}: {first['msg']}{more}") from None
+
+
+def load_results(path: Path, display: str | None = None) -> ResultsDoc:
+    """Read one results file, old format (no `meta`) or new.
+
+    Raises ResultsError naming the file as `display` (default: the path), so an index
+    committed to git can name files without the machine's folder layout.
+    """
+    source = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{source}: cannot read: {exc}") from None
+    return parse_results(text, source)
+
+
+def dumps_results(doc: ResultsDoc) -> str:
+    """The file's text: `config`, `results`, `meta` in that order, 2-space indent, UTF-8 kept readable.
+
+    Only keys that were present (or set) are written, so an old file comes back without a
+    `meta` and without nulls it never had.
+    """
+    data = doc.model_dump(mode="json", exclude_unset=True)
+    ordered = {key: data.pop(key) for key in ("config", "results", "meta") if key in data} | data
+    return json.dumps(ordered, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder and `os.replace`, so readers never see half a file.
+
+    The same folder matters: `os.replace` is only atomic within one file system.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, kept on failure only to unlink
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o644)
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,179 @@
+"""The results index: README and index.html from new-format, old-format and broken results files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from sample_results import results_doc, write_doc
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.index import (
+    Link,
+    differing,
+    format_value,
+    hub_link,
+    hyperparameter_rows,
+    index_payload,
+    parse_time,
+    render_html,
+    render_readme,
+    scan_results,
+    script_json,
+    setting_label,
+    wandb_link,
+    write_index,
+)
+from pipeline.results import ResultsDoc
+
+OLD_MTIME = 1_600_000_000  # 2020-09-13, older than every meta.finished below
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path) -> Path:
+    """Two new-format files that differ in learning rate, one old-format file, one broken file."""
+    folder = tmp_path / "train" / "results"
+    folder.mkdir(parents=True)
+    write_doc(folder, "haha-llama-016", results_doc("haha-llama-016", learning_rate=0.0002,
+                                                    finished="2025-03-01T10:00:00+00:00"))
+    write_doc(folder, "haha-llama-017", results_doc("haha-llama-017", repeat_cold=True,
+                                                    finished="2025-03-02T10:00:00+00:00"))
+    old = write_doc(folder, "haha-old-003", results_doc("haha-old-003", meta=False, repeat_cold=True))
+    os.utime(old, (OLD_MTIME, OLD_MTIME))
+    (folder / "haha-broken-001.json").write_text('{"config": {"name": "haha-broken-001"}, "results": [{"prompt": 1')
+    return folder
+
+
+def test_scan_reads_old_and_new_newest_first_and_sets_broken_apart(results_dir: Path) -> None:
+    scan = scan_results(results_dir)
+    assert [e.name for e in scan.entries] == ["haha-llama-017", "haha-llama-016", "haha-old-003"]
+    assert [e.dated_by_meta for e in scan.entries] == [True, True, False]
+    assert scan.entries[2].finished.year == 2020
+    assert [b.file for b in scan.broken] == ["haha-broken-001.json"]
+    assert "Invalid JSON" in scan.broken[0].reason and str(results_dir) not in scan.broken[0].reason
+
+
+def test_readme_lists_every_file_with_only_differing_hyperparameters(results_dir: Path) -> None:
+    readme = render_readme(scan_results(results_dir))
+    header = next(line for line in readme.splitlines() if line.startswith("| config"))
+    assert header.split(" | ")[1:4] == ["base model", "learning_rate", "W&B"]  # sequence_len etc. are all equal
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    assert [row.split(" | ")[0] for row in rows] == ["| `haha-llama-017`", "| `haha-llama-016`", "| `haha-old-003`"]
+    newest = rows[0]
+    assert "[haha-llama-017-id](https://wandb.ai/haha-lab/haha/runs/haha-llama-017-id)" in newest
+    assert "[haha-lab/haha-llama-017](https://huggingface.co/haha-lab/haha-llama-017)" in newest
+    assert "2025-03-02 10:00" in newest and newest.endswith("| 33% | 0% |")
+    old = rows[2]
+    assert "2020-09-13" in old and "†" in old
+    assert old.endswith("| 67% | 0% |")  # old files: the share is computed from their completions
+    assert "| 9.5e-05 |" in old and "| 0.0002 |" in rows[1]
+    assert "- `haha-broken-001.json`: top level: Invalid JSON" in readme
+
+
+def test_readme_is_stable_and_says_when_empty(results_dir: Path, tmp_path: Path) -> None:
+    assert render_readme(scan_results(results_dir)) == render_readme(scan_results(results_dir))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "No results yet" in render_readme(scan_results(empty))
+
+
+def test_readme_cells_cannot_break_the_table(tmp_path: Path) -> None:
+    write_doc(tmp_path, "a", results_doc("a", default_system_message="Be | <b>funny</b>\nplease " + "x" * 60))
+    write_doc(tmp_path, "b", results_doc("b"))
+    row = render_readme(scan_results(tmp_path)).splitlines()[6]
+    cell = row.split(" | ")[2]
+    assert cell.startswith("Be \\| &lt;b>funny&lt;/b> please") and cell.endswith("…") and "\n" not in row
+
+
+def test_hyperparameter_rows_and_differences() -> None:
+    docs = [ResultsDoc.model_validate(doc) for doc in (
+        results_doc("a", lora_r=32), results_doc("b", lora_r=64), results_doc("c", meta=False, lora_r=32.0))]
+    docs[2].config.base_model = "an/old-model"  # type: ignore[attr-defined]  # an extra key some old files have
+    rows = hyperparameter_rows(docs)
+    assert list(rows)[:2] == ["base_model", "default_system_message"]
+    assert rows["base_model"] == ["meta-llama/Meta-Llama-3-8B", "meta-llama/Meta-Llama-3-8B", "an/old-model"]
+    assert list(rows).count("base_model") == 1
+    assert rows["lora_r"] == [32, 64, 32.0]
+    assert differing(rows) == ["base_model", "lora_r"]  # 32 and 32.0 read the same: no difference
+
+
+@pytest.mark.parametrize(("value", "text"), [(None, "—"), (True, "true"), (0.000095, "9.5e-05"), (32, "32"),
+                                             ("1e-5", "1e-5"), (0.05, "0.05")])
+def test_format_value(value: object, text: str) -> None:
+    assert format_value(value) == text  # type: ignore[arg-type]
+
+
+def test_setting_label_puts_temperature_first() -> None:
+    assert setting_label({"top_p": 0.95, "temperature": 0.9}) == "t=0.9 top_p=0.95"
+
+
+@pytest.mark.parametrize(("run", "link"), [
+    ("haha-lab/haha/3x9z", Link("3x9z", "https://wandb.ai/haha-lab/haha/runs/3x9z")),
+    ("https://wandb.ai/e/p/runs/3x9z", Link("3x9z", "https://wandb.ai/e/p/runs/3x9z")),
+    ("haha-llama-017", Link("haha-llama-017", None)),
+    (None, None),
+])
+def test_wandb_links_only_when_the_run_path_is_known(run: str | None, link: Link | None) -> None:
+    assert wandb_link(run) == link
+
+
+@pytest.mark.parametrize(("repo", "link"), [
+    ("haha-lab/haha-017", Link("haha-lab/haha-017", "https://huggingface.co/haha-lab/haha-017")),
+    ("https://huggingface.co/haha-lab/x", Link("haha-lab/x", "https://huggingface.co/haha-lab/x")),
+    ("local:/tmp/hub/haha-lab/x", Link("local:/tmp/hub/haha-lab/x", None)),
+    ("", None),
+])
+def test_hub_links(repo: str, link: Link | None) -> None:
+    assert hub_link(repo) == link
+
+
+def test_parse_time_takes_naive_as_utc_and_rejects_junk() -> None:
+    assert parse_time("2025-03-02T10:00:00").tzinfo is not None  # type: ignore[union-attr]
+    assert parse_time("2025-03-02T10:00:00Z") == parse_time("2025-03-02T10:00:00+00:00")
+    assert parse_time("yesterday") is None and parse_time(None) is None
+
+
+def test_html_embeds_all_data_and_cannot_be_closed_by_a_completion(tmp_path: Path) -> None:
+    doc = results_doc("haha-x")
+    doc["results"][0]["settingsResults"][0]["completions"][0] = "</script><script>alert(1)</script> <!-- & é"
+    write_doc(tmp_path, "haha-x", doc)
+    write_doc(tmp_path, "haha-y", results_doc("haha-y", meta=False))
+    scan = scan_results(tmp_path)
+    html = render_html(scan)
+    match = re.search(r'<script type="application/json" id="haha-data">(.*?)</script>', html, re.S)
+    assert match is not None
+    assert json.loads(match.group(1)) == json.loads(json.dumps(index_payload(scan)))
+    assert html.count("</script>") == 2 and "<!--" not in match.group(1)
+    first = next(c for c in json.loads(match.group(1))["configs"] if c["name"] == "haha-x")
+    assert first["results"][0]["settings"]["t=0.1"][0] == [1, "</script><script>alert(1)</script> <!-- & é"]
+    assert first["values"]["learning_rate"] == "9.5e-05"
+    assert first["repeated"] == {"t=0.1": 0.0, "t=0.9 top_p=0.95": 0.0}
+    assert "http" not in html.replace("https://huggingface.co/", "").replace("https://wandb.ai/", "")
+
+
+def test_script_json_escapes_markup_characters() -> None:
+    assert script_json({"a": "</script>&"}) == '{"a":"\\u003c/script\\u003e\\u0026"}'
+
+
+def test_write_index_writes_both_files(results_dir: Path) -> None:
+    scan = write_index(results_dir)
+    assert len(scan.entries) == 3
+    assert (results_dir / "README.md").read_text().startswith("# Results")
+    assert (results_dir / "index.html").read_text().startswith("<!doctype html>")
+    assert sorted(p.name for p in results_dir.iterdir() if p.name.startswith(".")) == []
+
+
+def test_cli_results_reports_broken_files_and_fails_only_when_strict(results_dir: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAHA_ROOT", str(results_dir.parent.parent))
+    (results_dir.parent.parent / "pyproject.toml").write_text("[tool.haha]\n")
+    result = CliRunner().invoke(app, ["results"])
+    assert result.exit_code == 0, result.output
+    assert "indexed 3 results files (1 unreadable)" in result.stdout
+    assert "haha-broken-001.json" in result.stderr
+    assert "haha-old-003" in (results_dir / "README.md").read_text()
+    assert CliRunner().invoke(app, ["results", "--strict"]).exit_code == 1
