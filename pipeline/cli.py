@@ -27,6 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(highlight=False, soft_wrap=True)
+INTERRUPTED = 130  # the shell's code for a run stopped by a signal
 
 
 @app.callback()
@@ -120,6 +121,7 @@ def train(
 ) -> None:
     """Train one config with Axolotl; skips when this exact config already has an adapter."""
     from pipeline.runner import StageError, stage_train, stage_validate
+    from pipeline.training import TrainingInterrupted
 
     ctx = _context(smoke, None, wandb, workspace)
     try:
@@ -129,6 +131,9 @@ def train(
     except StageError as exc:
         console.print(f"[red]{config.name}: training failed[/red]\n{exc}", soft_wrap=True)
         raise typer.Exit(1) from None
+    except TrainingInterrupted as exc:
+        console.print(f"[yellow]interrupted[/yellow]: {exc}", soft_wrap=True)
+        raise typer.Exit(INTERRUPTED) from None
     for line in record["overrides"]:
         console.print(f"override {line}", style="dim", markup=False)
     verb = "already trained (same config hash), skipped" if record["skipped"] else "trained"
@@ -188,7 +193,8 @@ def run(
     """Validate -> train -> publish -> evaluate each config; one failure never stops the others."""
     from rich.table import Table
 
-    from pipeline.runner import TABLE_HEADER, markdown_summary, outcome_table, run_one, write_report
+    from pipeline.runner import TABLE_HEADER, Outcome, markdown_summary, outcome_table, run_one, write_report
+    from pipeline.training import TrainingInterrupted
 
     ctx = _context(smoke, hub, wandb, workspace, force)
     paths = [_existing_config(p) for p in configs] if configs else _pending_configs(ctx)
@@ -196,11 +202,17 @@ def run(
         console.print("nothing to run: every config has results for its current hash")
         raise typer.Exit(0)
     outcomes = []
+    interrupted = None
     for index, path in enumerate(paths, start=1):
         console.rule(f"[{index}/{len(paths)}] {path.name}")
-        with console.status(f"{path.name}: starting") as status:
-            outcome = run_one(ctx, path, _later_stages(), lambda p, s=status, n=path.name: s.update(
-                f"{n}: training  {p.describe()}"))
+        try:
+            with console.status(f"{path.name}: starting") as status:
+                outcome = run_one(ctx, path, _later_stages(), lambda p, s=status, n=path.name: s.update(
+                    f"{n}: training  {p.describe()}"))
+        except TrainingInterrupted as exc:
+            interrupted = exc
+            outcomes.append(Outcome(path.stem, error=str(exc)))
+            break
         outcomes.append(outcome)
         console.print(f"{path.name}: " + ", ".join(f"{k} {v}" for k, v in outcome.stages.items()), markup=False)
         if outcome.error:
@@ -222,6 +234,9 @@ def run(
     if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(summary_file, "a", encoding="utf-8") as handle:
             handle.write(markdown_summary(outcomes))
+    if interrupted is not None:
+        console.print(f"[yellow]interrupted[/yellow]: {interrupted}", soft_wrap=True)
+        raise typer.Exit(INTERRUPTED)
     raise typer.Exit(1 if any(o.failed for o in outcomes) else 0)
 
 

@@ -37,6 +37,13 @@ class TrainingError(Exception):
     """Training did not produce an adapter; the message says why and what to do."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """We were asked to stop (a cancelled job, Ctrl-C): not a failure of this config, so the run ends here.
+
+    A KeyboardInterrupt, so the per-config `except Exception` in `haha run` lets it through.
+    """
+
+
 @dataclass
 class Progress:
     """What the progress view shows; updated from Axolotl's output as lines arrive."""
@@ -82,6 +89,23 @@ def child_env(run: RunPaths, wandb_mode: str) -> dict[str, str]:
     return env
 
 
+def checkpoint_complete(checkpoint: Path) -> bool:
+    """The Trainer writes trainer_state.json last, after weights, optimizer and RNG state."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return True
+
+
+def discard_incomplete_checkpoints(adapter_dir: Path) -> list[Path]:
+    """Remove checkpoints a kill cut off mid-save: Axolotl's auto-resume would pick the newest and crash on it."""
+    broken = [c for c in adapter_dir.glob("checkpoint-*") if c.is_dir() and not checkpoint_complete(c)]
+    for checkpoint in broken:
+        shutil.rmtree(checkpoint)
+    return broken
+
+
 def write_effective_config(run: RunPaths, config: dict[str, Any], config_sha256: str) -> None:
     """A new config hash means old checkpoints belong to another config: start from a clean run dir."""
     started = run.run_dir / "started.json"
@@ -105,14 +129,19 @@ def stream_lines(stream: IO[bytes]) -> Any:
 
 
 def run_child(command: list[str], env: dict[str, str], log_path: Path,
-              on_line: Callable[[str], None]) -> int:
-    """Run the child in its own session, forwarding SIGINT/SIGTERM so it can save and exit cleanly."""
+              on_line: Callable[[str], None]) -> tuple[int, int | None]:
+    """Run the child in its own session, forwarding SIGINT/SIGTERM so it can save and exit cleanly.
+
+    Returns the exit code and the signal we forwarded, if any.
+    """
+    received: list[int] = []
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(command)}\n")
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                  start_new_session=True)
 
         def forward(signum: int, _frame: object) -> None:
+            received.append(signum)
             child.send_signal(signum)
 
         previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -122,7 +151,7 @@ def run_child(command: list[str], env: dict[str, str], log_path: Path,
                 clean = scrub(line)
                 log.write(clean + "\n")
                 on_line(clean)
-            return child.wait()
+            return child.wait(), received[0] if received else None
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -162,6 +191,9 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
         assert record is not None
         return {**record, "skipped": True}
     write_effective_config(run, config, config_sha256)
+    with run.log.open("a", encoding="utf-8") as log:
+        for checkpoint in discard_incomplete_checkpoints(run.adapter_dir):
+            log.write(f"haha: discarded {checkpoint.name}, cut off while saving; resuming from the one before\n")
     progress = Progress()
 
     def on_line(line: str) -> None:
@@ -169,7 +201,11 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
             on_progress(progress)
 
     started = time.monotonic()
-    returncode = run_child(axolotl_command(run.config), child_env(run, wandb_mode), run.log, on_line)
+    returncode, stopped_by = run_child(axolotl_command(run.config), child_env(run, wandb_mode), run.log, on_line)
+    if stopped_by is not None:
+        raise TrainingInterrupted(
+            f"training of {run.basename} stopped by {signal.Signals(stopped_by).name}; checkpoints are kept in "
+            f"{run.adapter_dir}: run the same command again to resume from the last one")
     if returncode != 0 or not run.adapter_complete():
         raise TrainingError(diagnose(run.log, returncode, config.get("sequence_len")))
     record_completion(run, config_sha256, progress, time.monotonic() - started)

@@ -43,3 +43,16 @@ def test_wandb_mode_follows_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None
     assert wandb_mode("disabled") == "disabled"
     with pytest.raises(ValueError, match="--wandb"):
         wandb_mode("sometimes")
+
+
+def test_incomplete_checkpoints_are_discarded_before_resuming(tmp_path: Path) -> None:
+    from pipeline.training import discard_incomplete_checkpoints
+
+    complete, cut_off, torn = (tmp_path / f"checkpoint-{n}" for n in (5, 10, 15))
+    for checkpoint in (complete, cut_off, torn):
+        checkpoint.mkdir()
+        (checkpoint / "adapter_model.safetensors").write_bytes(b"weights")
+    (complete / "trainer_state.json").write_text('{"global_step": 5}')
+    (torn / "trainer_state.json").write_text('{"global_st')
+    assert sorted(p.name for p in discard_incomplete_checkpoints(tmp_path)) == ["checkpoint-10", "checkpoint-15"]
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-5"]
