@@ -115,14 +115,19 @@ def publish(
     private: bool,
     *,
     retry: Retry = DEFAULT_RETRY,
+    force: bool = False,
 ) -> PublishResult:
-    """Push the adapter in `adapter_dir` and `card` (README.md) to `<org>/<repo_name>`, unless already there."""
+    """Push the adapter in `adapter_dir` and `card` (README.md) to `<org>/<repo_name>`, unless already there.
+
+    `force` pushes even when the repo's latest push carries this config hash (a forced retrain
+    of an unchanged config made new weights).
+    """
     target = parse_hub(hub)
     repo_id = _repo_id(org, repo_name)
     files = _published_files(adapter_dir)
     if isinstance(target, LocalHub):
-        return _push_local(target.root / org / repo_name, repo_id, files, card, config_sha256)
-    return _push_hf(target.endpoint, repo_id, files, card, config_sha256, private, retry)
+        return _push_local(target.root / org / repo_name, repo_id, files, card, config_sha256, force)
+    return _push_hf(target.endpoint, repo_id, files, card, config_sha256, private, retry, force)
 
 
 def _repo_id(org: str, name: str) -> str:
@@ -158,10 +163,12 @@ def _content_hash(folder: Path, names: list[str]) -> str:
 # ---- local hub -------------------------------------------------------------------------------------------
 
 
-def _push_local(repo: Path, repo_id: str, files: list[Path], card: str, config_sha256: str) -> PublishResult:
+def _push_local(
+    repo: Path, repo_id: str, files: list[Path], card: str, config_sha256: str, force: bool
+) -> PublishResult:
     _recover(repo)
     pushes = _read_pushes(repo)
-    if pushes and pushes[-1]["config_sha256"] == config_sha256:
+    if not force and pushes and pushes[-1]["config_sha256"] == config_sha256:
         return PublishResult(repo_id, pushes[-1]["revision"], repo.resolve().as_uri(), skipped=True)
     repo.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{repo.name}.staging-", dir=repo.parent))
@@ -215,31 +222,40 @@ def _recover(repo: Path) -> None:
 
 
 def _push_hf(
-    endpoint: str, repo_id: str, files: list[Path], card: str, config_sha256: str, private: bool, retry: Retry
+    endpoint: str, repo_id: str, files: list[Path], card: str, config_sha256: str, private: bool, retry: Retry,
+    force: bool,
 ) -> PublishResult:
     api = HfApi(endpoint=endpoint)
     url = f"{endpoint}/{repo_id}"
     _with_retry(retry, f"creating {repo_id}", repo_id, lambda: api.create_repo(repo_id, exist_ok=True, private=private))
     message = f"haha: {repo_id.split('/')[1]} config sha256 {config_sha256}"
+    # Forced: only a commit made after this point counts as done, so the current head is remembered.
+    stale_head = _with_retry(retry, f"reading {repo_id}", repo_id, lambda: _head(api, repo_id)) if force else None
     with tempfile.TemporaryDirectory(prefix="haha-publish-") as staging:
         _stage(files, card, Path(staging))
         revision, skipped = _with_retry(
             retry, f"pushing to {repo_id}", repo_id,
-            lambda: _commit_unless_pushed(api, repo_id, Path(staging), message, config_sha256),
+            lambda: _commit_unless_pushed(api, repo_id, Path(staging), message, config_sha256, stale_head),
         )
     return PublishResult(repo_id, revision, url, skipped)
 
 
+def _head(api: HfApi, repo_id: str) -> str | None:
+    commits = api.list_repo_commits(repo_id)
+    return commits[0].commit_id if commits else None
+
+
 def _commit_unless_pushed(
-    api: HfApi, repo_id: str, staging: Path, message: str, config_sha256: str
+    api: HfApi, repo_id: str, staging: Path, message: str, config_sha256: str, stale_head: str | None
 ) -> tuple[str, bool]:
-    """One commit, unless main's latest commit already carries this hash.
+    """One commit, unless main's latest commit already carries this hash (and is not `stale_head`).
 
     Checked again on every retry: a commit whose response was lost must not be made twice.
     """
     commits = api.list_repo_commits(repo_id)
-    if commits and config_sha256 in f"{commits[0].title}\n{commits[0].message}":
-        return commits[0].commit_id, True
+    latest = commits[0] if commits else None
+    if latest and latest.commit_id != stale_head and config_sha256 in f"{latest.title}\n{latest.message}":
+        return latest.commit_id, True
     info = api.upload_folder(
         repo_id=repo_id, folder_path=staging, commit_message=message, delete_patterns=list(PUBLISHED_FILES)
     )

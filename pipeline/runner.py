@@ -230,7 +230,7 @@ def stage_publish(ctx: RunContext, config: LoadedConfig, outcome: Outcome) -> No
     ))
     try:
         result = publish(run.adapter_dir, run.basename, card, config.sha256, ctx.hub, ctx.settings.hub_org,
-                         ctx.settings.hub_private)
+                         ctx.settings.hub_private, force=ctx.force)
     except PublishError as exc:
         raise StageError(str(exc)) from None
     outcome.stages["publish"] = "skipped" if result.skipped else "published"

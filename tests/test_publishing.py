@@ -204,6 +204,19 @@ def test_hf_republish_with_the_same_hash_makes_no_commit(adapter_dir: Path, hub:
     assert "chat_template.jinja" not in hub.repos[REPO_ID].files, "a file the new adapter lacks is deleted"
 
 
+def test_forced_publish_pushes_the_same_hash_again(adapter_dir: Path, hub: FakeHub, tmp_path: Path) -> None:
+    spec = f"local:{tmp_path / 'hub'}"
+    local_first = publish(adapter_dir, NAME, "card A", HASH_A, spec, ORG, True)
+    (adapter_dir / "adapter_model.safetensors").write_bytes(b"retrained weights")
+    local_forced = publish(adapter_dir, NAME, "card A", HASH_A, spec, ORG, True, force=True)
+    assert not local_forced.skipped and local_forced.revision != local_first.revision
+
+    hf_first = publish(adapter_dir, NAME, _card(), HASH_A, "hf", ORG, True, retry=FAST)
+    hf_forced = publish(adapter_dir, NAME, _card(), HASH_A, "hf", ORG, True, retry=FAST, force=True)
+    assert not hf_forced.skipped and hf_forced.revision != hf_first.revision
+    assert len(hub.requests_to("commit")) == 2
+
+
 # Not preupload: huggingface_hub retries that one itself (http_backoff, 1 s base delay).
 @pytest.mark.parametrize(("endpoint", "statuses"), [("commit", [503]), ("create", [429, 502])])
 def test_hf_transient_failures_are_retried(
