@@ -51,7 +51,7 @@ def read_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
                 broken.append((number, f"not JSON ({exc.msg} at column {exc.colno})"))
                 continue
@@ -69,11 +69,15 @@ def row_problems(
     found = [Problem(display, line, "row", message) for line, message in broken]
     instruction, output = names["field_instruction"], names["field_output"]
     for line, row in rows:
-        for role, name in (("instruction", instruction), ("output", output)):
-            if name not in row:
-                found.append(Problem(display, line, name, f"missing {role} field '{name}'"))
-            elif not isinstance(row[name], str) or (role == "output" and not row[name].strip()):
-                found.append(Problem(display, line, name, f"{role} must be a non-empty string"))
+        if instruction not in row:
+            found.append(Problem(display, line, instruction, f"missing instruction field '{instruction}'"))
+        elif not isinstance(row[instruction], str):
+            found.append(Problem(display, line, instruction, "instruction must be a string"))
+        if output not in row:
+            found.append(Problem(display, line, output, f"missing output field '{output}'"))
+        elif not isinstance(row[output], str) or not row[output].strip():
+            found.append(Problem(display, line, output, "output must be a non-empty string: it is what the model "
+                                                        "learns to say"))
     if not rows and not broken:
         found.append(Problem(display, None, "rows", "the dataset has no rows"))
     if len(found) > MAX_ROW_PROBLEMS:
@@ -91,7 +95,11 @@ def local_tokenizer(base_model: str) -> tuple[Any, str]:
     if not Path(base_model).is_dir():
         from huggingface_hub import try_to_load_from_cache
 
-        if not isinstance(try_to_load_from_cache(base_model, "tokenizer_config.json"), str):
+        try:
+            cached = try_to_load_from_cache(base_model, "tokenizer_config.json")
+        except ValueError:  # not a repo id either, e.g. a local path that does not exist
+            cached = None
+        if not isinstance(cached, str):
             return None, f"tokenizer for '{base_model}' is not on this machine (no local folder, not in the HF cache)"
     from transformers import AutoTokenizer
 
@@ -102,52 +110,99 @@ def local_tokenizer(base_model: str) -> tuple[Any, str]:
         return None, f"tokenizer for '{base_model}' is not available locally ({first_line[:120]})"
 
 
-def count_too_long(config: dict[str, Any], dataset_cfg: dict[str, Any], rows: list[dict[str, Any]]) -> tuple[
-        int | None, str]:
-    """Rows Axolotl would drop for exceeding `sequence_len`, tokenized exactly as training does."""
-    base_model = str(config.get("tokenizer_config") or config.get("base_model") or "")
+def _strategy(tokenizer: Any, type_cfg: Any, dataset_cfg: dict[str, Any], train_on_inputs: bool,
+              sequence_len: int) -> Any:
+    """Axolotl's prompt strategy for this dataset, built the way Axolotl's data loader builds it."""
+    from axolotl.prompt_strategies import load
+    from axolotl.utils.dict import DictDefault
+
+    cfg = DictDefault({"train_on_inputs": train_on_inputs, "sequence_len": sequence_len})
+    if isinstance(type_cfg, dict):
+        return load("user_defined", tokenizer, cfg, dict(type_cfg))
+    return load(str(type_cfg), tokenizer, cfg, DictDefault(dataset_cfg))
+
+
+@cache
+def count_too_long(path: Path, stamp: tuple[int, int], base_model: str, dataset_json: str, train_on_inputs: bool,
+                   sequence_len: int) -> tuple[int | None, str]:
+    """Rows Axolotl would drop for exceeding `sequence_len`, tokenized exactly as training does.
+
+    Cached on everything the count depends on (the file's stamp included), so 1,000 configs sharing a
+    dataset, tokenizer and sequence_len tokenize it once.
+    """
     tokenizer, reason = local_tokenizer(base_model)
     if tokenizer is None:
         return None, f"length check skipped: {reason}"
     os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
-    from axolotl.prompt_strategies import load
-    from axolotl.utils.dict import DictDefault
-
-    sequence_len = int(config.get("sequence_len") or 2048)
-    cfg = DictDefault({"train_on_inputs": bool(config.get("train_on_inputs")), "sequence_len": sequence_len})
+    dataset_cfg = json.loads(dataset_json)
     type_cfg = dataset_cfg.get("type")
+    rows = [row for _, row in _read_cached(path, stamp)[0]]
     logging.disable(logging.WARNING)
     try:
-        if isinstance(type_cfg, dict):
-            strategy = load("user_defined", tokenizer, cfg, dict(type_cfg))
-        else:
-            strategy = load(str(type_cfg), tokenizer, cfg, DictDefault(dataset_cfg))
+        strategy = _strategy(tokenizer, type_cfg, dataset_cfg, train_on_inputs, sequence_len)
         if strategy is None:
             return None, f"length check skipped: Axolotl has no prompt strategy '{type_cfg}'"
         lengths = [len(strategy.tokenize_prompt(row)["input_ids"]) for row in rows]
+    except Exception as exc:  # any strategy may raise anything on a row it cannot format
+        return None, f"length check skipped: Axolotl could not tokenize the rows ({type(exc).__name__}: {exc})"
     finally:
         logging.disable(logging.NOTSET)
     return sum(length > sequence_len for length in lengths), f"tokenized with {base_model}"
 
 
+def effective_sequence_len(config: dict[str, Any]) -> int | None:
+    """`sequence_len` as Axolotl will use it: its schema default when unset, None when not an integer."""
+    value = config.get("sequence_len")
+    if value is None:
+        from pipeline.schema import axolotl_models
+
+        return int(axolotl_models()[0].model_fields["sequence_len"].default)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """What the caches key a file on: an edited file gets a new stamp and is read again."""
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
 @cache
-def _read_cached(path: Path, mtime_ns: int) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
+def _read_cached(path: Path, stamp: tuple[int, int]) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
     return read_rows(path)
+
+
+@cache
+def _rows_checked(display: str, path: Path, stamp: tuple[int, int], instruction: str, output: str) -> tuple[
+        tuple[Problem, ...], int]:
+    rows, broken = _read_cached(path, stamp)
+    names = {**DEFAULT_FIELDS, "field_instruction": instruction, "field_output": output}
+    found, duplicates = row_problems(display, rows, broken, names)
+    return tuple(found), duplicates
 
 
 def check_dataset(display: str, path: Path, config: dict[str, Any], dataset_cfg: dict[str, Any],
                   count_lengths: bool = True) -> DatasetStats:
+    """One dataset as one config trains on it: its rows, duplicates and, when possible, rows too long."""
     stats = DatasetStats(file=display)
     if not path.is_file():
         stats.problems.append(Problem(display, None, "path", "dataset file does not exist"))
         return stats
-    rows, broken = _read_cached(path, path.stat().st_mtime_ns)
-    stats.rows = len(rows)
-    stats.problems, stats.duplicates = row_problems(display, rows, broken, field_names(dataset_cfg))
+    stamp = _stamp(path)
+    names = field_names(dataset_cfg)
+    found, stats.duplicates = _rows_checked(display, path, stamp, names["field_instruction"], names["field_output"])
+    stats.rows = len(_read_cached(path, stamp)[0])
+    stats.problems = list(found)
     if stats.duplicates:
         stats.problems.append(Problem(display, None, "rows", f"{stats.duplicates} duplicate rows", "warning"))
     if errors(stats.problems) or not count_lengths:
         stats.length_check = "length check skipped: fix the rows first" if errors(stats.problems) else ""
         return stats
-    stats.too_long, stats.length_check = count_too_long(config, dataset_cfg, [row for _, row in rows])
+    sequence_len = effective_sequence_len(config)
+    if sequence_len is None:
+        stats.length_check = "length check skipped: sequence_len is not an integer"
+        return stats
+    base_model = str(config.get("tokenizer_config") or config.get("base_model") or "")
+    stats.too_long, stats.length_check = count_too_long(
+        path, stamp, base_model, json.dumps(dataset_cfg, sort_keys=True, default=str),
+        bool(config.get("train_on_inputs")), sequence_len)
     return stats

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints, ValidationError
 
+from pipeline.configs import line_of, parse_yaml
 from pipeline.problems import Problem
 
 GENERATION_KEYS = ("temperature", "top_p", "top_k", "max_new_tokens", "repetition_penalty")
@@ -18,11 +20,12 @@ class Setting(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     # int | float keeps eval.json's own spelling (0 stays 0), so results echo settings byte for byte.
-    temperature: int | float = Field(ge=0)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    top_k: int | None = Field(default=None, ge=0)
-    max_new_tokens: int | None = Field(default=None, ge=1)
-    repetition_penalty: float | None = Field(default=None, gt=0)
+    # Strict: a quoted "0.7" or a `true` in eval.json is a mistake to report, not a number to coerce.
+    temperature: StrictInt | StrictFloat = Field(ge=0)
+    top_p: float | None = Field(default=None, gt=0, le=1, strict=True)
+    top_k: int | None = Field(default=None, ge=0, strict=True)
+    max_new_tokens: int | None = Field(default=None, ge=1, strict=True)
+    repetition_penalty: float | None = Field(default=None, gt=0, strict=True)
 
     def as_dict(self) -> dict[str, Any]:
         """The settings object as written in eval.json (and echoed in results)."""
@@ -31,7 +34,8 @@ class Setting(BaseModel):
 
 class EvalSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    prompts: list[str] = Field(min_length=1)
+    # each prompt is kept verbatim, but must say something
+    prompts: list[Annotated[str, StringConstraints(pattern=r"\S")]] = Field(min_length=1)
     settings: list[Setting] = Field(min_length=1)
     seedVariants: int = Field(ge=1, strict=True)
 
@@ -40,15 +44,32 @@ class EvalSpec(BaseModel):
         return list(range(1, self.seedVariants + 1))
 
 
-def _line_of(text: str, key: str) -> int | None:
-    needle = f'"{key}"'
-    for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    return None
+def _key_lines(text: str) -> dict[str, int]:
+    """Each key's line, read by the YAML parser (JSON is YAML); empty if it cannot read this JSON."""
+    try:
+        return parse_yaml(text)[1]
+    except yaml.YAMLError:
+        return {}
+
+
+def _problem(error: Any, lines: dict[str, int], display: str) -> Problem:
+    loc = [str(part) for part in error["loc"]]
+    if error["type"] in ("int_type", "float_type") and loc[-1] in ("int", "float"):
+        loc, error = loc[:-1], {**error, "msg": "Input should be a number"}  # the int | float union's two halves
+    key = "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in loc).lstrip(".") or "eval.json"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        allowed = GENERATION_KEYS if loc[0] == "settings" else tuple(EvalSpec.model_fields)
+        message = f"unknown key; allowed: {', '.join(allowed)}"
+    elif error["type"] == "string_pattern_mismatch":
+        message = "prompt is blank"
+    elif error["type"] == "model_type" and not loc:
+        message = "must be a JSON object with prompts, settings and seedVariants"
+    return Problem(display, line_of(lines, key), key, message)
 
 
 def check_eval(path: Path, display: str) -> tuple[EvalSpec | None, list[Problem]]:
+    """The parsed spec, or None and a problem per mistake, each at its line in eval.json."""
     if not path.is_file():
         return None, [Problem(display, None, "eval.json", "file does not exist")]
     text = path.read_text(encoding="utf-8")
@@ -59,16 +80,8 @@ def check_eval(path: Path, display: str) -> tuple[EvalSpec | None, list[Problem]
     try:
         return EvalSpec.model_validate(raw), []
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = [str(part) for part in error["loc"]]
-            key = loc[0] + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in loc[1:])
-            message = error["msg"]
-            if error["type"] == "extra_forbidden" and loc[0] == "settings":
-                message = f"unknown generation key; allowed: {', '.join(GENERATION_KEYS)}"
-            problems.append(Problem(display, _line_of(text, loc[-1] if not loc[-1].isdigit() else loc[0]), key,
-                                    message))
-        return None, problems
+        lines = _key_lines(text)
+        return None, list(dict.fromkeys(_problem(error, lines, display) for error in exc.errors()))
 
 
 def load_eval(path: Path) -> EvalSpec:

@@ -14,6 +14,9 @@ from pathlib import Path
 from pipeline.problems import Problem
 
 CONFIG_NAME = re.compile(r"^(?P<family>[a-z0-9][a-z0-9.]*(?:-[a-z0-9.]+)*?)-(?P<number>\d{3})\.yml$")
+# What a misnamed file was meant to be (`foo-2.yml`, `foo-002.yml.yaml`): it still takes its number,
+# so it collides with `foo-002.yml` and fills the gap it was meant to fill.
+INTENDED_NAME = re.compile(r"^(?P<family>.+)-(?P<number>\d+)\.ya?ml\b")
 
 
 @dataclass(frozen=True, order=True)
@@ -33,6 +36,17 @@ def parse_config_name(filename: str) -> ConfigName | None:
     return ConfigName(match["family"], int(match["number"]))
 
 
+def _intended_name(filename: str) -> ConfigName | None:
+    match = INTENDED_NAME.match(filename)
+    return ConfigName(match["family"], int(match["number"])) if match else None
+
+
+def family_of(filename: str) -> str | None:
+    """The family a file belongs to, or was meant to: a misnamed `foo-2.yml` still collides within foo."""
+    parsed = parse_config_name(filename) or _intended_name(filename)
+    return parsed.family if parsed else None
+
+
 def basename_of(path: str | Path) -> str:
     """The config's identity: its file name without `.yml`."""
     return Path(path).name.removesuffix(".yml")
@@ -45,6 +59,36 @@ def sort_key(path: str | Path) -> tuple[str, int, str]:
     return (parsed.family, parsed.number, name) if parsed else ("~", 0, name)
 
 
+def _spans(numbers: list[int]) -> str:
+    """`2, 5-7`: a gap of hundreds of numbers stays one short line."""
+    spans: list[list[int]] = []
+    for number in numbers:
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    return ", ".join(f"{a:03d}" if a == b else f"{a:03d}-{b:03d}" for a, b in spans)
+
+
+def _family_problems(family: str, numbers: dict[int, list[Path]], shown: dict[Path, str]) -> list[Problem]:
+    """Numbers used twice (errors: two configs would share a run, repo and results file) and gaps (warnings)."""
+    problems = []
+    for number, same in sorted(numbers.items()):
+        if len(same) > 1:
+            names = ", ".join(sorted(str(shown.get(p, p)) for p in same))
+            problems += [Problem(shown.get(path, str(path)), None, "filename",
+                                 f"number {number:03d} is used more than once in family '{family}': {names}")
+                         for path in same]
+    present = sorted(numbers)
+    missing = sorted(set(range(present[0], present[-1] + 1)) - set(present))
+    if missing:
+        first = numbers[present[0]][0]
+        problems.append(Problem(shown.get(first, str(first)), None, "filename",
+                                f"family '{family}' skips {_spans(missing)}; numbers should be consecutive",
+                                "warning"))
+    return problems
+
+
 def check_names(paths: list[Path], display: dict[Path, str] | None = None) -> list[Problem]:
     """Naming problems across a set of config files: bad names, duplicate numbers, gaps."""
     shown = display or {}
@@ -53,31 +97,12 @@ def check_names(paths: list[Path], display: dict[Path, str] | None = None) -> li
     for path in paths:
         parsed = parse_config_name(path.name)
         if parsed is None:
-            problems.append(
-                Problem(
-                    shown.get(path, str(path)), None, "filename",
-                    f"'{path.name}' is not <family>-NNN.yml (lower-case family, three-digit number, "
-                    "extension .yml)",
-                )
-            )
-            continue
-        families[parsed.family][parsed.number].append(path)
+            problems.append(Problem(shown.get(path, str(path)), None, "filename",
+                                    f"'{path.name}' is not <family>-NNN.yml (lower-case family, three-digit "
+                                    "number, extension .yml)"))
+            parsed = _intended_name(path.name)
+        if parsed is not None:
+            families[parsed.family][parsed.number].append(path)
     for family, numbers in sorted(families.items()):
-        for number, same in sorted(numbers.items()):
-            if len(same) > 1:
-                names = ", ".join(sorted(p.name for p in same))
-                for path in same:
-                    problems.append(
-                        Problem(shown.get(path, str(path)), None, "filename",
-                                f"number {number:03d} is used more than once in family '{family}': {names}")
-                    )
-        present = sorted(numbers)
-        missing = sorted(set(range(present[0], present[-1] + 1)) - set(present))
-        if missing:
-            first = numbers[present[0]][0]
-            gap = ", ".join(f"{family}-{n:03d}" for n in missing)
-            problems.append(
-                Problem(shown.get(first, str(first.parent)), None, "filename",
-                        f"family '{family}' skips {gap}; numbers should be consecutive", "warning")
-            )
+        problems += _family_problems(family, numbers, shown)
     return problems

@@ -19,6 +19,10 @@ from pydantic import BaseModel, ValidationError
 from pipeline.configs import LoadedConfig
 from pipeline.problems import Problem
 
+# Axolotl's datasets are a union of models; haha trains SFT only, so errors from the other branches
+# (DPODataset, KTODataset, ...) are noise about a shape nobody wrote.
+SFT_BRANCH = "SFTDataset"
+
 
 def _known_keys(model: type[BaseModel]) -> frozenset[str]:
     keys = set(model.model_fields)
@@ -27,7 +31,8 @@ def _known_keys(model: type[BaseModel]) -> frozenset[str]:
 
 
 @cache
-def _models() -> tuple[type[BaseModel], frozenset[str], frozenset[str], frozenset[str]]:
+def axolotl_models() -> tuple[type[BaseModel], frozenset[str], frozenset[str], frozenset[str]]:
+    """Axolotl's config model and the known keys at each level; the first call imports Axolotl (seconds)."""
     # Axolotl reaches for the network and telemetry on import unless told not to.
     os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -55,38 +60,53 @@ def _unknown(
     return problems
 
 
+def _is_branch(part: Any) -> bool:
+    """A union member's name in an error location (keys are snake_case, models CamelCase)."""
+    return isinstance(part, str) and part[:1].isupper()
+
+
 def _dotted(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not str(part).startswith(("function-", "tagged-union", "list[", "dict[")):
+        elif not _is_branch(part) and not str(part).startswith(("function-", "tagged-union", "list[", "dict[")):
             out += f".{part}" if out else str(part)
     return out
 
 
-def check_schema(config: LoadedConfig, display: str) -> list[Problem]:
-    """Unknown keys (top level, datasets, custom dataset types), then Axolotl's value validation."""
-    model, top_keys, dataset_keys, type_keys = _models()
-    data = config.data
-    problems = _unknown(data, top_keys, "", config, display)
-    for index, dataset in enumerate(data.get("datasets") or []):
-        if isinstance(dataset, dict):
-            problems += _unknown(dataset, dataset_keys, f"datasets[{index}]", config, display)
-            if isinstance(dataset.get("type"), dict):
-                problems += _unknown(
-                    dataset["type"], type_keys, f"datasets[{index}].type", config, display
-                )
-    known_only = {k: v for k, v in data.items() if k in top_keys}
+def _value_errors(model: type[BaseModel], data: dict[str, Any], config: LoadedConfig,
+                  display: str) -> list[Problem]:
+    """Axolotl's own verdict on the values, one problem per key, SFT branch only."""
     logging.disable(logging.WARNING)  # deprecation chatter is not a verdict on the config
     try:
-        model.model_validate(known_only)
+        model.model_validate(data)
     except ValidationError as exc:
-        for error in exc.errors():
+        found = exc.errors()
+        sft = [e for e in found if not any(_is_branch(part) and part != SFT_BRANCH for part in e["loc"])]
+        problems = []
+        for error in sft or found:
             key = _dotted(tuple(error["loc"])) or "config"
             problems.append(Problem(display, config.line_of(key), key, error["msg"]))
+        return list(dict.fromkeys(problems))
     except (ValueError, TypeError) as exc:
-        problems.append(Problem(display, None, "config", f"Axolotl rejects the config: {exc}"))
+        return [Problem(display, None, "config", f"Axolotl rejects the config: {exc}")]
     finally:
         logging.disable(logging.NOTSET)
-    return problems
+    return []
+
+
+def check_schema(config: LoadedConfig, display: str) -> list[Problem]:
+    """Unknown keys (top level, datasets, custom dataset types), then Axolotl's value validation."""
+    model, top_keys, dataset_keys, type_keys = axolotl_models()
+    data = config.data
+    problems = _unknown(data, top_keys, "", config, display)
+    for list_key in ("datasets", "test_datasets"):
+        entries = data.get(list_key)
+        for index, dataset in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(dataset, dict):
+                where = f"{list_key}[{index}]"
+                problems += _unknown(dataset, dataset_keys, where, config, display)
+                if isinstance(dataset.get("type"), dict):
+                    problems += _unknown(dataset["type"], type_keys, f"{where}.type", config, display)
+    return problems + _value_errors(model, {k: v for k, v in data.items() if k in top_keys}, config, display)

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.configs import ConfigLoadError, LoadedConfig, load_config
-from pipeline.datasets import DatasetStats, check_dataset
+from pipeline.datasets import DatasetStats, check_dataset, effective_sequence_len
 from pipeline.evalspec import check_eval
-from pipeline.naming import check_names, sort_key
+from pipeline.naming import check_names, family_of, sort_key
 from pipeline.problems import Problem, errors
-from pipeline.rules import check_haha_rules, check_safety, dataset_file, is_url
+from pipeline.rules import DATASET_LIST_KEYS, check_haha_rules, check_safety, dataset_file, is_url
 from pipeline.schema import check_schema
 from pipeline.settings import Settings
 
@@ -38,7 +38,8 @@ class Report:
 
     @property
     def problems(self) -> list[Problem]:
-        return self.other + [p for c in self.configs for p in c.problems]
+        """Every problem once: a broken row in a dataset that 50 configs share is one problem, not 50."""
+        return list(dict.fromkeys(self.other + [p for c in self.configs for p in c.problems]))
 
     def to_json(self) -> dict[str, object]:
         problems = self.problems
@@ -83,39 +84,63 @@ def config_files(targets: list[str], settings: Settings) -> tuple[list[Path], li
     return sorted(set(files), key=sort_key), problems
 
 
+def _length_problem(config: LoadedConfig, display: str, stats: DatasetStats) -> Problem | None:
+    """What the rows longer than sequence_len will do, given Axolotl's `excess_length_strategy`."""
+    if not stats.too_long:
+        return None
+    line = config.line_of("sequence_len")
+    longer = f"rows of {stats.file} are longer than sequence_len {effective_sequence_len(config.data)}"
+    counted = f"{stats.too_long} of {stats.rows} {longer}"
+    strategy = config.data.get("excess_length_strategy") or "drop"
+    if strategy == "truncate":
+        return Problem(display, line, "sequence_len", f"{counted}; Axolotl will truncate them", "note")
+    if strategy == "raise":
+        return Problem(display, line, "sequence_len", f"{counted}; excess_length_strategy: raise stops training")
+    if stats.too_long == stats.rows:
+        return Problem(display, line, "sequence_len", f"all {stats.rows} {longer}: Axolotl would drop every row and "
+                                                      "training would die with num_samples=0")
+    return Problem(display, line, "sequence_len", f"{counted}; Axolotl drops them silently", "warning")
+
+
+def naming_peers(files: list[Path]) -> list[Path]:
+    """The files to check names across: the targets plus their families' other members beside them.
+
+    Duplicates and gaps need the whole family; a misnamed file nobody asked about is not this run's problem.
+    """
+    families = {family_of(f.name) for f in files} - {None}
+    peers = {p for folder in {f.parent for f in files} for p in folder.iterdir()
+             if p.is_file() and looks_like_config(p) and family_of(p.name) in families}
+    return sorted(peers | set(files), key=sort_key)
+
+
 def check_datasets(report: ConfigReport, settings: Settings, display: str, count_lengths: bool) -> None:
-    assert report.config is not None
-    data = report.config.data
-    for index, dataset_cfg in enumerate(data.get("datasets") or []):
-        if not isinstance(dataset_cfg, dict) or not isinstance(dataset_cfg.get("path"), str):
-            continue
-        key = f"datasets[{index}].path"
-        path = dataset_file(dataset_cfg["path"], settings)
-        if path is None:
-            continue  # already refused by the safety rules
-        stats = check_dataset(shown(path, settings), path, data, dataset_cfg, count_lengths)
-        report.datasets.append(stats)
-        if not path.is_file():
-            report.problems.append(Problem(display, report.config.line_of(key), key,
-                                           f"dataset {stats.file} does not exist"))
-            continue
-        report.problems += stats.problems
-        sequence_len = data.get("sequence_len")
-        if stats.too_long and stats.too_long == stats.rows:
-            report.problems.append(Problem(
-                display, report.config.line_of("sequence_len"), "sequence_len",
-                f"all {stats.rows} rows of {stats.file} are longer than sequence_len {sequence_len}: Axolotl "
-                "would drop every row and training would die with num_samples=0"))
-        elif stats.too_long:
-            report.problems.append(Problem(
-                display, report.config.line_of("sequence_len"), "sequence_len",
-                f"{stats.too_long} of {stats.rows} rows of {stats.file} are longer than sequence_len "
-                f"{sequence_len}; Axolotl drops them silently", "warning"))
-        elif stats.too_long is None and stats.length_check:
-            report.problems.append(Problem(display, report.config.line_of(key), key, stats.length_check, "note"))
+    """Rows, duplicates and lengths of every dataset the config trains or evaluates on."""
+    config = report.config
+    assert config is not None
+    for list_key in DATASET_LIST_KEYS:
+        entries = config.data.get(list_key)
+        for index, dataset_cfg in enumerate(entries if isinstance(entries, list) else []):
+            if not isinstance(dataset_cfg, dict) or not isinstance(dataset_cfg.get("path"), str):
+                continue
+            key = f"{list_key}[{index}].path"
+            path = dataset_file(dataset_cfg["path"], settings)
+            if path is None:
+                continue  # already refused by the safety rules
+            stats = check_dataset(shown(path, settings), path, config.data, dataset_cfg, count_lengths)
+            report.datasets.append(stats)
+            if not path.is_file():
+                report.problems.append(Problem(display, config.line_of(key), key,
+                                               f"dataset {stats.file} does not exist"))
+                continue
+            report.problems += stats.problems
+            if (length := _length_problem(config, display, stats)) is not None:
+                report.problems.append(length)
+            elif stats.too_long is None and stats.length_check:
+                report.problems.append(Problem(display, config.line_of(key), key, stats.length_check, "note"))
 
 
 def validate_config(path: Path, settings: Settings, count_lengths: bool = True) -> ConfigReport:
+    """All checks on one config; a config that cannot be read gets that one problem and no others."""
     display = shown(path, settings)
     try:
         config = load_config(path)
@@ -124,6 +149,8 @@ def validate_config(path: Path, settings: Settings, count_lengths: bool = True) 
     except (OSError, UnicodeDecodeError) as exc:
         return ConfigReport(path, None, [Problem(display, None, "yaml", f"cannot read: {exc}")])
     report = ConfigReport(path, config)
+    report.problems += [Problem(display, line, key, "written twice; YAML silently keeps only the last value")
+                        for key, line in config.repeated]
     report.problems += check_schema(config, display)
     report.problems += check_haha_rules(config, settings, display)
     report.problems += check_safety(config, settings, display)
@@ -133,10 +160,10 @@ def validate_config(path: Path, settings: Settings, count_lengths: bool = True) 
 
 def validate(targets: list[str], settings: Settings, check_eval_file: bool = True,
              count_lengths: bool = True) -> Report:
+    """`haha validate`: the targets' configs, their names across each family, their datasets, and eval.json."""
     files, target_problems = config_files(targets, settings)
     report = Report(other=target_problems)
-    folders = sorted({f.parent for f in files})
-    family_files = [p for folder in folders for p in folder.iterdir() if p.is_file() and looks_like_config(p)]
+    family_files = naming_peers(files)
     report.other += check_names(family_files, {p: shown(p, settings) for p in family_files})
     report.configs = [validate_config(path, settings, count_lengths) for path in files]
     if check_eval_file:
