@@ -19,13 +19,13 @@ modified, renamed or deleted. Deleted configs are reported and never run.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pipeline.configs import config_sha256
+from pipeline.git import git, git_output
 from pipeline.naming import basename_of, sort_key
 
 NO_RESULTS = "no results"
@@ -189,29 +189,18 @@ class PushDiff:
                 "changes": [c.to_json() for c in self.changes], "changed_configs": changed_configs(self.changes)}
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-
-
-def _git_out(root: Path, *args: str) -> str:
-    result = _git(root, *args)
-    if result.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout
-
-
 def push_diff(root: Path, before: str, after: str, config_dir: Path) -> PushDiff:
     """What the push BEFORE..AFTER changed under config_dir, with first and force pushes handled."""
-    after_sha = _git_out(root, "rev-parse", "--verify", f"{after}^{{commit}}").strip()
-    known = not is_null_sha(before) and _git(root, "cat-file", "-e", f"{before}^{{commit}}").returncode == 0
-    ancestor = known and _git(root, "merge-base", "--is-ancestor", before, after_sha).returncode == 0
+    after_sha = git_output(root, "rev-parse", "--verify", f"{after}^{{commit}}").strip()
+    known = not is_null_sha(before) and git(root, "cat-file", "-e", f"{before}^{{commit}}").returncode == 0
+    ancestor = known and git(root, "merge-base", "--is-ancestor", before, after_sha).returncode == 0
     merge_base = None
     if known and not ancestor:
-        merge_base = _git(root, "merge-base", before, after_sha).stdout.strip() or None
+        merge_base = git(root, "merge-base", before, after_sha).stdout.strip() or None
     base, note = choose_base(before, known, ancestor, merge_base)
     # The empty tree stands in for "before anything": every file in AFTER shows as added.
-    base_ref = base or _git_out(root, "hash-object", "-t", "tree", "/dev/null").strip()
+    base_ref = base or git_output(root, "hash-object", "-t", "tree", "/dev/null").strip()
     pathspec = str(config_dir.resolve().relative_to(root.resolve()))
-    output = _git_out(root, "diff", "--name-status", "-z", "-M", "--relative", base_ref, after_sha, "--", pathspec)
+    output = git_output(root, "diff", "--name-status", "-z", "-M", "--relative", base_ref, after_sha, "--", pathspec)
     changes = sorted(parse_name_status(output), key=lambda c: sort_key(c.path))
     return PushDiff(before, after_sha, base, note, changes)

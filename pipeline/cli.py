@@ -251,12 +251,13 @@ def pending(
     """List configs that still need a run: no results yet, or results made from a different config hash."""
     from pipeline.changes import config_paths, push_diff
     from pipeline.changes import pending as find_pending
+    from pipeline.git import GitError
 
     settings = load_settings()
     found = find_pending(config_paths(settings.config_dir), settings.results_dir)
     try:
         pushed = push_diff(settings.root, diff[0], diff[1], settings.config_dir) if diff else None
-    except RuntimeError as exc:
+    except GitError as exc:
         console.print(f"[red]--diff: {exc}[/red]", markup=True)
         raise typer.Exit(2) from None
     if as_json:
@@ -291,14 +292,14 @@ def commit_results(
     attempts: Annotated[int, typer.Option(min=1, help="Pushes to try; each rejection rebases first.")] = 5,
 ) -> None:
     """Commit train/results (nothing else) and push it, rebasing and retrying when the branch moved; never forces."""
-    from pipeline.gitops import GitOpsError
+    from pipeline.git import GitError
     from pipeline.gitops import commit_results as commit_and_push
 
     settings = load_settings()
     try:
         outcome = commit_and_push(settings.root, _shown(settings.results_dir, settings.root), message, remote,
                                   branch, attempts)
-    except GitOpsError as exc:
+    except GitError as exc:
         console.print(str(exc), style="red", markup=False)
         raise typer.Exit(1) from None
     if not outcome.committed:

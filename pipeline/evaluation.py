@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline import __version__
 from pipeline.configs import load_config
 from pipeline.evalspec import EvalSpec, Setting
+from pipeline.files import write_atomic
 from pipeline.naming import basename_of
 from pipeline.results import (
     ConfigBlock,
@@ -34,7 +35,6 @@ from pipeline.results import (
     config_block,
     diversity,
     dumps_results,
-    write_atomic,
 )
 from pipeline.sampling import DEFAULT_MAX_NEW_TOKENS, SAMPLER_VERSION, Request
 

@@ -8,12 +8,12 @@ force push, ever; a rebase conflict stops with a message and leaves the remote u
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.git import GitError, git, git_output
 from pipeline.naming import basename_of
 
 # The identity GitHub's own bot commits with; used only when the checkout has none configured.
@@ -31,7 +31,7 @@ REMOTE_ADVANCED = (
 )
 
 
-class GitOpsError(Exception):
+class GitOpsError(GitError):
     """Results could not be committed or pushed; the message says what git said and what to do."""
 
 
@@ -73,39 +73,29 @@ def default_message(files: Iterable[str]) -> str:
     return f"Results for {shown}"
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-
-
-def _git_ok(root: Path, *args: str) -> str:
-    result = _git(root, *args)
-    if result.returncode != 0:
-        raise GitOpsError(f"git {' '.join(args)} failed:\n{(result.stderr or result.stdout).strip()}")
-    return result.stdout
-
-
 def _identity(root: Path) -> list[str]:
     """Identity options for commands that write commits (commit, and the rebase that rewrites ours)."""
-    name, email = (_git(root, "config", "--get", key).stdout.strip() for key in ("user.name", "user.email"))
+    name, email = (git(root, "config", "--get", key).stdout.strip() for key in ("user.name", "user.email"))
     return identity_args(name, email)
 
 
 def commit(root: Path, results_path: str, message: str | None) -> CommitOutcome:
     """Stage and commit everything under results_path (and nothing else); no commit when nothing changed."""
-    _git_ok(root, "add", "--all", "--", results_path)
-    staged = _git_ok(root, "diff", "--cached", "--name-only", "--", results_path).splitlines()
+    git_output(root, "add", "--all", "--", results_path)
+    staged = git_output(root, "diff", "--cached", "--name-only", "--", results_path).splitlines()
     if not staged:
         return CommitOutcome(committed=False)
     # `commit -- PATH` commits only that path, even if something else happens to be staged.
-    _git_ok(root, *_identity(root), "commit", "--quiet", "-m", message or default_message(staged), "--", results_path)
-    return CommitOutcome(committed=True, sha=_git_ok(root, "rev-parse", "HEAD").strip(), files=tuple(staged))
+    commit_message = message or default_message(staged)
+    git_output(root, *_identity(root), "commit", "--quiet", "-m", commit_message, "--", results_path)
+    return CommitOutcome(committed=True, sha=git_output(root, "rev-parse", "HEAD").strip(), files=tuple(staged))
 
 
 def push_with_rebase(root: Path, remote: str, branch: str, attempts: int,
                      sleep: Callable[[float], None] = time.sleep) -> int:
     """Push HEAD to the remote branch, rebasing onto it after each rejection; returns the attempts it took."""
     for attempt in range(1, attempts + 1):
-        pushed = _git(root, "push", remote, f"HEAD:refs/heads/{branch}")
+        pushed = git(root, "push", remote, f"HEAD:refs/heads/{branch}")
         if pushed.returncode == 0:
             return attempt
         stderr = pushed.stderr + pushed.stdout
@@ -113,9 +103,9 @@ def push_with_rebase(root: Path, remote: str, branch: str, attempts: int,
             raise GitOpsError(f"git push to {remote} {branch} failed (not a race; not retried):\n{stderr.strip()}")
         if attempt == attempts:
             break
-        rebased = _git(root, *_identity(root), "pull", "--rebase", "--autostash", "--quiet", remote, branch)
+        rebased = git(root, *_identity(root), "pull", "--rebase", "--autostash", "--quiet", remote, branch)
         if rebased.returncode != 0:
-            _git(root, "rebase", "--abort")
+            git(root, "rebase", "--abort")
             raise GitOpsError(f"rebasing the results onto {remote}/{branch} failed; nothing was pushed. Resolve by "
                               f"hand (git pull --rebase {remote} {branch}), then push:\n{rebased.stderr.strip()}")
         sleep(backoff_seconds(attempt))
@@ -133,4 +123,4 @@ def commit_results(root: Path, results_path: str = "train/results", message: str
     if not outcome.committed:
         return outcome
     tries = push_with_rebase(root, remote, branch, attempts, sleep)
-    return CommitOutcome(True, _git_ok(root, "rev-parse", "HEAD").strip(), tries, outcome.files)
+    return CommitOutcome(True, git_output(root, "rev-parse", "HEAD").strip(), tries, outcome.files)

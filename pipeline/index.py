@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pipeline.files import write_atomic
 from pipeline.results import (
     CONFIG_KEYS,
     Diversity,
@@ -24,7 +25,6 @@ from pipeline.results import (
     Scalar,
     diversity,
     load_results,
-    write_atomic,
 )
 
 HUB_URL = "https://huggingface.co/"

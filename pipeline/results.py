@@ -9,8 +9,6 @@ only when they were present, so loading and dumping a file does not change what 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -205,24 +203,3 @@ def dumps_results(doc: ResultsDoc) -> str:
     data = doc.model_dump(mode="json", exclude_unset=True)
     ordered = {key: data.pop(key) for key in ("config", "results", "meta") if key in data} | data
     return json.dumps(ordered, indent=2, ensure_ascii=False) + "\n"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and `os.replace`, so readers never see half a file.
-
-    The same folder matters: `os.replace` is only atomic within one file system.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, kept on failure only to unlink
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise

@@ -20,6 +20,7 @@ from pipeline.configs import ConfigLoadError, LoadedConfig, load_config
 from pipeline.datasets import read_rows
 from pipeline.effective import RunPlan, effective_config
 from pipeline.evalspec import load_eval
+from pipeline.files import write_atomic
 from pipeline.modelcard import CardInputs, DatasetFile, WandbRun, render_card
 from pipeline.naming import basename_of
 from pipeline.problems import Problem, errors
@@ -134,11 +135,8 @@ class StageError(Exception):
 
 
 def write_report(outcomes: list[Outcome], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "configs": [asdict(o) for o in outcomes]}, indent=2))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                   "configs": [asdict(o) for o in outcomes]}, indent=2))
 
 
 StageFn = Callable[[RunContext, LoadedConfig, Outcome], None]

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import yaml
 
+from pipeline.files import write_atomic
 from pipeline.runs import RunPaths
 from pipeline.secrets import scrub
 from pipeline.tracking import wandb_env
@@ -178,9 +179,7 @@ def record_completion(run: RunPaths, config_sha256: str, progress: Progress, sec
         "steps": progress.step,
         "losses": progress.losses,
     }
-    tmp = run.record.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, run.record)
+    write_atomic(run.record, json.dumps(record, indent=2))
 
 
 def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode: str,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import pipeline.git
 from pipeline import gitops
 from pipeline.cli import app
 from pipeline.gitops import (
@@ -82,13 +83,15 @@ def repos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repos:
 def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     """Every git command gitops runs, to prove none of them forces anything."""
     calls: list[tuple[str, ...]] = []
-    real = gitops._git
+    real = pipeline.git.git
 
     def spy(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
         calls.append(args)
         return real(root, *args)
 
-    monkeypatch.setattr(gitops, "_git", spy)
+    # gitops calls git() directly and through git_output(), which looks git up in pipeline.git.
+    monkeypatch.setattr(gitops, "git", spy)
+    monkeypatch.setattr(pipeline.git, "git", spy)
     return calls
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sample_results import results_doc, write_doc
 
+from pipeline.files import write_atomic
 from pipeline.results import (
     CONFIG_KEYS,
     ConfigBlock,
@@ -23,7 +24,6 @@ from pipeline.results import (
     load_results,
     parse_results,
     repeated_share,
-    write_atomic,
 )
 
 
