@@ -187,12 +187,21 @@ TABLE_HEADER = ["config", *STAGES, "loss first -> last", "error"]
 def markdown_summary(outcomes: list[Outcome]) -> str:
     """The job summary GitHub Actions shows for the run."""
     lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in outcome_table(outcomes)]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in outcome_table(outcomes)]
     for outcome in outcomes:
+        if samples := outcome.details.get("samples"):
+            lines += ["", f"**{outcome.config}**: sample completions (seed 1)", "",
+                      "| prompt | temperature | completion |", "|---|---|---|"]
+            lines += [f"| {_cell(s['prompt'])} | {s['temperature']} | {_cell(s['completion'])} |" for s in samples]
         if outcome.error:
             lines += ["", f"<details><summary>{outcome.config} failed</summary>", "", "```",
                       outcome.error, "```", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _dataset_files(ctx: RunContext, config: LoadedConfig) -> list[DatasetFile]:
