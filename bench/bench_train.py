@@ -51,7 +51,7 @@ def main() -> None:
         bare_run.run_dir.mkdir(parents=True)
         bare_run.config.write_text(yaml.safe_dump(bare_config, sort_keys=False))
         bare_cmd = [str(BIN / "axolotl"), "train", str(bare_run.config), "--launcher", "python"]
-        env = child_env(bare_run, "offline")
+        env = child_env(bare_run, "offline", local_model=True)
 
         haha_times, bare_times = [], []
         for repeat in range(args.repeats):

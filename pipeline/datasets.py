@@ -91,7 +91,6 @@ def row_problems(
 @cache
 def local_tokenizer(base_model: str) -> tuple[Any, str]:
     """The base model's tokenizer if it is on disk (never downloads), else None and the reason."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not Path(base_model).is_dir():
         from huggingface_hub import try_to_load_from_cache
 

@@ -33,9 +33,9 @@ def _known_keys(model: type[BaseModel]) -> frozenset[str]:
 @cache
 def axolotl_models() -> tuple[type[BaseModel], frozenset[str], frozenset[str], frozenset[str]]:
     """Axolotl's config model and the known keys at each level; the first call imports Axolotl (seconds)."""
-    # Axolotl reaches for the network and telemetry on import unless told not to.
+    # Axolotl sends telemetry unless told not to. HF_HUB_OFFLINE is deliberately left alone: it is read
+    # once per process, and `haha run` publishes to and downloads from the Hub after validating.
     os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from axolotl.utils.schemas.config import AxolotlInputConfig
     from axolotl.utils.schemas.datasets import SFTDataset, UserDefinedPrompterType
 

@@ -80,11 +80,13 @@ def axolotl_command(config_path: Path) -> list[str]:
     return [str(Path(sys.executable).parent / "axolotl"), "train", str(config_path), "--launcher", "python"]
 
 
-def child_env(run: RunPaths, wandb_mode: str) -> dict[str, str]:
+def child_env(run: RunPaths, wandb_mode: str, local_model: bool) -> dict[str, str]:
+    """The training child's environment; a base model in a local folder needs nothing from the Hub."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["AXOLOTL_DO_NOT_TRACK"] = "1"
-    env["HF_HUB_OFFLINE"] = env.get("HF_HUB_OFFLINE", "1" if not env.get("HF_TOKEN") else "0")
+    if local_model:
+        env["HF_HUB_OFFLINE"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
     env.update(wandb_env(wandb_mode, run.run_dir))
     return env
@@ -200,7 +202,8 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
             on_progress(progress)
 
     started = time.monotonic()
-    returncode, stopped_by = run_child(axolotl_command(run.config), child_env(run, wandb_mode), run.log, on_line)
+    env = child_env(run, wandb_mode, local_model=Path(str(config.get("base_model"))).is_dir())
+    returncode, stopped_by = run_child(axolotl_command(run.config), env, run.log, on_line)
     if stopped_by is not None:
         raise TrainingInterrupted(
             f"training of {run.basename} stopped by {signal.Signals(stopped_by).name}; checkpoints are kept in "

@@ -13,6 +13,7 @@ import huggingface_hub.constants
 import pytest
 import torch
 from hub_server import FakeHub
+from huggingface_hub import constants
 from safetensors.torch import save_file
 
 from pipeline.modelcard import CardInputs, render_card
@@ -53,6 +54,12 @@ def adapter_dir(tmp_path: Path) -> Path:
     (out / "checkpoint-5").mkdir()
     (out / "checkpoint-5" / "optimizer.pt").write_bytes(b"\x00optimizer")
     return out
+
+
+@pytest.fixture(autouse=True)
+def hub_reachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake Hub is on this machine: the real client must talk to it even where HF_HUB_OFFLINE is set."""
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
 
 
 @pytest.fixture

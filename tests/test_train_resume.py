@@ -29,7 +29,9 @@ def test_sigterm_stops_training_and_the_rerun_resumes(tmp_path: Path) -> None:
     first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)
     deadline = time.monotonic() + 300
-    while not (run_dir / "adapter" / "checkpoint-5").is_dir():
+    # Signalled once checkpoint-5 is complete (trainer_state.json is written last), so there is one to resume
+    # from; a checkpoint cut off mid-save is discarded instead (tests/test_training_units.py).
+    while not (run_dir / "adapter" / "checkpoint-5" / "trainer_state.json").is_file():
         assert first.poll() is None, first.stdout.read() if first.stdout else ""
         assert time.monotonic() < deadline, "no checkpoint within 300 s"
         time.sleep(0.05)

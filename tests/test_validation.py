@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -444,3 +445,11 @@ def test_axolotl_pushing_to_the_hub_by_itself_is_refused(haha_repo: Path, key: s
     problems = [p for p in not_notes(run(haha_repo)) if p.key == key]
     assert [(p.line, p.severity) for p in problems] == [(line_containing(path, f"{key}:"), "error")]
     assert "push to the Hub on its own" in problems[0].message
+
+
+def test_validation_never_switches_the_process_to_offline_mode(haha_repo: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`haha run` validates, then publishes to and downloads from the Hub in the same process."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    run(haha_repo)
+    assert "HF_HUB_OFFLINE" not in os.environ
