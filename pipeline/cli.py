@@ -41,7 +41,10 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the problems as JSON.")] = False,
     strict: Annotated[bool, typer.Option(help="Fail on warnings too.")] = False,
 ) -> None:
-    """Check configs, their datasets and eval.json without spending GPU time or touching the network."""
+    """Check configs, their datasets and eval.json without spending GPU time or touching the network.
+
+    PATHS: config files or folders (default: train/config).
+    """
     from pipeline.validation import validate as run_validation
 
     settings = load_settings()
@@ -104,7 +107,10 @@ def tiny_model(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the model and tokenizer to.")],
     seed: Annotated[int, typer.Option(help="Weights seed; the same seed gives the same files.")] = 0,
 ) -> None:
-    """Build the embedded tiny Llama base model (random weights, tokenizer trained on train/data)."""
+    """Build the embedded tiny Llama base model (random weights, tokenizer trained on train/data).
+
+    OUT_DIR: the folder to write the model and tokenizer to.
+    """
     from pipeline.tiny_model import build_tiny_model
 
     started = time.monotonic()
@@ -119,7 +125,10 @@ def train(
     wandb: WandbOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Train one config with Axolotl; skips when this exact config already has an adapter."""
+    """Train one config with Axolotl; skips when this exact config already has an adapter.
+
+    CONFIG: a config file in train/config. A run cut off by a signal resumes from its last complete checkpoint.
+    """
     from pipeline.runner import StageError, stage_train, stage_validate
     from pipeline.training import TrainingInterrupted
 
@@ -147,7 +156,10 @@ def publish(
     smoke: SmokeOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Push a trained adapter and its model card to <org>/<basename>; skips when the Hub has this config hash."""
+    """Push a trained adapter and its model card to <org>/<basename>; skips when the Hub has this config hash.
+
+    CONFIG: a config file in train/config, trained with haha train (same --smoke/--workspace).
+    """
     from pipeline.runner import Outcome, StageError, stage_publish, stage_validate
 
     ctx = _context(smoke, hub, None, workspace)
@@ -190,7 +202,10 @@ def run(
     report: Annotated[Path | None, typer.Option(help="Write the per-config outcome as JSON here.")] = None,
     force: Annotated[bool, typer.Option(help="Retrain and re-evaluate even when this config hash is done.")] = False,
 ) -> None:
-    """Validate -> train -> publish -> evaluate each config; one failure never stops the others."""
+    """Validate -> train -> publish -> evaluate each config; one failure never stops the others.
+
+    CONFIGS: config files to run (default: every pending config, see haha pending).
+    """
     from rich.table import Table
 
     from pipeline.runner import TABLE_HEADER, Outcome, markdown_summary, outcome_table, run_one, write_report
