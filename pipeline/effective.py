@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.rules import dataset_file
+from pipeline.rules import DATASET_LIST_KEYS, dataset_file
 from pipeline.secrets import scrub_config
 from pipeline.settings import Settings
 
@@ -90,17 +90,19 @@ def _set(config: dict[str, Any], key: str, value: Any, reason: str, overrides: l
 
 
 def _map_datasets(config: dict[str, Any], settings: Settings, data_dir: Path, overrides: list[Override]) -> None:
-    for index, dataset in enumerate(config.get("datasets") or []):
-        path_value = dataset.get("path") if isinstance(dataset, dict) else None
-        if not isinstance(path_value, str):
-            continue
-        repo_file = dataset_file(path_value, settings)
-        if repo_file is None:
-            raise ValueError(f"datasets[{index}].path '{path_value}' is outside train/data")
-        mapped = str(data_dir / repo_file.relative_to(settings.data_dir.resolve()))
-        if mapped != path_value:
-            dataset["path"] = mapped
-            overrides.append(Override(f"datasets[{index}].path", path_value, mapped, "data mount"))
+    for list_key in DATASET_LIST_KEYS:
+        entries = config.get(list_key)
+        for index, dataset in enumerate(entries if isinstance(entries, list) else []):
+            path_value = dataset.get("path") if isinstance(dataset, dict) else None
+            if not isinstance(path_value, str):
+                continue
+            repo_file = dataset_file(path_value, settings)
+            if repo_file is None:
+                raise ValueError(f"{list_key}[{index}].path '{path_value}' is outside train/data")
+            mapped = str(data_dir / repo_file.relative_to(settings.data_dir.resolve()))
+            if mapped != path_value:
+                dataset["path"] = mapped
+                overrides.append(Override(f"{list_key}[{index}].path", path_value, mapped, "data mount"))
 
 
 def effective_config(

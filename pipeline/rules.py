@@ -21,7 +21,8 @@ URL_PREFIXES = ("http://", "https://", "s3://", "gs://", "gcs://", "az://", "abf
 # Keys naming where the model, its config or its tokenizer come from; with trust_remote_code each may run code.
 MODEL_SOURCE_KEYS = ("base_model", "base_model_config", "tokenizer_config")
 # Lists of datasets a run reads: both must come from train/data.
-DATASET_LIST_KEYS = ("datasets", "test_datasets")
+# Every config key holding a list of dataset entries; each entry's path must be a file in train/data.
+DATASET_LIST_KEYS = ("datasets", "test_datasets", "pretraining_dataset")
 
 
 def is_url(value: str) -> bool:
@@ -120,6 +121,9 @@ def _path_problems(config: LoadedConfig, settings: Settings) -> list[tuple[str, 
             found.append((key, f"'{value}' points outside the workspace"))
     for list_key in DATASET_LIST_KEYS:
         entries = data.get(list_key)
+        if isinstance(entries, str):
+            found.append((list_key, f"'{entries}' would be fetched from the Hub; list entries with a path in "
+                                    "train/data instead"))
         for index, dataset in enumerate(entries if isinstance(entries, list) else []):
             if isinstance(dataset, dict):
                 found += _dataset_problems(f"{list_key}[{index}]", dataset, settings)

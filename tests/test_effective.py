@@ -101,3 +101,9 @@ def test_dataset_outside_train_data_is_refused(settings: Settings, tmp_path: Pat
     escaping = {**GPU_CONFIG, "datasets": [{"path": "/etc/passwd"}]}
     with pytest.raises(ValueError, match="outside train/data"):
         effective_config(escaping, "haha-x-001", settings, plan(tmp_path))
+
+
+def test_every_dataset_list_is_mapped_onto_the_data_mount(settings: Settings, tmp_path: Path) -> None:
+    config = {**GPU_CONFIG, "test_datasets": [{"path": "/workspace/data/held-out.jsonl"}]}
+    effective, _ = effective_config(config, "haha-x-001", settings, plan(tmp_path))
+    assert effective["test_datasets"][0]["path"] == str(tmp_path / "mounted-data" / "held-out.jsonl")

@@ -453,3 +453,12 @@ def test_validation_never_switches_the_process_to_offline_mode(haha_repo: Path,
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     run(haha_repo)
     assert "HF_HUB_OFFLINE" not in os.environ
+
+
+def test_pretraining_datasets_follow_the_dataset_path_rules(haha_repo: Path) -> None:
+    edit_config(haha_repo, pretraining_dataset=[{"path": "/etc/passwd"}])
+    assert any(p.key == "pretraining_dataset[0].path" and "outside train/data" in p.message
+               for p in not_notes(run(haha_repo)))
+    edit_config(haha_repo, pretraining_dataset="someone/web-scrape")
+    assert any(p.key == "pretraining_dataset" and "fetched from the Hub" in p.message
+               for p in not_notes(run(haha_repo)))
