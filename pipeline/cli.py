@@ -229,6 +229,8 @@ def run(
             outcomes.append(Outcome(path.stem, error=str(exc)))
             break
         outcomes.append(outcome)
+        for line in outcome.details.get("overrides", []):
+            console.print(f"override {line}", style="dim", markup=False)
         console.print(f"{path.name}: " + ", ".join(f"{k} {v}" for k, v in outcome.stages.items()), markup=False)
         if outcome.error:
             console.print(outcome.error, style="red", markup=False)

@@ -35,6 +35,10 @@ from pipeline.validation import validate_config
 STAGES = ("validate", "train", "publish", "evaluate")
 
 
+class StageError(Exception):
+    """A stage failed for this config; the message is for the person who wrote the config."""
+
+
 @dataclass(frozen=True)
 class RunContext:
     """Everything a run needs besides the config; `smoke` runs live entirely under `scratch/`."""
@@ -87,7 +91,7 @@ def run_paths(ctx: RunContext, config_path: Path) -> RunPaths:
 
 
 def effective_for(ctx: RunContext, config: LoadedConfig) -> tuple[dict[str, Any], list[str]]:
-    run = RunPaths(ctx.workspace, basename_of(config.path))
+    run = run_paths(ctx, config.path)
     plan = RunPlan(run.adapter_dir.resolve(), run.prepared_dir.resolve(), ctx.settings.data_dir.resolve(),
                    ctx.wandb_mode, str(ctx.tiny_model.resolve()) if ctx.tiny_model else None)
     effective, overrides = effective_config(config.data, run.basename, ctx.settings, plan)
@@ -118,20 +122,17 @@ def stage_validate(ctx: RunContext, path: Path, full: bool = True) -> LoadedConf
 def stage_train(ctx: RunContext, config: LoadedConfig,
                 on_progress: Callable[[Progress], None] = lambda _p: None) -> dict[str, Any]:
     effective, overrides = effective_for(ctx, config)
-    run = RunPaths(ctx.workspace, basename_of(config.path))
+    run = run_paths(ctx, config.path)
     if ctx.smoke:
         ensure_tiny_model(ctx)
     if ctx.force and run.record.exists():
         run.record.unlink()  # the completion record is what makes training skip
     try:
-        record = train(run, effective, config.sha256, ctx.wandb_mode, on_progress)
+        record = train(run, effective, config.sha256, ctx.wandb_mode, on_progress,
+                       notes=[f"override {line}" for line in overrides])
     except TrainingError as exc:
         raise StageError(f"{exc}\n    full log: {run.log}") from None
     return {**record, "overrides": overrides, "run_dir": str(run.run_dir)}
-
-
-class StageError(Exception):
-    """A stage failed for this config; the message is for the person who wrote the config."""
 
 
 def write_report(outcomes: list[Outcome], path: Path) -> None:
@@ -154,6 +155,7 @@ def run_one(ctx: RunContext, path: Path, later_stages: list[tuple[str, StageFn]]
         record = stage_train(ctx, config, on_progress)
         outcome.stages["train"] = "skipped" if record["skipped"] else "trained"
         losses = record.get("losses") or []
+        outcome.details["overrides"] = record["overrides"]
         outcome.details.update(loss_first=losses[0] if losses else None, loss_last=losses[-1] if losses else None,
                                steps=record.get("steps"), train_seconds=record.get("seconds"),
                                run_dir=record["run_dir"])
@@ -226,7 +228,7 @@ def stage_publish(ctx: RunContext, config: LoadedConfig, outcome: Outcome) -> No
     """Push the adapter and its model card to `<org>/<basename>`; a push of the same config hash is skipped."""
     from pipeline.publishing import PublishError, publish  # huggingface_hub: only when publishing
 
-    run = RunPaths(ctx.workspace, basename_of(config.path))
+    run = run_paths(ctx, config.path)
     effective = yaml.safe_load(run.config.read_text())
     repo_id = f"{ctx.settings.hub_org}/{run.basename}"
     server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
@@ -267,7 +269,7 @@ def stage_evaluate(ctx: RunContext, config: LoadedConfig, outcome: Outcome) -> N
     """Run the eval sweep into `<results_dir>/<basename>.json`; skipped when done for this config hash."""
     from pipeline.evaluation import EvalError, evaluate  # torch: only when evaluating
 
-    run = RunPaths(ctx.workspace, basename_of(config.path))
+    run = run_paths(ctx, config.path)
     results_path = ctx.results_dir / f"{run.basename}.json"
     outcome.details["results"] = str(results_path)
     if not ctx.force and _already_evaluated(results_path, config.sha256):

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,14 +185,18 @@ def record_completion(run: RunPaths, config_sha256: str, progress: Progress, sec
 
 
 def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode: str,
-          on_progress: Callable[[Progress], None] = lambda _p: None) -> dict[str, Any]:
-    """Train unless this exact config already has a complete adapter; returns the completion record."""
+          on_progress: Callable[[Progress], None] = lambda _p: None, notes: Sequence[str] = ()) -> dict[str, Any]:
+    """Train unless this exact config already has a complete adapter; returns the completion record.
+
+    `notes` (such as the overrides the pipeline applied) head this attempt's part of the log.
+    """
     if run.is_trained(config_sha256):
         record = run.completion()
         assert record is not None
         return {**record, "skipped": True}
     write_effective_config(run, config, config_sha256)
     with run.log.open("a", encoding="utf-8") as log:
+        log.writelines(f"haha: {note}\n" for note in notes)
         for checkpoint in discard_incomplete_checkpoints(run.adapter_dir):
             log.write(f"haha: discarded {checkpoint.name}, cut off while saving; resuming from the one before\n")
     progress = Progress()

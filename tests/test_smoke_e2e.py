@@ -54,6 +54,12 @@ def test_smoke_run_trains_publishes_and_evaluates(repo: Path, first_run: subproc
     assert not list((repo / "train" / "results").iterdir()), "smoke runs never write train/results"
 
 
+def test_every_override_is_shown_and_logged(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
+    change = "optimizer: 'adamw_bnb_8bit' -> 'adamw_torch' (smoke: CPU-safe)"
+    assert f"override {change}" in first_run.stdout
+    assert f"haha: override {change}" in (repo / "scratch" / "runs" / CONFIG / "train.log").read_text()
+
+
 def test_adapter_loads_with_peft_onto_the_tiny_base(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
