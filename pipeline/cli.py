@@ -45,6 +45,7 @@ def validate(
 
     PATHS: config files or folders (default: train/config).
     """
+    from pipeline.validation import readable_lines
     from pipeline.validation import validate as run_validation
 
     settings = load_settings()
@@ -54,14 +55,9 @@ def validate(
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        for problem in problems:
-            style = {"error": "red", "warning": "yellow", "note": "dim"}[problem.severity]
-            console.print(str(problem), style=style, markup=False)
-        for config in report.configs:
-            for stats in config.datasets:
-                dropped = "not counted" if stats.too_long is None else f"{stats.too_long} too long"
-                console.print(f"{config.path.name}: {stats.file}: {stats.rows} rows, {stats.duplicates} duplicates, "
-                              f"{dropped}", markup=False)
+        styles = {"error": "red", "warning": "yellow", "note": "dim", "info": ""}
+        for line, severity in readable_lines(report):
+            console.print(line, style=styles[severity], markup=False)
         summary = report.to_json()["summary"]
         assert isinstance(summary, dict)
         verdict = "[red]FAILED[/red]" if failed else "[green]OK[/green]"

@@ -170,3 +170,30 @@ def validate(targets: list[str], settings: Settings, check_eval_file: bool = Tru
         _, eval_problems = check_eval(settings.eval_file, shown(settings.eval_file, settings))
         report.other += eval_problems
     return report
+
+
+def readable_lines(report: Report) -> list[tuple[str, str]]:
+    """What `haha validate` prints, as (line, severity): errors and warnings one per line; identical notes and
+    dataset statistics folded into one line with a count, so hundreds of configs sharing a base model and a
+    dataset stay readable."""
+    lines: list[tuple[str, str]] = []
+    notes: dict[str, list[Problem]] = {}
+    for problem in report.problems:
+        if problem.severity == "note":
+            notes.setdefault(f"{problem.key.split('[')[0]}: {problem.message}", []).append(problem)
+        else:
+            lines.append((str(problem), problem.severity))
+    for same in notes.values():
+        first = same[0]
+        more = f" (and {len(same) - 1} more configs)" if len(same) > 1 else ""
+        lines.append((f"{first}{more}", "note"))
+    stats: dict[str, list[str]] = {}
+    for config in report.configs:
+        for d in config.datasets:
+            dropped = "too long: not counted" if d.too_long is None else f"{d.too_long} too long"
+            stats.setdefault(f"{d.file}: {d.rows} rows, {d.duplicates} duplicates, {dropped}", []).append(
+                config.path.name)
+    for summary, configs in stats.items():
+        used_by = configs[0] if len(configs) == 1 else f"{len(configs)} configs"
+        lines.append((f"{summary} ({used_by})", "info"))
+    return lines

@@ -100,3 +100,17 @@ def test_a_broken_eval_json_fails_validation(haha_repo: Path) -> None:
 
 def test_an_unknown_option_is_a_usage_error(haha_repo: Path) -> None:
     assert validate("--bogus")[0] == 2
+
+
+def test_many_configs_sharing_a_model_and_dataset_print_one_note_and_one_dataset_line(haha_repo: Path) -> None:
+    config_dir = haha_repo / "train" / "config"
+    text = (config_dir / "jokes-001.yml").read_text()
+    for number in range(2, 41):
+        (config_dir / f"jokes-{number:03d}.yml").write_text(text)
+    code, output = validate()
+    assert code == 0, output
+    notes = [line for line in output.splitlines() if "length check skipped" in line]
+    assert len(notes) == 1 and notes[0].endswith("(and 39 more configs)")
+    datasets = [line for line in output.splitlines() if line.startswith("train/data/jokes.jsonl:")]
+    assert len(datasets) == 1 and datasets[0].endswith("(40 configs)")
+    assert "OK: 40 configs" in output
