@@ -162,7 +162,7 @@ def publish(
     loaded = stage_validate(ctx, _existing_config(config), full=False)
     outcome = Outcome(config.stem)
     try:
-        stage_publish(ctx, loaded, outcome)
+        stage_publish(ctx, loaded, outcome, lambda _text: None)
     except StageError as exc:
         console.print(f"[red]{config.name}: publish failed[/red]\n{exc}", soft_wrap=True)
         raise typer.Exit(1) from None
@@ -218,8 +218,8 @@ def run(
         console.rule(f"[{index}/{len(paths)}] {path.name}")
         try:
             with console.status(f"{path.name}: starting") as status:
-                outcome = run_one(ctx, path, _later_stages(), lambda p, s=status, n=path.name: s.update(
-                    f"{n}: training  {p.describe()}"))
+                outcome = run_one(ctx, path, _later_stages(), lambda text, s=status, n=path.name: s.update(
+                    f"{n}: {text}"))
         except TrainingInterrupted as exc:
             interrupted = exc
             outcomes.append(Outcome(path.stem, error=str(exc)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -125,8 +126,9 @@ def stage_train(ctx: RunContext, config: LoadedConfig,
     run = run_paths(ctx, config.path)
     if ctx.smoke:
         ensure_tiny_model(ctx)
-    if ctx.force and run.record.exists():
-        run.record.unlink()  # the completion record is what makes training skip
+    if ctx.force and run.run_dir.exists():
+        # From scratch: its checkpoints would otherwise be "resumed" by Axolotl's auto-resume.
+        shutil.rmtree(run.run_dir)
     try:
         record = train(run, effective, config.sha256, ctx.wandb_mode, on_progress,
                        notes=[f"override {line}" for line in overrides])
@@ -140,11 +142,12 @@ def write_report(outcomes: list[Outcome], path: Path) -> None:
                                    "configs": [asdict(o) for o in outcomes]}, indent=2))
 
 
-StageFn = Callable[[RunContext, LoadedConfig, Outcome], None]
+# What a long stage says it is doing now ("training step 3/10 ...", "eval 12/165 cells ..."), for a status line.
+Status = Callable[[str], None]
+StageFn = Callable[[RunContext, LoadedConfig, Outcome, Status], None]
 
 
-def run_one(ctx: RunContext, path: Path, later_stages: list[tuple[str, StageFn]],
-            on_progress: Callable[[Progress], None]) -> Outcome:
+def run_one(ctx: RunContext, path: Path, later_stages: list[tuple[str, StageFn]], on_status: Status) -> Outcome:
     """Every stage of one config; the first failure ends this config, never the run."""
     outcome = Outcome(basename_of(path))
     stage = "validate"
@@ -152,7 +155,7 @@ def run_one(ctx: RunContext, path: Path, later_stages: list[tuple[str, StageFn]]
         config = stage_validate(ctx, path)
         outcome.stages["validate"] = "ok"
         stage = "train"
-        record = stage_train(ctx, config, on_progress)
+        record = stage_train(ctx, config, lambda progress: on_status(f"training  {progress.describe()}"))
         outcome.stages["train"] = "skipped" if record["skipped"] else "trained"
         losses = record.get("losses") or []
         outcome.details["overrides"] = record["overrides"]
@@ -161,7 +164,8 @@ def run_one(ctx: RunContext, path: Path, later_stages: list[tuple[str, StageFn]]
                                run_dir=record["run_dir"])
         for name, stage_fn in later_stages:
             stage = name
-            stage_fn(ctx, config, outcome)
+            on_status(name)
+            stage_fn(ctx, config, outcome, on_status)
     except StageError as exc:
         outcome.stages[stage] = "failed"
         outcome.error = str(exc)
@@ -224,7 +228,7 @@ def _wandb_run(ctx: RunContext, run: RunPaths) -> WandbRun | None:
     return WandbRun(ctx.settings.wandb_project, run.basename, ctx.settings.wandb_entity, run_id)
 
 
-def stage_publish(ctx: RunContext, config: LoadedConfig, outcome: Outcome) -> None:
+def stage_publish(ctx: RunContext, config: LoadedConfig, outcome: Outcome, on_status: Status) -> None:
     """Push the adapter and its model card to `<org>/<basename>`; a push of the same config hash is skipped."""
     from pipeline.publishing import PublishError, publish  # huggingface_hub: only when publishing
 
@@ -265,7 +269,7 @@ def _samples(results_path: Path, count: int = 3) -> list[dict[str, Any]]:
     return samples
 
 
-def stage_evaluate(ctx: RunContext, config: LoadedConfig, outcome: Outcome) -> None:
+def stage_evaluate(ctx: RunContext, config: LoadedConfig, outcome: Outcome, on_status: Status) -> None:
     """Run the eval sweep into `<results_dir>/<basename>.json`; skipped when done for this config hash."""
     from pipeline.evaluation import EvalError, evaluate  # torch: only when evaluating
 
@@ -284,7 +288,7 @@ def stage_evaluate(ctx: RunContext, config: LoadedConfig, outcome: Outcome) -> N
             config.path, run.adapter_dir, str(effective["base_model"]), results_path, spec,
             hub_repo=outcome.details.get("hub_repo"), hub_revision=outcome.details.get("hub_revision"),
             wandb_run=f"{wandb_run.project}/{wandb_run.name}" if wandb_run else None,
-            adapter_source=outcome.details.get("hub_url"),
+            adapter_source=outcome.details.get("hub_url"), on_progress=lambda p: on_status(p.describe()),
         )
     except (EvalError, ValueError) as exc:
         raise StageError(str(exc)) from None

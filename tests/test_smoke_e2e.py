@@ -94,6 +94,16 @@ def test_rerun_skips_every_stage(repo: Path, first_run: subprocess.CompletedProc
                                               "evaluate": "skipped"}
 
 
+def test_force_retrains_from_scratch(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
+    forced = haha(repo, "run", "--smoke", "--wandb", "offline", "--force", f"train/config/{CONFIG}.yml")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert report(repo)[CONFIG]["stages"] == {"validate": "ok", "train": "trained", "publish": "published",
+                                              "evaluate": "evaluated"}
+    run_dir = repo / "scratch" / "runs" / CONFIG
+    assert "resume from checkpoint" not in (run_dir / "train.log").read_text()
+    assert json.loads((run_dir / "complete.json").read_text())["steps"] == 10
+
+
 def test_secrets_appear_nowhere(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
     output = first_run.stdout + first_run.stderr
     assert HF_CANARY not in output and WANDB_CANARY not in output
