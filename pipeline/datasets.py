@@ -170,6 +170,11 @@ def _read_cached(path: Path, stamp: tuple[int, int]) -> tuple[list[tuple[int, di
     return read_rows(path)
 
 
+def row_count(path: Path) -> int:
+    """Rows of a JSONL file, from the cache validation filled (a file edited since is read again)."""
+    return len(_read_cached(path, _stamp(path))[0])
+
+
 @cache
 def _rows_checked(display: str, path: Path, stamp: tuple[int, int], instruction: str, output: str) -> tuple[
         tuple[Problem, ...], int]:

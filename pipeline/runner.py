@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from pipeline.configs import ConfigLoadError, LoadedConfig, load_config
-from pipeline.datasets import read_rows
+from pipeline.datasets import row_count
 from pipeline.effective import RunPlan, effective_config
 from pipeline.evalspec import load_eval
 from pipeline.files import write_atomic
@@ -215,8 +215,7 @@ def _dataset_files(ctx: RunContext, config: LoadedConfig) -> list[DatasetFile]:
     for dataset in config.data.get("datasets") or []:
         path = dataset_file(str(dataset.get("path")), ctx.settings)
         if path is not None and path.is_file():
-            rows = len(read_rows(path)[0])
-            files.append(DatasetFile(str(path.relative_to(ctx.settings.root.resolve())), rows))
+            files.append(DatasetFile(str(path.relative_to(ctx.settings.root.resolve())), row_count(path)))
     return files
 
 
