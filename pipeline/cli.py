@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from pipeline.effective import SMOKE_STEPS
 from pipeline.problems import errors, warnings
 from pipeline.settings import load_settings
+from pipeline.smoke_model import SmokeModelChoice
 
 if TYPE_CHECKING:
     from pipeline.runner import RunContext, StageFn
@@ -66,8 +68,17 @@ def validate(
     raise typer.Exit(1 if failed else 0)
 
 
-SmokeOption = Annotated[bool, typer.Option("--smoke", help="Tiny base model, CPU-safe settings, all output under "
-                                                            "scratch/: checks a config without a GPU.")]
+SmokeOption = Annotated[bool, typer.Option("--smoke", help="A small stand-in base model (see --smoke-model), CPU-safe "
+                                                            "settings, all output under scratch/: checks a config "
+                                                            "without a GPU.")]
+SmokeModelOption = Annotated[SmokeModelChoice, typer.Option(
+    "--smoke-model", help="With --smoke: 'auto' trains a shrunken random twin of the config's own architecture with "
+                          "its real tokenizer when the base model's config and tokenizer are reachable (local folder, "
+                          "HF cache, or the Hub when online), else the embedded SmolLM2-135M-Instruct; 'twin' and "
+                          "'embedded' force one; 'tiny' is the random tiny Llama for fast tests.")]
+SmokeStepsOption = Annotated[int, typer.Option("--smoke-steps", min=1, help="With --smoke: optimizer steps to train "
+                                                                            "(about 3 s each on the embedded model "
+                                                                            "on 2 CPU cores).")]
 WandbOption = Annotated[str | None, typer.Option("--wandb", help="online | offline | disabled (default: online "
                                                                   "when WANDB_API_KEY is set, else offline).")]
 HubOption = Annotated[str | None, typer.Option("--hub", help="local:DIR (default: a folder in the workspace) or hf "
@@ -76,8 +87,8 @@ WorkspaceOption = Annotated[Path | None, typer.Option("--workspace", help="Where
                                                                           "workspace/, or scratch/ with --smoke).")]
 
 
-def _context(smoke: bool, hub: str | None, wandb: str | None, workspace: Path | None,
-             force: bool = False) -> RunContext:
+def _context(smoke: bool, hub: str | None, wandb: str | None, workspace: Path | None, force: bool = False,
+             smoke_model: SmokeModelChoice = SmokeModelChoice.AUTO, smoke_steps: int = SMOKE_STEPS) -> RunContext:
     from pipeline.publishing import parse_hub
     from pipeline.runner import make_context
     from pipeline.tracking import wandb_mode
@@ -88,7 +99,7 @@ def _context(smoke: bool, hub: str | None, wandb: str | None, workspace: Path | 
             parse_hub(hub)  # a bad --hub is a usage error now, not after an hour of training
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    return make_context(load_settings(), smoke, hub, mode, workspace, force)
+    return make_context(load_settings(), smoke_model if smoke else None, hub, mode, workspace, force, smoke_steps)
 
 
 def _existing_config(path: Path) -> Path:
@@ -96,6 +107,33 @@ def _existing_config(path: Path) -> Path:
         console.print(f"[red]{path}: no such config file[/red]")
         raise typer.Exit(2)
     return path
+
+
+@app.command("base-model")
+def base_model(
+    out_dir: Annotated[Path | None, typer.Argument(help="Folder for the converted model (default: the haha cache).")]
+    = None,
+) -> None:
+    """Prepare the embedded base model, SmolLM2-135M-Instruct, from its wheel into a safetensors folder.
+
+    OUT_DIR: where to write it (default: ~/.cache/haha/SmolLM2-135M-Instruct, or $HAHA_CACHE). The first run
+    dequantizes the GGUF file (about 30 s); later runs find it done and return at once.
+    """
+    from pipeline.base_model import BaseModelError, is_prepared, prepare_base_model
+    from pipeline.base_model import default_dir as embedded_dir
+
+    folder = out_dir or embedded_dir()
+    if is_prepared(folder):
+        console.print(f"embedded base model ready in {folder}", markup=False)
+        return
+    started = time.monotonic()
+    try:
+        with console.status("converting SmolLM2-135M-Instruct from GGUF to safetensors"):
+            prepare_base_model(folder)
+    except BaseModelError as exc:
+        console.print(str(exc), style="red", markup=False)
+        raise typer.Exit(1) from None
+    console.print(f"embedded base model written to {folder} in {time.monotonic() - started:.1f}s", markup=False)
 
 
 @app.command("tiny-model")
@@ -118,6 +156,8 @@ def tiny_model(
 def train(
     config: Annotated[Path, typer.Argument(help="A config in train/config.")],
     smoke: SmokeOption = False,
+    smoke_model: SmokeModelOption = SmokeModelChoice.AUTO,
+    smoke_steps: SmokeStepsOption = SMOKE_STEPS,
     wandb: WandbOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -128,7 +168,7 @@ def train(
     from pipeline.runner import StageError, stage_train, stage_validate
     from pipeline.training import TrainingInterrupted
 
-    ctx = _context(smoke, None, wandb, workspace)
+    ctx = _context(smoke, None, wandb, workspace, smoke_model=smoke_model, smoke_steps=smoke_steps)
     try:
         loaded = stage_validate(ctx, _existing_config(config), full=False)
         with console.status("starting axolotl") as status:
@@ -192,6 +232,8 @@ def _later_stages() -> list[tuple[str, StageFn]]:
 def run(
     configs: Annotated[list[Path] | None, typer.Argument(help="Configs to run (default: all pending).")] = None,
     smoke: SmokeOption = False,
+    smoke_model: SmokeModelOption = SmokeModelChoice.AUTO,
+    smoke_steps: SmokeStepsOption = SMOKE_STEPS,
     hub: HubOption = None,
     wandb: WandbOption = None,
     workspace: WorkspaceOption = None,
@@ -204,10 +246,18 @@ def run(
     """
     from rich.table import Table
 
-    from pipeline.runner import TABLE_HEADER, Outcome, markdown_summary, outcome_table, run_one, write_report
+    from pipeline.runner import (
+        TABLE_HEADER,
+        Outcome,
+        markdown_summary,
+        outcome_table,
+        run_one,
+        sample_table,
+        write_report,
+    )
     from pipeline.training import TrainingInterrupted
 
-    ctx = _context(smoke, hub, wandb, workspace, force)
+    ctx = _context(smoke, hub, wandb, workspace, force, smoke_model, smoke_steps)
     paths = [_existing_config(p) for p in configs] if configs else _pending_configs(ctx)
     if not paths:
         console.print("nothing to run: every config has results for its current hash")
@@ -236,11 +286,12 @@ def run(
     console.print(table)
     for outcome in outcomes:
         if samples := outcome.details.get("samples"):
-            sample_table = Table("prompt", "temperature", "completion (seed 1)",
-                                 title=f"{outcome.config}: sample completions ({outcome.details['results']})")
-            for sample in samples:
-                sample_table.add_row(sample["prompt"], str(sample["temperature"]), sample["completion"])
-            console.print(sample_table)
+            header, rows = sample_table(samples)
+            samples_view = Table(*header, title=f"{outcome.config}: sample completions, seed 1 "
+                                                f"({outcome.details['results']})", show_lines=True)
+            for row in rows:
+                samples_view.add_row(*row)
+            console.print(samples_view)
     report_path = report or ctx.workspace.parent / "report.json"
     write_report(outcomes, report_path)
     console.print(f"report: {report_path}")
@@ -390,7 +441,7 @@ def evaluate(
 
     settings = load_settings()
     name = basename_of(_existing_config(config))
-    adapter_dir = adapter or RunPaths(make_context(settings, False, None, "disabled").workspace, name).adapter_dir
+    adapter_dir = adapter or RunPaths(make_context(settings, None, None, "disabled").workspace, name).adapter_dir
     try:
         spec = load_eval(eval_file or settings.eval_file)
         with rich_progress() as on_progress:

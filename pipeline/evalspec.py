@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -89,3 +90,28 @@ def load_eval(path: Path) -> EvalSpec:
     if spec is None:
         raise ValueError("\n".join(str(p) for p in problems))
     return spec
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One completion of the sweep, by position: prompt index, settings index, seed number."""
+
+    prompt: int
+    setting: int
+    seed: int
+
+
+def sweep_cells(spec: EvalSpec) -> list[Cell]:
+    """All cells in results-file order: prompts, then settings, then seeds."""
+    return [Cell(p, s, seed) for p in range(len(spec.prompts)) for s in range(len(spec.settings))
+            for seed in spec.seeds]
+
+
+SAMPLE_PROMPTS = 3
+SAMPLE_SEED = 1
+
+
+def sample_cells(spec: EvalSpec) -> list[Cell]:
+    """The first prompts at the lowest and highest setting, seed 1: what a run's closing tables show."""
+    settings = sorted({0, len(spec.settings) - 1})
+    return [Cell(p, s, SAMPLE_SEED) for p in range(min(SAMPLE_PROMPTS, len(spec.prompts))) for s in settings]

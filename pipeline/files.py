@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -26,3 +28,26 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+
+
+def build_folder_once(folder: Path, marker: str, build: Callable[[Path], None]) -> Path:
+    """`folder`, built by `build(staging)` in a sibling folder and renamed into place once `marker` is written.
+
+    A build cut off halfway leaves no `marker`, so the next call starts again from scratch;
+    a folder that has its marker is returned as it is.
+    """
+    if (folder / marker).is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        build(staging)
+        if not (staging / marker).is_file():
+            raise RuntimeError(f"building {folder} wrote no {marker}")
+        staging.chmod(0o755)
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,16 +19,18 @@ import yaml
 
 from pipeline.configs import ConfigLoadError, LoadedConfig, load_config
 from pipeline.datasets import row_count
-from pipeline.effective import RunPlan, effective_config
-from pipeline.evalspec import load_eval
+from pipeline.effective import SMOKE_STEPS, RunPlan, effective_config
+from pipeline.evalspec import Cell, EvalSpec, load_eval, sample_cells
 from pipeline.files import write_atomic
 from pipeline.modelcard import CardInputs, DatasetFile, WandbRun, render_card
 from pipeline.naming import basename_of
 from pipeline.problems import Problem, errors
+from pipeline.quiet import import_training_stack
 from pipeline.results import ResultsError, load_results
 from pipeline.rules import check_haha_rules, check_safety, dataset_file
 from pipeline.runs import RunPaths
 from pipeline.settings import Settings
+from pipeline.smoke_model import SmokeModel, SmokeModelChoice, SmokeModelError, choose_smoke_model
 from pipeline.tracking import offline_runs
 from pipeline.training import Progress, TrainingError, train
 from pipeline.validation import validate_config
@@ -49,12 +51,18 @@ class RunContext:
     results_dir: Path
     hub: str
     wandb_mode: str
-    tiny_model: Path | None = None  # set for smoke runs
+    smoke_model: SmokeModelChoice | None = None  # set for smoke runs: which model stands in for the real one
+    smoke_steps: int = SMOKE_STEPS
     force: bool = False  # redo every stage even when this config hash is already done
 
     @property
     def smoke(self) -> bool:
-        return self.tiny_model is not None
+        return self.smoke_model is not None
+
+    @property
+    def tiny_model_dir(self) -> Path:
+        """Where `--smoke-model tiny` builds the random tiny Llama: beside the runs, under scratch/."""
+        return self.workspace.parent / "tiny-model"
 
 
 @dataclass
@@ -69,32 +77,38 @@ class Outcome:
         return bool(self.error)
 
 
-def make_context(settings: Settings, smoke: bool, hub: str | None, wandb_mode: str,
-                 workspace: Path | None = None, force: bool = False) -> RunContext:
-    if smoke:
+def make_context(settings: Settings, smoke: SmokeModelChoice | None, hub: str | None, wandb_mode: str,
+                 workspace: Path | None = None, force: bool = False, smoke_steps: int = SMOKE_STEPS) -> RunContext:
+    """`smoke` None is a real run into workspace/ and train/results; a choice is a smoke run under scratch/."""
+    if smoke is not None:
         scratch = workspace or settings.root / "scratch"
         return RunContext(settings, scratch / "runs", scratch / "results", hub or f"local:{scratch / 'hub'}",
-                          wandb_mode, scratch / "tiny-model", force)
+                          wandb_mode, smoke, smoke_steps, force)
     base = workspace or Path(os.environ.get("HAHA_WORKSPACE", settings.root / "workspace"))
     return RunContext(settings, base / "runs", settings.results_dir, hub or f"local:{base / 'hub'}", wandb_mode,
                       force=force)
-
-
-def ensure_tiny_model(ctx: RunContext) -> None:
-    if ctx.tiny_model is not None and not (ctx.tiny_model / "config.json").is_file():
-        from pipeline.tiny_model import build_tiny_model
-
-        build_tiny_model(ctx.tiny_model, ctx.settings.data_dir)
 
 
 def run_paths(ctx: RunContext, config_path: Path) -> RunPaths:
     return RunPaths(ctx.workspace, basename_of(config_path))
 
 
+def smoke_model_for(ctx: RunContext, config: LoadedConfig) -> SmokeModel | None:
+    """The model this config's smoke run trains (None for a real run); a twin is built on first use."""
+    if ctx.smoke_model is None:
+        return None
+    from pipeline.base_model import BaseModelError
+
+    try:
+        return choose_smoke_model(config.data, ctx.smoke_model, ctx.tiny_model_dir, ctx.settings.data_dir)
+    except (SmokeModelError, BaseModelError) as exc:
+        raise StageError(str(exc)) from None
+
+
 def effective_for(ctx: RunContext, config: LoadedConfig) -> tuple[dict[str, Any], list[str]]:
     run = run_paths(ctx, config.path)
     plan = RunPlan(run.adapter_dir.resolve(), run.prepared_dir.resolve(), ctx.settings.data_dir.resolve(),
-                   ctx.wandb_mode, str(ctx.tiny_model.resolve()) if ctx.tiny_model else None)
+                   ctx.wandb_mode, smoke_model_for(ctx, config), ctx.smoke_steps)
     effective, overrides = effective_config(config.data, run.basename, ctx.settings, plan)
     return effective, [str(o) for o in overrides]
 
@@ -124,8 +138,6 @@ def stage_train(ctx: RunContext, config: LoadedConfig,
                 on_progress: Callable[[Progress], None] = lambda _p: None) -> dict[str, Any]:
     effective, overrides = effective_for(ctx, config)
     run = run_paths(ctx, config.path)
-    if ctx.smoke:
-        ensure_tiny_model(ctx)
     if ctx.force and run.run_dir.exists():
         # From scratch: its checkpoints would otherwise be "resumed" by Axolotl's auto-resume.
         shutil.rmtree(run.run_dir)
@@ -190,15 +202,25 @@ def outcome_table(outcomes: list[Outcome]) -> list[list[str]]:
 TABLE_HEADER = ["config", *STAGES, "loss first -> last", "error"]
 
 
+def sample_table(samples: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the sample completions; base model beside fine-tuned when the run made both."""
+    if all("base_completion" in s for s in samples):
+        return (["prompt", "temperature", "base model", "fine-tuned"],
+                [[s["prompt"], str(s["temperature"]), s["base_completion"], s["completion"]] for s in samples])
+    return ["prompt", "temperature", "completion"], [[s["prompt"], str(s["temperature"]), s["completion"]]
+                                                     for s in samples]
+
+
 def markdown_summary(outcomes: list[Outcome]) -> str:
     """The job summary GitHub Actions shows for the run."""
     lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
     lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in outcome_table(outcomes)]
     for outcome in outcomes:
         if samples := outcome.details.get("samples"):
+            header, rows = sample_table(samples)
             lines += ["", f"**{outcome.config}**: sample completions (seed 1)", "",
-                      "| prompt | temperature | completion |", "|---|---|---|"]
-            lines += [f"| {_cell(s['prompt'])} | {s['temperature']} | {_cell(s['completion'])} |" for s in samples]
+                      "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
         if outcome.error:
             lines += ["", f"<details><summary>{outcome.config} failed</summary>", "", "```",
                       outcome.error, "```", "</details>"]
@@ -257,30 +279,36 @@ def _already_evaluated(results_path: Path, config_sha256: str) -> bool:
     return meta is not None and meta.config_sha256 == config_sha256 and bool(meta.finished)
 
 
-def _samples(results_path: Path, count: int = 3) -> list[dict[str, Any]]:
-    """A few seed-1 completions at the lowest and highest temperature, for the closing table."""
+def _samples(results_path: Path, spec: EvalSpec, base: Mapping[Cell, str] | None = None) -> list[dict[str, Any]]:
+    """The sample cells' completions for the closing table, with the base model's beside them when given."""
     doc = load_results(results_path)
     samples = []
-    for prompt in doc.results[:count]:
-        for setting in (prompt.settingsResults[0], prompt.settingsResults[-1]):
-            samples.append({"prompt": prompt.prompt, "temperature": setting.temperature,
-                            "completion": setting.completions[0] if setting.completions else ""})
+    for cell in sample_cells(spec):
+        setting = doc.results[cell.prompt].settingsResults[cell.setting]
+        sample = {"prompt": doc.results[cell.prompt].prompt, "temperature": setting.temperature,
+                  "completion": setting.completions[cell.seed - 1] if setting.completions else ""}
+        if base is not None:
+            sample["base_completion"] = base[cell]
+        samples.append(sample)
     return samples
 
 
 def stage_evaluate(ctx: RunContext, config: LoadedConfig, outcome: Outcome, on_status: Status) -> None:
     """Run the eval sweep into `<results_dir>/<basename>.json`; skipped when done for this config hash."""
-    from pipeline.evaluation import EvalError, evaluate  # torch: only when evaluating
-
     run = run_paths(ctx, config.path)
+    log = run.run_dir / "eval.log"
+    import_training_stack(log)
+    from pipeline.before_after import base_completions
+    from pipeline.evaluation import EvalError, evaluate
+
     results_path = ctx.results_dir / f"{run.basename}.json"
     outcome.details["results"] = str(results_path)
+    spec = load_eval(ctx.settings.eval_file)
     if not ctx.force and _already_evaluated(results_path, config.sha256):
         outcome.stages["evaluate"] = "skipped"
-        outcome.details["samples"] = _samples(results_path)
+        outcome.details["samples"] = _samples(results_path, spec)
         return
     try:
-        spec = load_eval(ctx.settings.eval_file)
         effective = yaml.safe_load(run.config.read_text())
         wandb_run = _wandb_run(ctx, run)
         report = evaluate(
@@ -289,8 +317,10 @@ def stage_evaluate(ctx: RunContext, config: LoadedConfig, outcome: Outcome, on_s
             wandb_run=f"{wandb_run.project}/{wandb_run.name}" if wandb_run else None,
             adapter_source=outcome.details.get("hub_url"), on_progress=lambda p: on_status(p.describe()),
         )
+        on_status("base model: the same sample prompts without the adapter")
+        base = base_completions(config.path, str(effective["base_model"]), spec, sample_cells(spec), log)
     except (EvalError, ValueError) as exc:
         raise StageError(str(exc)) from None
     outcome.stages["evaluate"] = "evaluated"
     outcome.details.update(eval_seconds=round(report.seconds, 1), cells=report.cells,
-                           samples=_samples(results_path))
+                           samples=_samples(results_path, spec, base))

@@ -48,6 +48,13 @@ class Settings:
         return self.root / "train" / "results"
 
 
+def cache_root() -> Path:
+    """Where converted and generated models live across runs and clones: `HAHA_CACHE`, else the user cache."""
+    if env_cache := os.environ.get("HAHA_CACHE"):
+        return Path(env_cache)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "haha"
+
+
 def find_root(start: Path | None = None) -> Path:
     """The repo root: `HAHA_ROOT`, else the nearest parent whose pyproject.toml has `[tool.haha]`."""
     if env_root := os.environ.get("HAHA_ROOT"):

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.effective import SMOKE_MAX_STEPS, RunPlan, effective_config
+from pipeline.effective import SMOKE_STEPS, RunPlan, effective_config
 from pipeline.settings import Settings
+from pipeline.smoke_model import SmokeModel, SmokeModelKind
 
 GPU_CONFIG = {
     "base_model": "meta-llama/Meta-Llama-3-8B",
@@ -33,9 +34,16 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(root=tmp_path, wandb_entity="jokes-team")
 
 
-def plan(tmp_path: Path, wandb_mode: str = "offline", base_model: str | None = None) -> RunPlan:
+# A smoke model whose tokenizer knows ChatML's markers but not Llama-3's `<|end_of_text|>`.
+EMBEDDED = SmokeModel(SmokeModelKind.EMBEDDED, Path("/embedded"), "embedded test model",
+                      frozenset({"<|im_start|>", "<|im_end|>", "hello"}))
+TWIN = SmokeModel(SmokeModelKind.TWIN, Path("/twin"), "twin of the real model")
+
+
+def plan(tmp_path: Path, wandb_mode: str = "offline", smoke: SmokeModel | None = None,
+         smoke_steps: int = SMOKE_STEPS) -> RunPlan:
     return RunPlan(tmp_path / "ws" / "adapter", tmp_path / "ws" / "prepared", tmp_path / "mounted-data",
-                   wandb_mode, base_model)
+                   wandb_mode, smoke, smoke_steps)
 
 
 def test_pipeline_owned_keys_are_filled_in_and_logged(settings: Settings, tmp_path: Path) -> None:
@@ -60,13 +68,13 @@ def test_hyperparameters_are_untouched_outside_smoke(settings: Settings, tmp_pat
 
 def test_smoke_swaps_in_cpu_safe_settings_but_keeps_data_format_and_lora_shape(settings: Settings,
                                                                                tmp_path: Path) -> None:
-    config, overrides = effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path, base_model="/tiny"))
-    assert config["base_model"] == "/tiny"
+    config, overrides = effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path, smoke=TWIN))
+    assert config["base_model"] == "/twin"
     assert config["adapter"] == "lora"
     assert config["load_in_8bit"] is False
     assert config["bf16"] is False
     assert config["optimizer"] == "adamw_torch"
-    assert config["max_steps"] == SMOKE_MAX_STEPS
+    assert config["max_steps"] == SMOKE_STEPS
     assert config["lora_qkv_kernel"] is False
     for key in ("lora_r", "lora_alpha", "sequence_len", "special_tokens"):
         assert config[key] == GPU_CONFIG[key]
@@ -84,7 +92,7 @@ def test_disabled_wandb_removes_tracking_keys(settings: Settings, tmp_path: Path
 
 def test_the_repo_config_is_never_modified(settings: Settings, tmp_path: Path) -> None:
     before = repr(GPU_CONFIG)
-    effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path, base_model="/tiny"))
+    effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path, smoke=EMBEDDED))
     assert repr(GPU_CONFIG) == before
 
 
@@ -107,3 +115,44 @@ def test_every_dataset_list_is_mapped_onto_the_data_mount(settings: Settings, tm
     config = {**GPU_CONFIG, "test_datasets": [{"path": "/workspace/data/held-out.jsonl"}]}
     effective, _ = effective_config(config, "haha-x-001", settings, plan(tmp_path))
     assert effective["test_datasets"][0]["path"] == str(tmp_path / "mounted-data" / "held-out.jsonl")
+
+
+MISTRAL_CONFIG = {**GPU_CONFIG, "base_model": "mistralai/Mistral-7B-v0.1", "model_type": "MistralForCausalLM",
+                  "tokenizer_type": "LlamaTokenizer", "is_mistral_derived_model": True,
+                  "special_tokens": {"bos_token": "<s>", "eos_token": "<|im_end|>", "unk_token": "<unk>"},
+                  "tokens": ["<|im_start|>"], "lora_modules_to_save": ["embed_tokens", "lm_head"]}
+
+
+def test_a_twin_keeps_every_key_tied_to_the_architecture(settings: Settings, tmp_path: Path) -> None:
+    config, overrides = effective_config(MISTRAL_CONFIG, "m-001", settings, plan(tmp_path, smoke=TWIN))
+    for key in ("model_type", "tokenizer_type", "is_mistral_derived_model", "special_tokens", "tokens",
+                "lora_modules_to_save"):
+        assert config[key] == MISTRAL_CONFIG[key]
+    assert "twin of the real model" in {o.key: o for o in overrides}["base_model"].reason
+
+
+def test_another_architecture_drops_the_keys_tied_to_the_real_one_and_says_so(settings: Settings,
+                                                                               tmp_path: Path) -> None:
+    config, overrides = effective_config(MISTRAL_CONFIG, "m-001", settings, plan(tmp_path, smoke=EMBEDDED))
+    for key in ("model_type", "tokenizer_type", "is_mistral_derived_model"):
+        assert key not in config
+    # Special tokens the smoke tokenizer lacks would be new, untrained tokens; the ones it has stay.
+    assert config["special_tokens"] == {"eos_token": "<|im_end|>"}
+    assert config["tokens"] == MISTRAL_CONFIG["tokens"]
+    assert config["lora_modules_to_save"] == ["embed_tokens", "lm_head"]
+    logged = {o.key: o for o in overrides}
+    assert logged["model_type"].old == "MistralForCausalLM"
+    assert "architecture" in logged["model_type"].reason
+    assert "embedded" in logged["special_tokens"].reason
+
+
+def test_generic_auto_classes_survive_any_smoke_model(settings: Settings, tmp_path: Path) -> None:
+    reward = {**GPU_CONFIG, "model_type": "AutoModelForSequenceClassification", "tokenizer_type": "AutoTokenizer"}
+    config, _ = effective_config(reward, "r-001", settings, plan(tmp_path, smoke=EMBEDDED))
+    assert config["model_type"] == "AutoModelForSequenceClassification"
+    assert config["tokenizer_type"] == "AutoTokenizer"
+
+
+def test_smoke_steps_set_the_length_and_a_checkpoint_halfway(settings: Settings, tmp_path: Path) -> None:
+    config, _ = effective_config(GPU_CONFIG, "x-001", settings, plan(tmp_path, smoke=EMBEDDED, smoke_steps=40))
+    assert (config["max_steps"], config["save_steps"], config["logging_steps"]) == (40, 20, 1)

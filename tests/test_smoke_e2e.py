@@ -6,13 +6,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from haha_cli import FAST_SMOKE, HAHA, REPO
 
-REPO = Path(__file__).resolve().parents[1]
-HAHA = str(Path(sys.executable).parent / "haha")
 CONFIG = "haha-llama-3-8b-lora-001"
 HF_CANARY = "hf_CANARYhfTOKEN0123456789abcdef"
 WANDB_CANARY = "wandbCANARY0123456789abcdef0123456789abcd"
@@ -41,7 +39,7 @@ def report(repo: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def first_run(repo: Path) -> subprocess.CompletedProcess[str]:
-    return haha(repo, "run", "--smoke", "--wandb", "offline", f"train/config/{CONFIG}.yml")
+    return haha(repo, "run", *FAST_SMOKE, "--wandb", "offline", f"train/config/{CONFIG}.yml")
 
 
 def test_smoke_run_trains_publishes_and_evaluates(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
@@ -88,14 +86,14 @@ def test_local_hub_holds_adapter_and_model_card(repo: Path, first_run: subproces
 
 
 def test_rerun_skips_every_stage(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
-    again = haha(repo, "run", "--smoke", "--wandb", "offline", f"train/config/{CONFIG}.yml")
+    again = haha(repo, "run", *FAST_SMOKE, "--wandb", "offline", f"train/config/{CONFIG}.yml")
     assert again.returncode == 0, again.stdout + again.stderr
     assert report(repo)[CONFIG]["stages"] == {"validate": "ok", "train": "skipped", "publish": "skipped",
                                               "evaluate": "skipped"}
 
 
 def test_force_retrains_from_scratch(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
-    forced = haha(repo, "run", "--smoke", "--wandb", "offline", "--force", f"train/config/{CONFIG}.yml")
+    forced = haha(repo, "run", *FAST_SMOKE, "--wandb", "offline", "--force", f"train/config/{CONFIG}.yml")
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert report(repo)[CONFIG]["stages"] == {"validate": "ok", "train": "trained", "publish": "published",
                                               "evaluate": "evaluated"}
@@ -125,7 +123,7 @@ def test_one_failing_config_never_stops_the_others(repo: Path, first_run: subpro
     (config_dir / "haha-llama-3-8b-lora-002.yml").write_text(good.replace("haha-v1.jsonl", "broken.jsonl"))
     (config_dir / "haha-llama-3-8b-lora-003.yml").write_text(good.replace("lora_r: 32", "lora_r: 8"))
     (config_dir / "haha-llama-3-8b-lora-004.yml").write_text(good.replace("sequence_len: 128", "sequence_len: 16"))
-    result = haha(repo, "run", "--smoke", "--wandb", "offline",
+    result = haha(repo, "run", *FAST_SMOKE, "--wandb", "offline",
                   *(f"train/config/haha-llama-3-8b-lora-00{n}.yml" for n in (1, 2, 3, 4)))
     assert result.returncode == 1, result.stdout + result.stderr
     outcomes = report(repo)

@@ -7,14 +7,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from haha_cli import FAST_SMOKE, HAHA, REPO
 
-REPO = Path(__file__).resolve().parents[1]
-HAHA = str(Path(sys.executable).parent / "haha")
 CONFIG = "haha-llama-3-8b-lora-001"
 
 pytestmark = pytest.mark.slow
@@ -24,7 +22,7 @@ def test_sigterm_stops_training_and_the_rerun_resumes(tmp_path: Path) -> None:
     shutil.copy(REPO / "pyproject.toml", tmp_path)
     shutil.copytree(REPO / "train", tmp_path / "train")
     env = {**os.environ, "HAHA_ROOT": str(tmp_path)}
-    command = [HAHA, "train", "--smoke", "--wandb", "disabled", f"train/config/{CONFIG}.yml"]
+    command = [HAHA, "train", *FAST_SMOKE, "--wandb", "disabled", f"train/config/{CONFIG}.yml"]
     run_dir = tmp_path / "scratch" / "runs" / CONFIG
     first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)
