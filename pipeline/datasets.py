@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,22 +17,41 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pipeline.load_checks import AxolotlTokenizer
 from pipeline.problems import Problem, errors
 
 MAX_ROW_PROBLEMS = 20
+UNTRUNCATED = 1 << 20  # a sequence_len no row reaches: tokenizing at it gives each row's whole length
 DEFAULT_FIELDS = {"field_instruction": "instruction", "field_input": "input", "field_output": "output"}
+
+
+@dataclass(frozen=True)
+class Lengths:
+    """Row lengths in tokens as training will count them, against one `sequence_len`."""
+
+    counted: int
+    too_long: int
+    keeps_99: int  # the smallest sequence_len that keeps 99 % of rows
+
+    @property
+    def share(self) -> float:
+        return self.too_long / self.counted if self.counted else 0.0
 
 
 @dataclass
 class DatasetStats:
-    """What a config's dataset looks like to training; `too_long` is None when not counted."""
+    """What a config's dataset looks like to training; `lengths` is None when not counted."""
 
     file: str
     rows: int = 0
     duplicates: int = 0
-    too_long: int | None = None
+    lengths: Lengths | None = None
     length_check: str = ""
     problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def too_long(self) -> int | None:
+        return self.lengths.too_long if self.lengths else None
 
 
 def field_names(dataset_cfg: dict[str, Any]) -> dict[str, str]:
@@ -88,27 +108,6 @@ def row_problems(
     return found, duplicates
 
 
-@cache
-def local_tokenizer(base_model: str) -> tuple[Any, str]:
-    """The base model's tokenizer if it is on disk (never downloads), else None and the reason."""
-    if not Path(base_model).is_dir():
-        from huggingface_hub import try_to_load_from_cache
-
-        try:
-            cached = try_to_load_from_cache(base_model, "tokenizer_config.json")
-        except ValueError:  # not a repo id either, e.g. a local path that does not exist
-            cached = None
-        if not isinstance(cached, str):
-            return None, f"tokenizer for '{base_model}' is not on this machine (no local folder, not in the HF cache)"
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(base_model, local_files_only=True), ""
-    except (OSError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return None, f"tokenizer for '{base_model}' is not available locally ({first_line[:120]})"
-
-
 def _strategy(tokenizer: Any, type_cfg: Any, dataset_cfg: dict[str, Any], train_on_inputs: bool,
               sequence_len: int) -> Any:
     """Axolotl's prompt strategy for this dataset, built the way Axolotl's data loader builds it."""
@@ -121,32 +120,39 @@ def _strategy(tokenizer: Any, type_cfg: Any, dataset_cfg: dict[str, Any], train_
     return load(str(type_cfg), tokenizer, cfg, DictDefault(dataset_cfg))
 
 
+def length_summary(lengths: list[int], untruncated: list[int], sequence_len: int) -> Lengths:
+    """Pure: how many rows exceed `sequence_len` as Axolotl tokenizes at that limit, and the length that 99 % of
+    rows fit in, from their untruncated lengths (Axolotl truncates each segment at `sequence_len`)."""
+    ordered = sorted(untruncated)
+    keeps_99 = ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)] if ordered else 0
+    return Lengths(len(lengths), sum(length > sequence_len for length in lengths), keeps_99)
+
+
 @cache
-def count_too_long(path: Path, stamp: tuple[int, int], base_model: str, dataset_json: str, train_on_inputs: bool,
-                   sequence_len: int) -> tuple[int | None, str]:
+def count_too_long(path: Path, stamp: tuple[int, int], tokenizer: AxolotlTokenizer, dataset_json: str,
+                   train_on_inputs: bool, sequence_len: int) -> tuple[Lengths | None, str]:
     """Rows Axolotl would drop for exceeding `sequence_len`, tokenized exactly as training does.
 
     Cached on everything the count depends on (the file's stamp included), so 1,000 configs sharing a
     dataset, tokenizer and sequence_len tokenize it once.
     """
-    tokenizer, reason = local_tokenizer(base_model)
-    if tokenizer is None:
-        return None, f"length check skipped: {reason}"
     os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
     dataset_cfg = json.loads(dataset_json)
     type_cfg = dataset_cfg.get("type")
     rows = [row for _, row in _read_cached(path, stamp)[0]]
     logging.disable(logging.WARNING)
     try:
-        strategy = _strategy(tokenizer, type_cfg, dataset_cfg, train_on_inputs, sequence_len)
-        if strategy is None:
+        strategy = _strategy(tokenizer.tokenizer, type_cfg, dataset_cfg, train_on_inputs, sequence_len)
+        unbounded = _strategy(tokenizer.tokenizer, type_cfg, dataset_cfg, train_on_inputs, UNTRUNCATED)
+        if strategy is None or unbounded is None:
             return None, f"length check skipped: Axolotl has no prompt strategy '{type_cfg}'"
         lengths = [len(strategy.tokenize_prompt(row)["input_ids"]) for row in rows]
+        untruncated = [len(unbounded.tokenize_prompt(row)["input_ids"]) for row in rows]
     except Exception as exc:  # any strategy may raise anything on a row it cannot format
         return None, f"length check skipped: Axolotl could not tokenize the rows ({type(exc).__name__}: {exc})"
     finally:
         logging.disable(logging.NOTSET)
-    return sum(length > sequence_len for length in lengths), f"tokenized with {base_model}"
+    return length_summary(lengths, untruncated, sequence_len), f"tokenized with {tokenizer.source}"
 
 
 def effective_sequence_len(config: dict[str, Any]) -> int | None:
@@ -185,8 +191,11 @@ def _rows_checked(display: str, path: Path, stamp: tuple[int, int], instruction:
 
 
 def check_dataset(display: str, path: Path, config: dict[str, Any], dataset_cfg: dict[str, Any],
-                  count_lengths: bool = True) -> DatasetStats:
-    """One dataset as one config trains on it: its rows, duplicates and, when possible, rows too long."""
+                  tokenizer: AxolotlTokenizer | None, no_tokenizer: str = "") -> DatasetStats:
+    """One dataset as one config trains on it: its rows, duplicates and, with the tokenizer, rows too long.
+
+    `tokenizer` None skips the length count; `no_tokenizer` is the note saying why (empty: not asked for).
+    """
     stats = DatasetStats(file=display)
     if not path.is_file():
         stats.problems.append(Problem(display, None, "path", "dataset file does not exist"))
@@ -198,15 +207,17 @@ def check_dataset(display: str, path: Path, config: dict[str, Any], dataset_cfg:
     stats.problems = list(found)
     if stats.duplicates:
         stats.problems.append(Problem(display, None, "rows", f"{stats.duplicates} duplicate rows", "warning"))
-    if errors(stats.problems) or not count_lengths:
-        stats.length_check = "length check skipped: fix the rows first" if errors(stats.problems) else ""
+    if errors(stats.problems):
+        stats.length_check = "length check skipped: fix the rows first"
+        return stats
+    if tokenizer is None:
+        stats.length_check = no_tokenizer
         return stats
     sequence_len = effective_sequence_len(config)
     if sequence_len is None:
         stats.length_check = "length check skipped: sequence_len is not an integer"
         return stats
-    base_model = str(config.get("tokenizer_config") or config.get("base_model") or "")
-    stats.too_long, stats.length_check = count_too_long(
-        path, stamp, base_model, json.dumps(dataset_cfg, sort_keys=True, default=str),
+    stats.lengths, stats.length_check = count_too_long(
+        path, stamp, tokenizer, json.dumps(dataset_cfg, sort_keys=True, default=str),
         bool(config.get("train_on_inputs")), sequence_len)
     return stats

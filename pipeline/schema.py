@@ -7,10 +7,13 @@ fields (and aliases) ourselves, then let `AxolotlInputConfig` judge the values.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import logging
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -43,15 +46,26 @@ def axolotl_models() -> tuple[type[BaseModel], frozenset[str], frozenset[str], f
             _known_keys(UserDefinedPrompterType))
 
 
+def is_empty(value: Any) -> bool:
+    """A key written with nothing after it (`debug:`), as Axolotl's example boilerplate leaves dozens."""
+    return value is None or value == "" or value == [] or value == {}
+
+
 def _unknown(
-    keys: Iterable[str], known: frozenset[str], where: str, config: LoadedConfig, display: str
+    mapping: Mapping[str, Any], known: frozenset[str], where: str, config: LoadedConfig, display: str
 ) -> list[Problem]:
+    """Unknown keys with a value are errors (a typo silently falls back to the default); empty ones are harmless
+    leftovers, so only a warning."""
     problems = []
-    for key in keys:
+    for key, value in mapping.items():
         if key in known:
             continue
         dotted = f"{where}.{key}" if where else key
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+        if is_empty(value):
+            problems.append(Problem(display, config.line_of(dotted), dotted,
+                                    "unknown key with no value: ignored by Axolotl; delete it", "warning"))
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         problems.append(
             Problem(display, config.line_of(dotted), dotted,
@@ -75,10 +89,61 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out
 
 
+class _Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def axolotl_warnings() -> Iterator[list[str]]:
+    """Collect what Axolotl logs at WARNING and above (its deprecation advice among it) instead of printing it."""
+    logger = logging.getLogger("axolotl")
+    handler = _Captured()
+    saved = logger.propagate, logger.handlers[:]
+    logger.handlers = [handler]
+    logger.propagate = False
+    try:
+        yield handler.messages
+    finally:
+        logger.propagate, logger.handlers = saved
+
+
+BACKTICKED = re.compile(r"`([A-Za-z_][\w.]*)")
+
+
+def key_named_in(message: str, data: Mapping[str, Any], fallback: str) -> str:
+    """The config key a message of Axolotl's is about: the first one it quotes in backticks that the config has."""
+    for name in BACKTICKED.findall(message):
+        if name in data:
+            return str(name)
+    return fallback
+
+
+def _deprecations(model: type[BaseModel], data: Mapping[str, Any], logged: list[str], config: LoadedConfig,
+                  display: str) -> list[Problem]:
+    """Axolotl's deprecation advice, quoted: what it logged while validating, else the schema's own note."""
+    advice: dict[str, str] = {}
+    for message in dict.fromkeys(logged):
+        advice.setdefault(key_named_in(message, data, "config"), message)
+    for key, field in model.model_fields.items():
+        if field.deprecated and key in data and not is_empty(data[key]):
+            advice.setdefault(key, f"deprecated by Axolotl: {field.deprecated}")
+    return [Problem(display, config.line_of(key), key, message, "warning") for key, message in advice.items()]
+
+
 def _value_errors(model: type[BaseModel], data: dict[str, Any], config: LoadedConfig,
                   display: str) -> list[Problem]:
-    """Axolotl's own verdict on the values, one problem per key, SFT branch only."""
-    logging.disable(logging.WARNING)  # deprecation chatter is not a verdict on the config
+    """Axolotl's own verdict on the values, one problem per key (SFT branch only), then its deprecation advice."""
+    with axolotl_warnings() as logged:
+        problems = _validate(model, copy.deepcopy(data), config, display)  # Axolotl's validators edit their input
+    return problems + _deprecations(model, data, logged, config, display)
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], config: LoadedConfig, display: str) -> list[Problem]:
     try:
         model.model_validate(data)
     except ValidationError as exc:
@@ -91,8 +156,6 @@ def _value_errors(model: type[BaseModel], data: dict[str, Any], config: LoadedCo
         return list(dict.fromkeys(problems))
     except (ValueError, TypeError) as exc:
         return [Problem(display, None, "config", f"Axolotl rejects the config: {exc}")]
-    finally:
-        logging.disable(logging.NOTSET)
     return []
 
 

@@ -6,14 +6,17 @@ downloaded and nothing is loaded onto a device.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.configs import ConfigLoadError, LoadedConfig, load_config
 from pipeline.datasets import DatasetStats, check_dataset, effective_sequence_len
 from pipeline.evalspec import check_eval
+from pipeline.load_checks import AxolotlTokenizer, check_model_load
 from pipeline.naming import check_names, family_of, sort_key
 from pipeline.problems import Problem, errors
+from pipeline.quiet import quiet_libraries
 from pipeline.rules import DATASET_LIST_KEYS, check_haha_rules, check_safety, dataset_file, is_url
 from pipeline.schema import check_schema
 from pipeline.settings import Settings
@@ -85,21 +88,29 @@ def config_files(targets: list[str], settings: Settings) -> tuple[list[Path], li
 
 
 def _length_problem(config: LoadedConfig, display: str, stats: DatasetStats) -> Problem | None:
-    """What the rows longer than sequence_len will do, given Axolotl's `excess_length_strategy`."""
-    if not stats.too_long:
+    """What the rows longer than sequence_len will do, given Axolotl's `excess_length_strategy`.
+
+    Dropping a few rows is a note, more than half a warning, every row an error (training dies).
+    """
+    lengths = stats.lengths
+    if lengths is None or not lengths.too_long:
         return None
     line = config.line_of("sequence_len")
-    longer = f"rows of {stats.file} are longer than sequence_len {effective_sequence_len(config.data)}"
-    counted = f"{stats.too_long} of {stats.rows} {longer}"
+    sequence_len = effective_sequence_len(config.data)
+    counted = (f"{lengths.too_long:,} of {lengths.counted:,} rows ({round(lengths.share * 100)} %) of {stats.file} "
+               f"are longer than sequence_len {sequence_len}")
+    advice = f"sequence_len {lengths.keeps_99} keeps 99 % of rows ({stats.length_check})"
     strategy = config.data.get("excess_length_strategy") or "drop"
     if strategy == "truncate":
-        return Problem(display, line, "sequence_len", f"{counted}; Axolotl will truncate them", "note")
+        return Problem(display, line, "sequence_len", f"{counted}; Axolotl will truncate them; {advice}", "note")
     if strategy == "raise":
-        return Problem(display, line, "sequence_len", f"{counted}; excess_length_strategy: raise stops training")
-    if stats.too_long == stats.rows:
-        return Problem(display, line, "sequence_len", f"all {stats.rows} {longer}: Axolotl would drop every row and "
-                                                      "training would die with num_samples=0")
-    return Problem(display, line, "sequence_len", f"{counted}; Axolotl drops them silently", "warning")
+        return Problem(display, line, "sequence_len", f"{counted}; excess_length_strategy: raise stops training; "
+                                                      f"{advice}")
+    if lengths.too_long == lengths.counted:
+        return Problem(display, line, "sequence_len", f"{counted}: Axolotl would drop every row and training would "
+                                                      f"die with num_samples=0; {advice}")
+    severity = "warning" if lengths.share > 0.5 else "note"
+    return Problem(display, line, "sequence_len", f"{counted} and will be dropped; {advice}", severity)
 
 
 def naming_peers(files: list[Path]) -> list[Path]:
@@ -113,8 +124,9 @@ def naming_peers(files: list[Path]) -> list[Path]:
     return sorted(peers | set(files), key=sort_key)
 
 
-def check_datasets(report: ConfigReport, settings: Settings, display: str, count_lengths: bool) -> None:
-    """Rows, duplicates and lengths of every dataset the config trains or evaluates on."""
+def check_datasets(report: ConfigReport, settings: Settings, display: str, tokenizer: AxolotlTokenizer | None,
+                   no_tokenizer: str) -> None:
+    """Rows, duplicates and (with the tokenizer) lengths of every dataset the config trains or evaluates on."""
     config = report.config
     assert config is not None
     for list_key in DATASET_LIST_KEYS:
@@ -126,7 +138,7 @@ def check_datasets(report: ConfigReport, settings: Settings, display: str, count
             path = dataset_file(dataset_cfg["path"], settings)
             if path is None:
                 continue  # already refused by the safety rules
-            stats = check_dataset(shown(path, settings), path, config.data, dataset_cfg, count_lengths)
+            stats = check_dataset(shown(path, settings), path, config.data, dataset_cfg, tokenizer, no_tokenizer)
             report.datasets.append(stats)
             if not path.is_file():
                 report.problems.append(Problem(display, config.line_of(key), key,
@@ -154,8 +166,32 @@ def validate_config(path: Path, settings: Settings, count_lengths: bool = True) 
     report.problems += check_schema(config, display)
     report.problems += check_haha_rules(config, settings, display)
     report.problems += check_safety(config, settings, display)
-    check_datasets(report, settings, display, count_lengths)
+    if errors(report.problems):
+        check_datasets(report, settings, display, None, "length check skipped: fix the config first")
+        return report
+    with quiet_libraries():
+        loaded = check_model_load(config, display)
+    report.problems += loaded.problems
+    skipped = "length check skipped" if loaded.model_checked else "length check and Axolotl's model-load checks skipped"
+    no_tokenizer = f"{skipped}: {loaded.skipped}" if loaded.tokenizer is None else ""
+    check_datasets(report, settings, display, loaded.tokenizer if count_lengths else None,
+                   no_tokenizer if count_lengths else "")
     return report
+
+
+def same_after_parsing(configs: list[ConfigReport], settings: Settings) -> list[Problem]:
+    """A config equal to an earlier one once parsed (only comments, order or spelling differ) trains nothing new."""
+    first_of: dict[str, ConfigReport] = {}
+    found = []
+    for report in configs:
+        if report.config is None:
+            continue
+        parsed = json.dumps(report.config.data, sort_keys=True, default=str)
+        if (first := first_of.setdefault(parsed, report)) is not report:
+            found.append(Problem(shown(report.path, settings), None, "config",
+                                 f"the same experiment as {shown(first.path, settings)} once parsed (only comments "
+                                 "or formatting differ): it would train the same model twice", "warning"))
+    return found
 
 
 def validate(targets: list[str], settings: Settings, check_eval_file: bool = True,
@@ -166,6 +202,7 @@ def validate(targets: list[str], settings: Settings, check_eval_file: bool = Tru
     family_files = naming_peers(files)
     report.other += check_names(family_files, {p: shown(p, settings) for p in family_files})
     report.configs = [validate_config(path, settings, count_lengths) for path in files]
+    report.other += same_after_parsing(report.configs, settings)
     if check_eval_file:
         _, eval_problems = check_eval(settings.eval_file, shown(settings.eval_file, settings))
         report.other += eval_problems

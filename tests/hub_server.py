@@ -10,8 +10,16 @@ It speaks exactly the endpoints the client calls to publish a folder, found by r
                        POST /api/models/{org}/{name}/commit/{rev}     contents arrive inline (NDJSON, base64)
                                                                       and the LFS/Xet upload flow is never used
 
+and the ones it calls to download a model's description files (`snapshot_download`):
+
+    repo_info          GET  /api/models/{org}/{name}/revision/{rev}   sha and file list
+    hf_hub_download    HEAD /{org}/{name}/resolve/{rev}/{path}         commit, etag and size headers
+                       GET  /{org}/{name}/resolve/{rev}/{path}         the bytes
+
 Every request is recorded (headers included), and `fail(endpoint, status, ...)` makes the next
 requests to an endpoint answer those statuses, to test retries and refused credentials.
+`serve_model(repo, files)` publishes a model repo for download; `gate(repo)` makes it answer as
+a gated repo does to a client without access.
 """
 
 from __future__ import annotations
@@ -38,7 +46,10 @@ ROUTES = [
     ("GET", "tree", re.compile(rf"^/api/models/{REPO}/tree/{REV}$")),
     ("POST", "preupload", re.compile(rf"^/api/models/{REPO}/preupload/{REV}$")),
     ("POST", "commit", re.compile(rf"^/api/models/{REPO}/commit/{REV}$")),
+    ("GET", "revision", re.compile(rf"^/api/models/{REPO}/revision/{REV}$")),
 ]
+REPO_NOT_FOUND = {"error": "Repository not found"}
+RESOLVE = re.compile(rf"^/{REPO}/resolve/{REV}/(?P<path>.+)$")
 
 
 @dataclass
@@ -72,6 +83,7 @@ class FakeHub:
         self.repos: dict[str, Repo] = {}
         self.requests: list[Request] = []
         self._failures: dict[str, list[int]] = {}
+        self.gated: set[str] = set()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)  # fast shutdown
@@ -93,6 +105,34 @@ class FakeHub:
         """The next len(statuses) requests to `endpoint` get these statuses instead of being served."""
         self._failures.setdefault(endpoint, []).extend(statuses)
 
+    def serve_model(self, repo_id: str, files: dict[str, bytes]) -> None:
+        """A public model repo holding `files`, for the download endpoints."""
+        repo = Repo(private=False)
+        self.repos[repo_id] = repo
+        self._add_commit(repo, "upload model", "", files)
+
+    def gate(self, repo_id: str, files: dict[str, bytes]) -> None:
+        """A gated repo: its file list is public, its files answer 401 GatedRepo without an accepted licence."""
+        self.serve_model(repo_id, files)
+        self.gated.add(repo_id)
+
+    def resolve(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes] | None:
+        """A file download (HEAD for its metadata, GET for its bytes); None when `path` is not a download."""
+        match = RESOLVE.match(path)
+        if match is None:
+            return None
+        repo_id, name = match["repo"], match["path"]
+        with self._lock:
+            self.requests.append(Request("resolve", method, path, headers, b""))
+            if repo_id in self.gated:
+                return 401, {"X-Error-Code": "GatedRepo", "X-Error-Message": "Access to model is restricted."}, b""
+            repo = self.repos.get(repo_id)
+            if repo is None or name not in repo.files:
+                return 404, {"X-Error-Code": "EntryNotFound" if repo else "RepoNotFound"}, b""
+            data = repo.files[name]
+        return 200, {"X-Repo-Commit": repo.commits[0].id, "ETag": f'"{hashlib.sha1(data).hexdigest()}"',
+                     "Content-Length": str(len(data)), "Content-Type": "application/octet-stream"}, data
+
     def requests_to(self, endpoint: str) -> list[Request]:
         return [r for r in self.requests if r.endpoint == endpoint]
 
@@ -109,7 +149,7 @@ class FakeHub:
                 return self._failures[endpoint].pop(0), {"error": f"injected failure on {endpoint}"}
             params = match.groupdict()
             if "repo" in params and endpoint != "create" and params["repo"] not in self.repos:
-                return 404, {"error": "Repository not found"}
+                return 404, REPO_NOT_FOUND
             return getattr(self, "_" + endpoint.replace("-", "_"))(body=body, **params)
 
     def _create(self, body: bytes) -> tuple[int, Any]:
@@ -169,6 +209,11 @@ class FakeHub:
         commit = self._add_commit(target, header["summary"], header.get("description", ""), files)
         return 200, {"commitUrl": f"{self.url}/{repo}/commit/{commit.id}", "commitOid": commit.id, "success": True}
 
+    def _revision(self, repo: str, rev: str, body: bytes) -> tuple[int, Any]:
+        target = self.repos[repo]
+        return 200, {"id": repo, "modelId": repo, "sha": target.commits[0].id, "private": target.private,
+                     "siblings": [{"rfilename": name} for name in sorted(target.files)]}
+
     def _add_commit(self, repo: Repo, title: str, message: str, files: dict[str, bytes]) -> Commit:
         seed = f"{len(repo.commits)}\0{title}\0{sorted(files.items())}".encode()
         date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -183,15 +228,31 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {name.lower(): value for name, value in self.headers.items()}
-            status, payload = hub.handle(self.command, urlsplit(self.path).path, headers, body)
+            path = urlsplit(self.path).path
+            if (download := hub.resolve(self.command, path, headers)) is not None:
+                self._send_file(*download)
+                return
+            status, payload = hub.handle(self.command, path, headers, body)
             data = json.dumps(payload).encode()
             self.send_response(status)
+            if payload == REPO_NOT_FOUND:
+                self.send_header("X-Error-Code", "RepoNotFound")  # what the client turns into RepositoryNotFoundError
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = _serve
+        def _send_file(self, status: int, headers: dict[str, str], data: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            if "Content-Length" not in headers:
+                self.send_header("Content-Length", "0")
+            self.end_headers()
+            if self.command == "GET" and status == 200:
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_HEAD = _serve
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: tests assert on captured output."""

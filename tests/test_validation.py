@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,8 @@ from pipeline.validation import Report, validate
 
 CONFIG = "train/config/jokes-001.yml"
 DATA = "train/data/jokes.jsonl"
-NOT_ON_DISK = ("length check skipped: tokenizer for 'haha-test/not-a-real-model' is not on this machine "
-               "(no local folder, not in the HF cache)")
+NOT_ON_DISK = ("length check and Axolotl's model-load checks skipped: 'haha-test/not-a-real-model' is not in the "
+               "HF cache and HF_HUB_OFFLINE is set")
 
 
 def config_path(root: Path) -> Path:
@@ -342,7 +343,7 @@ LONG_OUTPUT = "qzx " * 400  # words the tokenizer never saw: hundreds of tokens
 def tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A byte-level BPE tokenizer trained on a few lines and saved like a Hub model's (no download)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from transformers import LlamaConfig, PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -353,6 +354,9 @@ def tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                    "<|im_start|>assistant\nNow she sends me paw-sitive feedback."], trainer)
     out = tmp_path_factory.mktemp("tokenizer")
     PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", eos_token="</s>").save_pretrained(out)
+    # A model folder describes its architecture too: Axolotl's load checks read config.json, never weights.
+    LlamaConfig(vocab_size=300, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                num_key_value_heads=1).save_pretrained(out)
     return out
 
 
@@ -365,31 +369,50 @@ def test_rows_longer_than_sequence_len_are_counted(haha_repo: Path, tiny_tokeniz
     path = edit_config(haha_repo, base_model=str(tiny_tokenizer), sequence_len=128)
     write_rows(haha_repo, short_and_long(3, 2))
     report = run(haha_repo)
-    assert report.problems == [Problem(CONFIG, line_containing(path, "sequence_len"), "sequence_len",
-                                       f"2 of 5 rows of {DATA} are longer than sequence_len 128; Axolotl drops them "
-                                       "silently", "warning")]
+    [problem] = report.problems
+    assert (problem.line, problem.key, problem.severity) == (line_containing(path, "sequence_len"), "sequence_len",
+                                                             "note")  # under half dropped: worth knowing, no more
+    match = re.fullmatch(rf"2 of 5 rows \(40 %\) of {DATA} are longer than sequence_len 128 and will be dropped; "
+                         rf"sequence_len (\d+) keeps 99 % of rows \(tokenized with {tiny_tokenizer} \(local folder\)\)",
+                         problem.message)
+    assert match, problem.message
     assert report.configs[0].datasets[0].too_long == 2
-    assert report.configs[0].datasets[0].length_check == f"tokenized with {tiny_tokenizer}"
+    # The suggestion is the smallest sequence_len that drops nothing of these five rows.
+    keeps_all = int(match[1])
+    edit_config(haha_repo, sequence_len=keeps_all)
+    assert run(haha_repo).problems == []
+    edit_config(haha_repo, sequence_len=keeps_all - 1)
+    assert run(haha_repo).configs[0].datasets[0].too_long == 2
+
+
+def test_more_than_half_dropped_is_a_warning(haha_repo: Path, tiny_tokenizer: Path) -> None:
+    edit_config(haha_repo, base_model=str(tiny_tokenizer), sequence_len=128)
+    write_rows(haha_repo, short_and_long(1, 2))
+    [problem] = run(haha_repo).problems
+    assert problem.severity == "warning"
+    assert problem.message.startswith(f"2 of 3 rows (67 %) of {DATA} are longer than sequence_len 128")
 
 
 def test_all_rows_too_long_is_an_error(haha_repo: Path, tiny_tokenizer: Path) -> None:
     path = edit_config(haha_repo, base_model=str(tiny_tokenizer), sequence_len=128)
     write_rows(haha_repo, short_and_long(0, 3))
-    assert run(haha_repo).problems == [Problem(
-        CONFIG, line_containing(path, "sequence_len"), "sequence_len",
-        f"all 3 rows of {DATA} are longer than sequence_len 128: Axolotl would drop every row and training would "
-        "die with num_samples=0")]
+    [problem] = run(haha_repo).problems
+    assert (problem.line, problem.key, problem.severity) == (line_containing(path, "sequence_len"), "sequence_len",
+                                                             "error")
+    assert problem.message.startswith(f"3 of 3 rows (100 %) of {DATA} are longer than sequence_len 128: Axolotl "
+                                      "would drop every row and training would die with num_samples=0; sequence_len ")
 
 
 def test_excess_length_strategy_changes_the_verdict(haha_repo: Path, tiny_tokenizer: Path) -> None:
     write_rows(haha_repo, short_and_long(1, 1))
     edit_config(haha_repo, base_model=str(tiny_tokenizer), sequence_len=128, excess_length_strategy="truncate")
-    counted = f"1 of 2 rows of {DATA} are longer than sequence_len 128"
-    assert [(p.severity, p.message) for p in run(haha_repo).problems] == [
-        ("note", f"{counted}; Axolotl will truncate them")]
+    counted = f"1 of 2 rows (50 %) of {DATA} are longer than sequence_len 128"
+    [(severity, message)] = [(p.severity, p.message) for p in run(haha_repo).problems]
+    assert (severity, message.startswith(f"{counted}; Axolotl will truncate them; sequence_len ")) == ("note", True)
     edit_config(haha_repo, excess_length_strategy="raise")
-    assert [(p.severity, p.message) for p in run(haha_repo).problems] == [
-        ("error", f"{counted}; excess_length_strategy: raise stops training")]
+    [(severity, message)] = [(p.severity, p.message) for p in run(haha_repo).problems]
+    assert (severity, message.startswith(f"{counted}; excess_length_strategy: raise stops training")) == (
+        "error", True)
 
 
 def test_a_long_enough_sequence_len_drops_nothing(haha_repo: Path, tiny_tokenizer: Path) -> None:
@@ -404,8 +427,8 @@ def test_the_length_check_is_skipped_with_a_reason(haha_repo: Path) -> None:
     line = line_containing(config_path(haha_repo), "- path")
     edit_config(haha_repo, base_model="/no/such/model")
     assert run(haha_repo).problems == [Problem(
-        CONFIG, line, "datasets[0].path", "length check skipped: tokenizer for '/no/such/model' is not on this "
-        "machine (no local folder, not in the HF cache)", "note")]
+        CONFIG, line, "datasets[0].path", "length check and Axolotl's model-load checks skipped: '/no/such/model' is "
+        "neither a folder nor a Hub repo id", "note")]
     (haha_repo / DATA).write_text("{broken\n")
     assert [p.message for p in run(haha_repo).problems if p.severity == "note"] == [
         "length check skipped: fix the rows first"]
@@ -421,14 +444,26 @@ def test_smoke_runs_do_not_count_lengths(haha_repo: Path) -> None:
 def test_names_are_checked_across_the_family_of_the_targets_only(haha_repo: Path) -> None:
     config_dir = haha_repo / "train" / "config"
     text = config_path(haha_repo).read_text()
-    (config_dir / "jokes-003.yml").write_text(text)
-    (config_dir / "other-7.yml").write_text(text)
+    (config_dir / "jokes-003.yml").write_text(text.replace("lora_r: 8", "lora_r: 16"))
+    (config_dir / "other-7.yml").write_text(text.replace("lora_r: 8", "lora_r: 32"))
     report = run(haha_repo, str(config_dir / "jokes-003.yml"))
     assert [(p.file, p.message, p.severity) for p in report.other] == [
         (CONFIG, "family 'jokes' skips 002; numbers should be consecutive", "warning")]
     report = run(haha_repo)
     assert [(p.file, p.severity) for p in report.other] == [("train/config/other-7.yml", "error"),
                                                             (CONFIG, "warning")]
+
+
+def test_configs_equal_once_parsed_are_a_warning_naming_both(haha_repo: Path) -> None:
+    text = config_path(haha_repo).read_text()
+    reworded = "# the same run, commented and quoted differently\n" + text.replace("lora_r: 8", 'lora_r: "8"'.replace(
+        '"8"', "8  # rank")).replace("adapter: lora", "adapter: 'lora'")
+    (haha_repo / "train/config/jokes-002.yml").write_text(reworded)
+    (haha_repo / "train/config/jokes-003.yml").write_text(text.replace("lora_r: 8", "lora_r: 16"))
+    report = run(haha_repo)
+    assert [(p.file, p.message, p.severity) for p in report.other] == [
+        ("train/config/jokes-002.yml", f"the same experiment as {CONFIG} once parsed (only comments or formatting "
+         "differ): it would train the same model twice", "warning")]
 
 
 def test_misnamed_configs_are_still_validated(haha_repo: Path) -> None:
