@@ -1,12 +1,14 @@
 """Eval sweep throughput: the batched, seeded sweep vs the naive loop a simple script would write.
 
-Both sides evaluate the tiny model with a random (non-zero) LoRA adapter on the same sweep
-(train/eval/eval.json: 11 prompts x 5 temperatures x 3 seeds), in one process, back to back,
-each timed from model load to results on disk. The naive side loads the PeftModel and calls
+Both sides evaluate a base model with a random (non-zero) LoRA adapter on the same sweep
+(train/eval/eval.json: 11 prompts x 5 temperatures x 3 seeds, or its first --prompts), in one
+process, back to back, each timed from model load to results on disk. The base model is the
+embedded SmolLM2-135M-Instruct (a real model: completions stop when it ends its turn) or, with
+--model tiny, the random tiny Llama. The naive side loads the PeftModel and calls
 `model.generate` once per completion after `torch.manual_seed(seed)`, with `do_sample` at
 that temperature. Target ratio: >= 8x.
 
-    .venv/bin/python bench/bench_eval.py [--max-new-tokens 64] [--batch-size 64]
+    .venv/bin/python bench/bench_eval.py [--model embedded|tiny] [--prompts N] [--max-new-tokens 64]
 """
 
 from __future__ import annotations
@@ -26,13 +28,17 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "train" / "config" / "haha-llama-3-8b-lora-001.yml"
 
 
-def build(scratch: Path) -> tuple[Path, Path]:
+def build(scratch: Path, model: str) -> tuple[Path, Path]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from pipeline.base_model import prepare_base_model
     from pipeline.tiny_model import build_tiny_model
 
-    base = build_tiny_model(scratch / "tiny-model", ROOT / "train" / "data")
+    if model == "embedded":
+        base = prepare_base_model()
+    else:
+        base = build_tiny_model(scratch / "tiny-model", ROOT / "train" / "data")
     torch.manual_seed(0)
     lora = LoraConfig(r=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], init_lora_weights=False)
     get_peft_model(AutoModelForCausalLM.from_pretrained(base), lora).save_pretrained(scratch / "adapter")
@@ -80,15 +86,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--model", choices=("embedded", "tiny"), default="embedded")
+    parser.add_argument("--prompts", type=int, default=0, help="Only the first N prompts (default: all).")
     args = parser.parse_args()
+    from pipeline.quiet import import_training_stack
+
+    import_training_stack()
     spec = load_eval(ROOT / "train" / "eval" / "eval.json")
+    if args.prompts:
+        spec = spec.model_copy(update={"prompts": spec.prompts[: args.prompts]})
     cells = len(spec.prompts) * len(spec.settings) * len(spec.seeds)
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        base, adapter = build(scratch)
+        base, adapter = build(scratch, args.model)
         batched_s = batched(base, adapter, spec, scratch / "batched.json", args.max_new_tokens, args.batch_size)
         naive_s = naive(base, adapter, spec, scratch / "naive.json", args.max_new_tokens)
-    print(f"sweep: {len(spec.prompts)} prompts x {len(spec.settings)} settings x {len(spec.seeds)} seeds = {cells} "
+    print(f"model: {args.model}; sweep: {len(spec.prompts)} prompts x {len(spec.settings)} settings x "
+          f"{len(spec.seeds)} seeds = {cells} "
           f"completions, max_new_tokens {args.max_new_tokens}, torch threads {torch.get_num_threads()}")
     print(f"{'side':<10}{'seconds':>10}{'completions/s':>16}")
     for name, seconds in (("batched", batched_s), ("naive", naive_s)):

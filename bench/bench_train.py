@@ -1,14 +1,18 @@
 """Pipeline overhead: `haha train --smoke` vs bare `axolotl train` on the same effective config.
 
 Both run back to back, alternating, in one process tree on this machine; each side is timed
-wall-clock from launch to exit and the medians are compared. Target ratio: <= 1.10.
+wall-clock from launch to exit and the medians are compared. Target ratio: <= 1.10. Each side
+also reports the Trainer's own seconds per optimizer step (train_runtime / steps), the figure
+that says how long a smoke run of N steps takes on this machine.
 
-    .venv/bin/python bench/bench_train.py [--repeats 3] [--config train/config/<name>.yml]
+    .venv/bin/python bench/bench_train.py [--repeats 3] [--smoke-model embedded|tiny] [--steps 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import re
 import shutil
 import statistics
 import subprocess
@@ -23,16 +27,29 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+RUNTIME = re.compile(r"\{'train_runtime'[^}]*\}")
+
+
+def timed(command: list[str], env: dict[str, str], steps: int) -> tuple[float, float]:
+    """Wall seconds from launch to exit, and the Trainer's seconds per step from its closing metrics."""
     started = time.perf_counter()
-    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    return time.perf_counter() - started
+    done = subprocess.run(command, check=True, env=env, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - started
+    log = done.stdout + done.stderr
+    found = RUNTIME.findall(log)
+    if not found:  # haha streams Axolotl's output into the run's train.log instead
+        found = RUNTIME.findall(Path(command[command.index("--workspace") + 1], "runs").joinpath(
+            Path(command[-1]).stem, "train.log").read_text())
+    runtime = float(ast.literal_eval(found[-1])["train_runtime"])
+    return wall, runtime / steps
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--config", type=Path, default=ROOT / "train/config/haha-llama-3-8b-lora-001.yml")
+    parser.add_argument("--smoke-model", choices=("embedded", "tiny"), default="embedded")
+    parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
 
     from pipeline.runs import RunPaths
@@ -41,7 +58,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         basename = args.config.name.removesuffix(".yml")
-        haha_cmd = [str(BIN / "haha"), "train", "--smoke", "--workspace", str(scratch / "haha"), str(args.config)]
+        haha_cmd = [str(BIN / "haha"), "train", "--smoke", "--smoke-model", args.smoke_model, "--smoke-steps",
+                    str(args.steps), "--workspace", str(scratch / "haha"), str(args.config)]
         # One haha run builds the tiny model and writes the effective config that bare Axolotl reuses.
         subprocess.run(haha_cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         haha_run = RunPaths(scratch / "haha" / "runs", basename)
@@ -53,18 +71,24 @@ def main() -> None:
         bare_cmd = [str(BIN / "axolotl"), "train", str(bare_run.config), "--launcher", "python"]
         env = child_env(bare_run, "offline", local_model=True)
 
-        haha_times, bare_times = [], []
+        haha_times, bare_times, haha_steps, bare_steps = [], [], [], []
         for repeat in range(args.repeats):
             shutil.rmtree(haha_run.run_dir)
-            haha_times.append(timed(haha_cmd, env))
+            wall, per_step = timed(haha_cmd, env, args.steps)
+            haha_times.append(wall)
+            haha_steps.append(per_step)
             shutil.rmtree(bare_run.adapter_dir, ignore_errors=True)
             shutil.rmtree(bare_run.prepared_dir, ignore_errors=True)
-            bare_times.append(timed(bare_cmd, env))
-            print(f"repeat {repeat + 1}: haha {haha_times[-1]:.1f}s  bare axolotl {bare_times[-1]:.1f}s", flush=True)
+            wall, per_step = timed(bare_cmd, env, args.steps)
+            bare_times.append(wall)
+            bare_steps.append(per_step)
+            print(f"repeat {repeat + 1}: haha {haha_times[-1]:.1f}s ({haha_steps[-1]:.2f} s/step)  bare axolotl "
+                  f"{bare_times[-1]:.1f}s ({bare_steps[-1]:.2f} s/step)", flush=True)
 
     haha_median, bare_median = statistics.median(haha_times), statistics.median(bare_times)
-    print(f"median over {args.repeats}: haha train --smoke {haha_median:.1f}s, bare axolotl train "
-          f"{bare_median:.1f}s, ratio {haha_median / bare_median:.3f} (target <= 1.10)")
+    print(f"{args.smoke_model} model, {args.steps} steps; median over {args.repeats}: haha train --smoke "
+          f"{haha_median:.1f}s ({statistics.median(haha_steps):.2f} s/step), bare axolotl train {bare_median:.1f}s "
+          f"({statistics.median(bare_steps):.2f} s/step), ratio {haha_median / bare_median:.3f} (target <= 1.10)")
 
 
 if __name__ == "__main__":
