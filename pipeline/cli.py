@@ -436,12 +436,15 @@ def evaluate(
     from pipeline.evaluation import EvalError, rich_progress
     from pipeline.evaluation import evaluate as run_sweep
     from pipeline.naming import basename_of
+    from pipeline.quiet import import_training_stack
     from pipeline.runner import make_context
     from pipeline.runs import RunPaths
 
     settings = load_settings()
     name = basename_of(_existing_config(config))
     adapter_dir = adapter or RunPaths(make_context(settings, None, None, "disabled").workspace, name).adapter_dir
+    # Import-time library noise goes to a log beside the run (nowhere when there is no run to put it beside).
+    import_training_stack(adapter_dir.parent / "eval.log" if adapter_dir.parent.is_dir() else None)
     try:
         spec = load_eval(eval_file or settings.eval_file)
         with rich_progress() as on_progress:

@@ -24,10 +24,11 @@ from pipeline.evalspec import Cell, EvalSpec, load_eval, sample_cells
 from pipeline.files import write_atomic
 from pipeline.modelcard import CardInputs, DatasetFile, WandbRun, render_card
 from pipeline.naming import basename_of
+from pipeline.policy import check_policy
 from pipeline.problems import Problem, errors
 from pipeline.quiet import import_training_stack
 from pipeline.results import ResultsError, load_results
-from pipeline.rules import check_haha_rules, check_safety, dataset_file
+from pipeline.rules import check_haha_rules, dataset_file
 from pipeline.runs import RunPaths
 from pipeline.settings import Settings
 from pipeline.smoke_model import SmokeModel, SmokeModelChoice, SmokeModelError, choose_smoke_model
@@ -127,7 +128,7 @@ def stage_validate(ctx: RunContext, path: Path, full: bool = True) -> LoadedConf
             config = load_config(path)
         except ConfigLoadError as exc:
             raise StageError(str(Problem(str(path), exc.line, "yaml", exc.message))) from None
-        problems = check_haha_rules(config, ctx.settings, str(path)) + check_safety(config, ctx.settings, str(path))
+        problems = check_haha_rules(config, ctx.settings, str(path)) + check_policy(config, ctx.settings, str(path))
     if failures := errors(problems):
         raise StageError("\n".join(str(p) for p in failures))
     assert config is not None

@@ -30,6 +30,10 @@ class Settings:
     allowed_plugins: tuple[str, ...] = ()
     # base model id -> the revision it must pin to be allowed `trust_remote_code: true`
     trust_remote_code_models: dict[str, str] = field(default_factory=dict)
+    # sha256 of each reviewed custom Jinja chat template (`chat_template: jinja` + `chat_template_jinja`)
+    allowed_chat_templates: tuple[str, ...] = ()
+    # folders outside the repo that configs may name as a local base model (e.g. a GPU box's model store)
+    model_dirs: tuple[str, ...] = ()
 
     @property
     def config_dir(self) -> Path:
@@ -82,6 +86,8 @@ def load_settings(root: Path | None = None) -> Settings:
         data_mount=str(table.get("data_mount", Settings.data_mount)),
         allowed_plugins=tuple(table.get("allowed_plugins", ())),
         trust_remote_code_models=dict(table.get("trust_remote_code_models", {})),
+        allowed_chat_templates=tuple(table.get("allowed_chat_templates", ())),
+        model_dirs=tuple(str((root / d).resolve()) for d in table.get("model_dirs", ())),
     )
     overrides = {name: os.environ[var] for name, var in ENV_OVERRIDES.items() if os.environ.get(var)}
     return replace(settings, **overrides)

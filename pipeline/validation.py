@@ -15,10 +15,11 @@ from pipeline.datasets import DatasetStats, check_dataset, effective_sequence_le
 from pipeline.evalspec import check_eval
 from pipeline.load_checks import AxolotlTokenizer, check_model_load
 from pipeline.naming import check_names, family_of, sort_key
+from pipeline.policy import SchemaKeys, check_policy, importable_files
 from pipeline.problems import Problem, errors
 from pipeline.quiet import quiet_libraries
-from pipeline.rules import DATASET_LIST_KEYS, check_haha_rules, check_safety, dataset_file, is_url
-from pipeline.schema import check_schema
+from pipeline.rules import DATASET_LIST_KEYS, check_haha_rules, dataset_file, is_url
+from pipeline.schema import axolotl_models, check_schema
 from pipeline.settings import Settings
 
 
@@ -165,7 +166,8 @@ def validate_config(path: Path, settings: Settings, count_lengths: bool = True) 
                         for key, line in config.repeated]
     report.problems += check_schema(config, display)
     report.problems += check_haha_rules(config, settings, display)
-    report.problems += check_safety(config, settings, display)
+    _, top_keys, dataset_keys, _ = axolotl_models()
+    report.problems += check_policy(config, settings, display, SchemaKeys(top_keys, dataset_keys))
     if errors(report.problems):
         check_datasets(report, settings, display, None, "length check skipped: fix the config first")
         return report
@@ -203,6 +205,7 @@ def validate(targets: list[str], settings: Settings, check_eval_file: bool = Tru
     report.other += check_names(family_files, {p: shown(p, settings) for p in family_files})
     report.configs = [validate_config(path, settings, count_lengths) for path in files]
     report.other += same_after_parsing(report.configs, settings)
+    report.other += importable_files(settings, lambda path: shown(path, settings))
     if check_eval_file:
         _, eval_problems = check_eval(settings.eval_file, shown(settings.eval_file, settings))
         report.other += eval_problems

@@ -258,8 +258,9 @@ def test_test_datasets_data_files_and_dataset_scripts_are_checked_too(haha_repo:
                          datasets=[{"path": "/workspace/data/jokes.jsonl", "type": "alpaca",
                                     "data_files": ["/etc/shadow"], "trust_remote_code": True}]) == [
         ("datasets[0].data_files", "refused: name the JSONL file itself in path"),
-        ("datasets[0].trust_remote_code", "refused: it runs a dataset's loading script"),
         ("test_datasets[0].path", OUTSIDE_DATA.format("/etc/passwd")),
+        ("datasets[0].trust_remote_code", "refused wherever it appears: it makes transformers or datasets run Python "
+                                          "from a repo (a model's modelling code, a dataset's loading script)"),
     ]
 
 
@@ -360,20 +361,28 @@ def tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture
+def local_model(haha_repo: Path, tiny_tokenizer: Path) -> Path:
+    """The tiny tokenizer's folder as a local base model: outside the repo, so its parent goes in model_dirs."""
+    pyproject = haha_repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + f'model_dirs = ["{tiny_tokenizer.parent}"]\n')
+    return tiny_tokenizer
+
+
 def short_and_long(short: int, long: int) -> list[dict[str, str]]:
     return ([{"instruction": f"Joke {n}.", "input": "", "output": "Short."} for n in range(short)]
             + [{"instruction": f"Long {n}.", "input": "", "output": LONG_OUTPUT} for n in range(long)])
 
 
-def test_rows_longer_than_sequence_len_are_counted(haha_repo: Path, tiny_tokenizer: Path) -> None:
-    path = edit_config(haha_repo, base_model=str(tiny_tokenizer), sequence_len=128)
+def test_rows_longer_than_sequence_len_are_counted(haha_repo: Path, local_model: Path) -> None:
+    path = edit_config(haha_repo, base_model=str(local_model), sequence_len=128)
     write_rows(haha_repo, short_and_long(3, 2))
     report = run(haha_repo)
     [problem] = report.problems
     assert (problem.line, problem.key, problem.severity) == (line_containing(path, "sequence_len"), "sequence_len",
                                                              "note")  # under half dropped: worth knowing, no more
     match = re.fullmatch(rf"2 of 5 rows \(40 %\) of {DATA} are longer than sequence_len 128 and will be dropped; "
-                         rf"sequence_len (\d+) keeps 99 % of rows \(tokenized with {tiny_tokenizer} \(local folder\)\)",
+                         rf"sequence_len (\d+) keeps 99 % of rows \(tokenized with {local_model} \(local folder\)\)",
                          problem.message)
     assert match, problem.message
     assert report.configs[0].datasets[0].too_long == 2
@@ -385,16 +394,16 @@ def test_rows_longer_than_sequence_len_are_counted(haha_repo: Path, tiny_tokeniz
     assert run(haha_repo).configs[0].datasets[0].too_long == 2
 
 
-def test_more_than_half_dropped_is_a_warning(haha_repo: Path, tiny_tokenizer: Path) -> None:
-    edit_config(haha_repo, base_model=str(tiny_tokenizer), sequence_len=128)
+def test_more_than_half_dropped_is_a_warning(haha_repo: Path, local_model: Path) -> None:
+    edit_config(haha_repo, base_model=str(local_model), sequence_len=128)
     write_rows(haha_repo, short_and_long(1, 2))
     [problem] = run(haha_repo).problems
     assert problem.severity == "warning"
     assert problem.message.startswith(f"2 of 3 rows (67 %) of {DATA} are longer than sequence_len 128")
 
 
-def test_all_rows_too_long_is_an_error(haha_repo: Path, tiny_tokenizer: Path) -> None:
-    path = edit_config(haha_repo, base_model=str(tiny_tokenizer), sequence_len=128)
+def test_all_rows_too_long_is_an_error(haha_repo: Path, local_model: Path) -> None:
+    path = edit_config(haha_repo, base_model=str(local_model), sequence_len=128)
     write_rows(haha_repo, short_and_long(0, 3))
     [problem] = run(haha_repo).problems
     assert (problem.line, problem.key, problem.severity) == (line_containing(path, "sequence_len"), "sequence_len",
@@ -403,9 +412,9 @@ def test_all_rows_too_long_is_an_error(haha_repo: Path, tiny_tokenizer: Path) ->
                                       "would drop every row and training would die with num_samples=0; sequence_len ")
 
 
-def test_excess_length_strategy_changes_the_verdict(haha_repo: Path, tiny_tokenizer: Path) -> None:
+def test_excess_length_strategy_changes_the_verdict(haha_repo: Path, local_model: Path) -> None:
     write_rows(haha_repo, short_and_long(1, 1))
-    edit_config(haha_repo, base_model=str(tiny_tokenizer), sequence_len=128, excess_length_strategy="truncate")
+    edit_config(haha_repo, base_model=str(local_model), sequence_len=128, excess_length_strategy="truncate")
     counted = f"1 of 2 rows (50 %) of {DATA} are longer than sequence_len 128"
     [(severity, message)] = [(p.severity, p.message) for p in run(haha_repo).problems]
     assert (severity, message.startswith(f"{counted}; Axolotl will truncate them; sequence_len ")) == ("note", True)
@@ -415,8 +424,8 @@ def test_excess_length_strategy_changes_the_verdict(haha_repo: Path, tiny_tokeni
         "error", True)
 
 
-def test_a_long_enough_sequence_len_drops_nothing(haha_repo: Path, tiny_tokenizer: Path) -> None:
-    edit_config(haha_repo, base_model=str(tiny_tokenizer), sequence_len=4096)
+def test_a_long_enough_sequence_len_drops_nothing(haha_repo: Path, local_model: Path) -> None:
+    edit_config(haha_repo, base_model=str(local_model), sequence_len=4096)
     write_rows(haha_repo, short_and_long(2, 2))
     report = run(haha_repo)
     assert report.problems == []
@@ -425,10 +434,10 @@ def test_a_long_enough_sequence_len_drops_nothing(haha_repo: Path, tiny_tokenize
 
 def test_the_length_check_is_skipped_with_a_reason(haha_repo: Path) -> None:
     line = line_containing(config_path(haha_repo), "- path")
-    edit_config(haha_repo, base_model="/no/such/model")
+    edit_config(haha_repo, base_model="nobody/no-such-model")
     assert run(haha_repo).problems == [Problem(
-        CONFIG, line, "datasets[0].path", "length check and Axolotl's model-load checks skipped: '/no/such/model' is "
-        "neither a folder nor a Hub repo id", "note")]
+        CONFIG, line, "datasets[0].path", "length check and Axolotl's model-load checks skipped: "
+        "'nobody/no-such-model' is not in the HF cache and HF_HUB_OFFLINE is set", "note")]
     (haha_repo / DATA).write_text("{broken\n")
     assert [p.message for p in run(haha_repo).problems if p.severity == "note"] == [
         "length check skipped: fix the rows first"]
