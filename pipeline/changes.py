@@ -86,11 +86,6 @@ def pending(config_paths: Iterable[Path], results_dir: Path) -> list[Pending]:
     return found
 
 
-def config_paths(config_dir: Path) -> list[Path]:
-    """Every config file in the config folder (`.yml`, as the naming rules require)."""
-    return sorted((p for p in config_dir.glob("*.yml") if p.is_file()), key=sort_key)
-
-
 # --- what a push touched -------------------------------------------------------------------------------------------
 
 

@@ -214,9 +214,10 @@ def publish(
 
 
 def _pending_configs(ctx: RunContext) -> list[Path]:
-    from pipeline.changes import config_paths, pending
+    from pipeline.changes import pending
+    from pipeline.naming import discover
 
-    found = pending(config_paths(ctx.settings.config_dir), ctx.results_dir)
+    found = pending(discover(ctx.settings.config_dir), ctx.results_dir)
     for item in found:
         console.print(f"pending: {item.path.name} ({item.reason})", markup=False)
     return [item.path for item in found]
@@ -313,12 +314,13 @@ def pending(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """List configs that still need a run: no results yet, or results made from a different config hash."""
-    from pipeline.changes import config_paths, push_diff
     from pipeline.changes import pending as find_pending
+    from pipeline.changes import push_diff
     from pipeline.git import GitError
+    from pipeline.naming import discover
 
     settings = load_settings()
-    found = find_pending(config_paths(settings.config_dir), settings.results_dir)
+    found = find_pending(discover(settings.config_dir), settings.results_dir)
     try:
         pushed = push_diff(settings.root, diff[0], diff[1], settings.config_dir) if diff else None
     except GitError as exc:

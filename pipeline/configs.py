@@ -63,14 +63,77 @@ def _record_lines(node: yaml.Node, prefix: str, lines: dict[str, int], repeated:
             _record_lines(item, key, lines, repeated)
 
 
+# A config is a page of keys; anything far bigger is an attack on the reader (a 2 KB "billion laughs" file
+# expands to billions of nodes through aliases, a thousand nested brackets exhaust Python's recursion).
+MAX_CONFIG_BYTES = 1 << 20
+MAX_NODES = 100_000  # nodes after aliases are expanded
+MAX_DEPTH = 64
+
+
+class YAMLBudgetError(yaml.YAMLError):
+    """The document is too big, too deep or refers to itself; `line` is where the trouble starts."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def check_budget(root: yaml.Node) -> None:
+    """Refuse a node graph that would expand past MAX_NODES, nest past MAX_DEPTH, or contain itself.
+
+    Iterative and memoized on node identity, so an alias bomb costs one visit per distinct node.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            open_nodes.discard(key)
+            kids = _children(node)
+            size[key] = 1 + sum(size[id(kid)] for kid in kids)
+            depth[key] = 1 + max((depth[id(kid)] for kid in kids), default=0)
+            line = node.start_mark.line + 1
+            if size[key] > MAX_NODES:
+                raise YAMLBudgetError(line, f"refused: aliases expand this document past {MAX_NODES:,} values")
+            if depth[key] > MAX_DEPTH:
+                raise YAMLBudgetError(line, f"refused: nested deeper than {MAX_DEPTH} levels")
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise YAMLBudgetError(node.start_mark.line + 1, "refused: an alias refers to a value that contains it")
+        if len(open_nodes) > MAX_DEPTH:
+            raise YAMLBudgetError(node.start_mark.line + 1, f"refused: nested deeper than {MAX_DEPTH} levels")
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((kid, False) for kid in _children(node) if id(kid) not in size)
+
+
 def parse_yaml(text: str) -> tuple[Any, dict[str, int], list[tuple[str, int]]]:
     """Safe-load `text` once, keeping each key's line and the keys written twice.
 
-    Raises `yaml.YAMLError` for invalid YAML and for any tag the safe constructor does not know.
+    Raises `yaml.YAMLError` for invalid YAML, for any tag the safe constructor does not know, and
+    (`YAMLBudgetError`) for documents past the size, depth and alias budgets, before building them.
     """
+    if len(text) > MAX_CONFIG_BYTES:
+        raise YAMLBudgetError(None, f"refused: larger than {MAX_CONFIG_BYTES:,} characters")
     loader = SafeLoader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            check_budget(node)
         data = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
@@ -81,15 +144,37 @@ def parse_yaml(text: str) -> tuple[Any, dict[str, int], list[tuple[str, int]]]:
     return data, lines, repeated
 
 
+def non_string_keys(data: Any, lines: dict[str, int], where: str = "") -> list[tuple[str, int | None]]:
+    """Mapping keys that are not strings (`1:`, `? [a, b]`): Axolotl's keys are names."""
+    found = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            dotted = f"{where}.{key}" if where else str(key)
+            if not isinstance(key, str):
+                found.append((dotted, line_of(lines, dotted)))
+            found += non_string_keys(value, lines, dotted)
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            found += non_string_keys(item, lines, f"{where}[{index}]")
+    return found
+
+
 def load_config(path: Path) -> LoadedConfig:
     """Parse with the safe loader only: a `!!python/...` tag is an error and runs nothing."""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigLoadError(line, f"not UTF-8 text (byte 0x{path.read_bytes()[exc.start]:02x} at byte "
+                                    f"{exc.start}); save the file as UTF-8") from None
     try:
         data, lines, repeated = parse_yaml(text)
+    except YAMLBudgetError as exc:
+        raise ConfigLoadError(exc.line, exc.message) from None
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
-        raise ConfigLoadError(mark.line + 1 if mark else None,
-                              f"refused: {exc.problem}; configs are plain YAML data, tags are never run") from None
+        why = "configs are plain YAML data, tags are never run" if "tag" in str(exc.problem) else "keys are names"
+        raise ConfigLoadError(mark.line + 1 if mark else None, f"refused: {exc.problem}; {why}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -98,5 +183,8 @@ def load_config(path: Path) -> LoadedConfig:
         raise ConfigLoadError(None, f"not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigLoadError(1, "the config must be a YAML mapping of Axolotl keys")
+    if bad := non_string_keys(data, lines):
+        key, line = bad[0]
+        raise ConfigLoadError(line, f"key '{key}' is not a string; Axolotl's keys are names")
     return LoadedConfig(path=path, data=data, sha256=hashlib.sha256(text.encode()).hexdigest(), lines=lines,
                         repeated=tuple(repeated))

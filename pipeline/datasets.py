@@ -66,8 +66,14 @@ def field_names(dataset_cfg: dict[str, Any]) -> dict[str, str]:
 def read_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
     """JSONL rows with their 1-based line numbers, plus the lines that are not JSON objects."""
     rows, broken = [], []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                broken.append((number, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                                       "save the file as UTF-8"))
+                continue
             if not line.strip():
                 continue
             try:

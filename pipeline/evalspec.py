@@ -8,12 +8,27 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from pipeline.configs import line_of, parse_yaml
 from pipeline.problems import Problem
 
 GENERATION_KEYS = ("temperature", "top_p", "top_k", "max_new_tokens", "repetition_penalty")
+# Bounds that keep a merged eval.json from holding the GPU runner for days (every value is finite: JSON's
+# Infinity and NaN are refused when the file is read).
+MAX_SEEDS = 1_000
+MAX_NEW_TOKENS = 4_096
+MAX_TEMPERATURE = 100
+MAX_REPETITION_PENALTY = 100.0
 
 
 class Setting(BaseModel):
@@ -22,11 +37,11 @@ class Setting(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # int | float keeps eval.json's own spelling (0 stays 0), so results echo settings byte for byte.
     # Strict: a quoted "0.7" or a `true` in eval.json is a mistake to report, not a number to coerce.
-    temperature: StrictInt | StrictFloat = Field(ge=0)
+    temperature: StrictInt | StrictFloat = Field(ge=0, le=MAX_TEMPERATURE)
     top_p: float | None = Field(default=None, gt=0, le=1, strict=True)
     top_k: int | None = Field(default=None, ge=0, strict=True)
-    max_new_tokens: int | None = Field(default=None, ge=1, strict=True)
-    repetition_penalty: float | None = Field(default=None, gt=0, strict=True)
+    max_new_tokens: int | None = Field(default=None, ge=1, le=MAX_NEW_TOKENS, strict=True)
+    repetition_penalty: float | None = Field(default=None, gt=0, le=MAX_REPETITION_PENALTY, strict=True)
 
     def as_dict(self) -> dict[str, Any]:
         """The settings object as written in eval.json (and echoed in results)."""
@@ -38,7 +53,17 @@ class EvalSpec(BaseModel):
     # each prompt is kept verbatim, but must say something
     prompts: list[Annotated[str, StringConstraints(pattern=r"\S")]] = Field(min_length=1)
     settings: list[Setting] = Field(min_length=1)
-    seedVariants: int = Field(ge=1, strict=True)
+    seedVariants: int = Field(ge=1, le=MAX_SEEDS, strict=True)
+
+    @field_validator("settings")
+    @classmethod
+    def _settings_differ(cls, settings: list[Setting]) -> list[Setting]:
+        seen: dict[str, int] = {}
+        for index, setting in enumerate(settings):
+            first = seen.setdefault(setting.model_dump_json(exclude_none=True), index)
+            if first != index:
+                raise ValueError(f"settings[{index}] repeats settings[{first}]: the same completions twice")
+        return settings
 
     @property
     def seeds(self) -> list[int]:
@@ -69,15 +94,46 @@ def _problem(error: Any, lines: dict[str, int], display: str) -> Problem:
     return Problem(display, line_of(lines, key), key, message)
 
 
+class EvalReadError(ValueError):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def _refuse_constant(name: str) -> Any:
+    raise EvalReadError("", f"{name} is not a number eval.json may hold: use finite numbers")
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON keeps the last of two equal keys silently; a reader of eval.json sees the first."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise EvalReadError(key, f"'{key}' is written twice in one object; JSON keeps only the last")
+        seen[key] = value
+    return seen
+
+
 def check_eval(path: Path, display: str) -> tuple[EvalSpec | None, list[Problem]]:
     """The parsed spec, or None and a problem per mistake, each at its line in eval.json."""
     if not path.is_file():
         return None, [Problem(display, None, "eval.json", "file does not exist")]
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
     try:
-        raw = json.loads(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [Problem(display, data[: exc.start].count(b"\n") + 1, "eval.json",
+                              f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8")]
+    try:
+        raw = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates)
     except json.JSONDecodeError as exc:
         return None, [Problem(display, exc.lineno, "eval.json", f"not JSON: {exc.msg}")]
+    except EvalReadError as exc:
+        return None, [Problem(display, line_of(_key_lines(text), exc.key) if exc.key else None,
+                              exc.key or "eval.json", exc.message)]
+    except RecursionError:
+        return None, [Problem(display, None, "eval.json", "refused: nested too deeply")]
     try:
         return EvalSpec.model_validate(raw), []
     except ValidationError as exc:

@@ -13,7 +13,11 @@ from pathlib import Path
 
 from pipeline.problems import Problem
 
-CONFIG_NAME = re.compile(r"^(?P<family>[a-z0-9][a-z0-9.]*(?:-[a-z0-9.]+)*?)-(?P<number>\d{3})\.yml$")
+# Families are lower-case words joined by single `-` or `.`: the basename must also be a valid Hub repo name
+# (no `..` or `--`, at most MAX_BASENAME characters) and W&B run name.
+CONFIG_NAME = re.compile(r"^(?P<family>[a-z0-9]+(?:[.-][a-z0-9]+)*)-(?P<number>\d{3})\.yml$")
+MAX_BASENAME = 96  # the Hub's limit on a repo name
+LOOKS_LIKE_CONFIG = re.compile(r"\.ya?ml(\.|$)")
 # What a misnamed file was meant to be (`foo-2.yml`, `foo-002.yml.yaml`): it still takes its number,
 # so it collides with `foo-002.yml` and fills the gap it was meant to fill.
 INTENDED_NAME = re.compile(r"^(?P<family>.+)-(?P<number>\d+)\.ya?ml\b")
@@ -45,6 +49,28 @@ def family_of(filename: str) -> str | None:
     """The family a file belongs to, or was meant to: a misnamed `foo-2.yml` still collides within foo."""
     parsed = parse_config_name(filename) or _intended_name(filename)
     return parsed.family if parsed else None
+
+
+def looks_like_config(path: Path) -> bool:
+    """Any YAML file, however misnamed (`.yml`, `foo.yml.yaml`), so that nothing in the folder goes unjudged."""
+    return bool(LOOKS_LIKE_CONFIG.search(path.name))
+
+
+def discover(config_dir: Path) -> list[Path]:
+    """The config files of a folder: the one list that validate, pending and run all see."""
+    if not config_dir.is_dir():
+        return []
+    return sorted((p for p in config_dir.iterdir() if p.is_file() and looks_like_config(p)), key=sort_key)
+
+
+def name_problem(path: Path) -> str | None:
+    """Why a file name cannot be a config's identity (Hub repo, W&B run, results file, run folder), or None."""
+    if parse_config_name(path.name) is None:
+        return (f"'{path.name}' is not <family>-NNN.yml (lower-case words joined by single '-' or '.', a three-digit "
+                "number, extension .yml)")
+    if len(basename_of(path)) > MAX_BASENAME:
+        return f"'{basename_of(path)}' is longer than {MAX_BASENAME} characters, the Hub's limit for a repo name"
+    return None
 
 
 def basename_of(path: str | Path) -> str:
@@ -95,12 +121,9 @@ def check_names(paths: list[Path], display: dict[Path, str] | None = None) -> li
     problems: list[Problem] = []
     families: dict[str, dict[int, list[Path]]] = defaultdict(lambda: defaultdict(list))
     for path in paths:
-        parsed = parse_config_name(path.name)
-        if parsed is None:
-            problems.append(Problem(shown.get(path, str(path)), None, "filename",
-                                    f"'{path.name}' is not <family>-NNN.yml (lower-case family, three-digit "
-                                    "number, extension .yml)"))
-            parsed = _intended_name(path.name)
+        if (problem := name_problem(path)) is not None:
+            problems.append(Problem(shown.get(path, str(path)), None, "filename", problem))
+        parsed = parse_config_name(path.name) or _intended_name(path.name)
         if parsed is not None:
             families[parsed.family][parsed.number].append(path)
     for family, numbers in sorted(families.items()):

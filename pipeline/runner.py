@@ -23,7 +23,7 @@ from pipeline.effective import SMOKE_STEPS, RunPlan, effective_config
 from pipeline.evalspec import Cell, EvalSpec, load_eval, sample_cells
 from pipeline.files import write_atomic
 from pipeline.modelcard import CardInputs, DatasetFile, WandbRun, render_card
-from pipeline.naming import basename_of
+from pipeline.naming import basename_of, name_problem
 from pipeline.policy import check_policy
 from pipeline.problems import Problem, errors
 from pipeline.quiet import import_training_stack
@@ -120,6 +120,8 @@ def stage_validate(ctx: RunContext, path: Path, full: bool = True) -> LoadedConf
     The full check imports Axolotl's schema, seconds that `haha train` should not add on top
     of a training run whose child process validates the config itself.
     """
+    if (bad_name := name_problem(path)) is not None:
+        raise StageError(str(Problem(str(path), None, "filename", bad_name)))
     if full:
         report = validate_config(path, ctx.settings, count_lengths=not ctx.smoke)
         problems, config = report.problems, report.config

@@ -14,7 +14,7 @@ from pipeline.configs import ConfigLoadError, LoadedConfig, load_config
 from pipeline.datasets import DatasetStats, check_dataset, effective_sequence_len
 from pipeline.evalspec import check_eval
 from pipeline.load_checks import AxolotlTokenizer, check_model_load
-from pipeline.naming import check_names, family_of, sort_key
+from pipeline.naming import check_names, discover, family_of, looks_like_config, sort_key
 from pipeline.policy import SchemaKeys, check_policy, importable_files
 from pipeline.problems import Problem, errors
 from pipeline.quiet import quiet_libraries
@@ -67,10 +67,6 @@ def shown(path: Path, settings: Settings) -> str:
         return str(path)
 
 
-def looks_like_config(path: Path) -> bool:
-    return any(suffix in (".yml", ".yaml") for suffix in path.suffixes)
-
-
 def config_files(targets: list[str], settings: Settings) -> tuple[list[Path], list[Problem]]:
     """The config files named by the targets (files or folders), and problems for the unusable targets."""
     files, problems = [], []
@@ -80,7 +76,7 @@ def config_files(targets: list[str], settings: Settings) -> tuple[list[Path], li
             problems.append(Problem(target, None, "config", "remote (URL) configs are refused; add the file to "
                                                             "train/config"))
         elif path.is_dir():
-            files += [p for p in path.iterdir() if p.is_file() and looks_like_config(p)]
+            files += discover(path)
         elif path.is_file():
             files.append(path)
         else:

@@ -20,7 +20,6 @@ from pipeline.changes import (
     Change,
     changed_configs,
     choose_base,
-    config_paths,
     parse_name_status,
     pending,
     pending_reason,
@@ -28,6 +27,7 @@ from pipeline.changes import (
 )
 from pipeline.cli import app
 from pipeline.configs import config_sha256
+from pipeline.naming import discover
 
 ZEROS = "0" * 40
 
@@ -80,7 +80,7 @@ def done_meta(config: Path) -> dict[str, object]:
 
 def reasons(root: Path) -> dict[str, str]:
     config_dir = root / "train" / "config"
-    return {p.path.name: p.reason for p in pending(config_paths(config_dir), root / "train" / "results")}
+    return {p.path.name: p.reason for p in pending(discover(config_dir), root / "train" / "results")}
 
 
 # --- pure core ------------------------------------------------------------------------------------------------------

@@ -6,10 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.naming import ConfigName, basename_of, check_names, family_of, parse_config_name, sort_key
+from pipeline.naming import (
+    ConfigName,
+    basename_of,
+    check_names,
+    discover,
+    family_of,
+    parse_config_name,
+    sort_key,
+)
 from pipeline.problems import Problem
 
-BAD_NAME = ("'{}' is not <family>-NNN.yml (lower-case family, three-digit number, extension .yml)")
+BAD_NAME = ("'{}' is not <family>-NNN.yml (lower-case words joined by single '-' or '.', a three-digit number, "
+            "extension .yml)")
 
 
 @pytest.mark.parametrize(("name", "family", "number"), [
@@ -25,11 +34,27 @@ def test_good_names_parse(name: str, family: str, number: int) -> None:
 @pytest.mark.parametrize("name", [
     "jokes-002.yml.yaml", "jokes-2.yml", "jokes-0002.yml", "jokes-002.yaml", "Jokes-002.yml", "jokes002.yml",
     "jokes-002.YML", "-002.yml", "jokes-002.yml.bak",
+    # a Hub repo name has no `..` or `--` and cannot end in `.`; an empty basename would be the whole workspace
+    "a..b-001.yml", "a--b-001.yml", "jokes.-001.yml", ".yml", "-001.yml",
 ])
 def test_bad_names_are_errors(name: str) -> None:
     assert parse_config_name(name) is None
     assert check_names([Path("train/config") / name]) == [
         Problem(f"train/config/{name}", None, "filename", BAD_NAME.format(name))]
+
+
+def test_a_basename_longer_than_a_hub_repo_name_is_an_error() -> None:
+    name = f"{'a' * 120}-001.yml"
+    assert parse_config_name(name) is not None
+    assert check_names([Path(name)]) == [Problem(name, None, "filename", f"'{'a' * 120}-001' is longer than 96 "
+                                                 "characters, the Hub's limit for a repo name")]
+
+
+def test_discovery_sees_every_yaml_file_validate_pending_and_run_judge(tmp_path: Path) -> None:
+    for name in ("jokes-001.yml", ".yml", "jokes-002.yml.yaml", "notes.txt", "jokes-003.yaml"):
+        (tmp_path / name).write_text("a: 1\n")
+    assert sorted(p.name for p in discover(tmp_path)) == [".yml", "jokes-001.yml", "jokes-002.yml.yaml",
+                                                          "jokes-003.yaml"]
 
 
 def test_problems_use_the_display_paths() -> None:
