@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,7 +22,7 @@ from pipeline.settings import load_settings
 from pipeline.smoke_model import SmokeModelChoice
 
 if TYPE_CHECKING:
-    from pipeline.runner import RunContext, StageFn
+    from pipeline.runner import Outcome, RunContext, StageFn
 
 app = typer.Typer(
     help="Validate, train, publish and evaluate the joke fine-tunes in train/config.",
@@ -171,7 +173,7 @@ def train(
     ctx = _context(smoke, None, wandb, workspace, smoke_model=smoke_model, smoke_steps=smoke_steps)
     try:
         loaded = stage_validate(ctx, _existing_config(config), full=False)
-        with console.status("starting axolotl") as status:
+        with _workspace_held(ctx), console.status("starting axolotl") as status:
             record = stage_train(ctx, loaded, lambda p: status.update(p.describe()))
     except StageError as exc:
         console.print(f"[red]{config.name}: training failed[/red]\n{exc}", soft_wrap=True)
@@ -245,42 +247,49 @@ def run(
 
     CONFIGS: config files to run (default: every pending config, see haha pending).
     """
-    from rich.table import Table
-
-    from pipeline.runner import (
-        TABLE_HEADER,
-        Outcome,
-        markdown_summary,
-        outcome_table,
-        run_one,
-        sample_table,
-        write_report,
-    )
-    from pipeline.training import TrainingInterrupted
-
     ctx = _context(smoke, hub, wandb, workspace, force, smoke_model, smoke_steps)
     paths = [_existing_config(p) for p in configs] if configs else _pending_configs(ctx)
     if not paths:
         console.print("nothing to run: every config has results for its current hash")
         raise typer.Exit(0)
+    with _workspace_held(ctx):
+        outcomes, interrupted = _run_each(ctx, paths)
+    _report(ctx, outcomes, report)
+    if interrupted is not None:
+        console.print(f"interrupted: {interrupted}", style="yellow", soft_wrap=True, markup=False)
+        raise typer.Exit(INTERRUPTED)
+    raise typer.Exit(1 if any(o.failed for o in outcomes) else 0)
+
+
+def _run_each(ctx: RunContext, paths: list[Path]) -> tuple[list[Outcome], str | None]:
+    """Every config through every stage, one after another; stops early only when asked to (a signal)."""
+    from pipeline.runner import run_one
+
     outcomes = []
     interrupted = None
     for index, path in enumerate(paths, start=1):
         console.rule(f"[{index}/{len(paths)}] {path.name}")
-        try:
-            with console.status(f"{path.name}: starting") as status:
-                outcome = run_one(ctx, path, _later_stages(), lambda text, s=status, n=path.name: s.update(
-                    f"{n}: {text}"))
-        except TrainingInterrupted as exc:
-            interrupted = exc
-            outcomes.append(Outcome(path.stem, error=str(exc)))
-            break
+        with console.status(f"{path.name}: starting") as status:
+            outcome = run_one(ctx, path, _later_stages(), lambda text, s=status, n=path.name: s.update(
+                f"{n}: {text}"))
         outcomes.append(outcome)
+        if outcome.interrupted:
+            interrupted = outcome.error
+            break
         for line in outcome.details.get("overrides", []):
             console.print(f"override {line}", style="dim", markup=False)
         console.print(f"{path.name}: " + ", ".join(f"{k} {v}" for k, v in outcome.stages.items()), markup=False)
         if outcome.error:
             console.print(outcome.error, style="red", markup=False)
+    return outcomes, interrupted
+
+
+def _report(ctx: RunContext, outcomes: list[Outcome], report: Path | None) -> None:
+    """The closing table, the sample completions, report.json and the Actions job summary."""
+    from rich.table import Table
+
+    from pipeline.runner import TABLE_HEADER, markdown_summary, outcome_table, sample_table, write_report
+
     table = Table(*TABLE_HEADER, title="haha run")
     for row in outcome_table(outcomes):
         table.add_row(*row)
@@ -299,10 +308,19 @@ def run(
     if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(summary_file, "a", encoding="utf-8") as handle:
             handle.write(markdown_summary(outcomes))
-    if interrupted is not None:
-        console.print(f"[yellow]interrupted[/yellow]: {interrupted}", soft_wrap=True)
-        raise typer.Exit(INTERRUPTED)
-    raise typer.Exit(1 if any(o.failed for o in outcomes) else 0)
+
+
+@contextmanager
+def _workspace_held(ctx: RunContext) -> Iterator[None]:
+    """The workspace lock for a training command; a second run on the same workspace stops with the holder's name."""
+    from pipeline.lock import WorkspaceLocked, workspace_lock
+
+    try:
+        with workspace_lock(ctx.workspace):
+            yield
+    except WorkspaceLocked as exc:
+        console.print(str(exc), style="red", soft_wrap=True, markup=False)
+        raise typer.Exit(1) from None
 
 
 @app.command()

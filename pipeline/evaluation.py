@@ -36,13 +36,13 @@ from pipeline.results import (
     diversity,
     dumps_results,
 )
+from pipeline.runs import adapter_sha256
 from pipeline.sampling import DEFAULT_MAX_NEW_TOKENS, SAMPLER_VERSION, Request
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 DEFAULT_BATCH_SIZE = 64
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 
 
 class EvalError(Exception):
@@ -184,18 +184,6 @@ def append_progress(path: Path, finished: Mapping[Cell, str]) -> None:
 
 # -- model side ------------------------------------------------------------------------------------------------------
 
-def adapter_sha256(adapter_dir: Path | None) -> str | None:
-    """The adapter's identity: its weights and config bytes, so a retrained adapter invalidates old progress."""
-    if adapter_dir is None:
-        return None
-    digest = hashlib.sha256()
-    for name in ADAPTER_FILES:
-        if (adapter_dir / name).is_file():
-            digest.update(name.encode())
-            digest.update((adapter_dir / name).read_bytes())
-    return digest.hexdigest()
-
-
 def check_adapter(adapter_dir: Path | None) -> None:
     if adapter_dir is not None and not (adapter_dir / "adapter_config.json").is_file():
         raise EvalError(f"{adapter_dir}: no LoRA adapter here (adapter_config.json missing); train the config "
@@ -294,7 +282,8 @@ def evaluate(
 
     prompt_ids = encode_prompts(config.data, spec.prompts, tokenizer)
     check_context(spec, prompt_ids, context_length(model, tokenizer), max_new_tokens)
-    key = {"config_sha256": config.sha256, "adapter_sha256": adapter_sha256(adapter_dir), "base_model": base,
+    key = {"config_sha256": config.sha256, "adapter_sha256": adapter_sha256(adapter_dir) if adapter_dir else None,
+           "base_model": base,
            "eval_sha256": spec_sha256(spec), "max_new_tokens": max_new_tokens, "sampler": SAMPLER_VERSION,
            "device": describe_device(model)}
     sidecar = sidecar_path(out_path)

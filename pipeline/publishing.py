@@ -11,7 +11,9 @@ optimizer state or logs) plus README.md = the model card to the repo `<org>/<bas
   per push, its message carrying the config hash; transient failures are retried with backoff,
   refused credentials fail at once with `HubAuthError`.
 
-Either way a push whose config hash matches the repo's latest push is skipped, so re-runs are free.
+Either way a push is skipped when the repo's latest push carries both this config hash and this
+adapter's content hash, so re-runs are free and a retrained adapter is always pushed: the
+revision recorded with the results holds the weights that were evaluated.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import httpx
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import HfHubHTTPError
 
-from pipeline.runs import ADAPTER_FILES
+from pipeline.runs import ADAPTER_FILES, adapter_sha256
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ class PublishResult:
     repo_id: str
     revision: str  # hf: the commit sha; local: sha256 of the pushed files
     url: str
-    skipped: bool  # the repo's latest push already came from this config hash
+    skipped: bool  # the repo's latest push already holds this config and these exact adapter bytes
 
 
 def parse_hub(spec: str) -> Hub:
@@ -125,9 +127,21 @@ def publish(
     target = parse_hub(hub)
     repo_id = _repo_id(org, repo_name)
     files = _published_files(adapter_dir)
+    push = PushKey(config_sha256, adapter_sha256(adapter_dir))
     if isinstance(target, LocalHub):
-        return _push_local(target.root / org / repo_name, repo_id, files, card, config_sha256, force)
-    return _push_hf(target.endpoint, repo_id, files, card, config_sha256, private, retry, force)
+        return _push_local(target.root / org / repo_name, repo_id, files, card, push, force)
+    return _push_hf(target.endpoint, repo_id, files, card, push, private, retry, force)
+
+
+@dataclass(frozen=True)
+class PushKey:
+    """What makes two pushes the same: the config and the adapter's bytes (a retrain changes the second)."""
+
+    config_sha256: str
+    adapter_sha256: str
+
+    def text(self) -> str:
+        return f"config sha256 {self.config_sha256} adapter sha256 {self.adapter_sha256}"
 
 
 def _repo_id(org: str, name: str) -> str:
@@ -163,12 +177,12 @@ def _content_hash(folder: Path, names: list[str]) -> str:
 # ---- local hub -------------------------------------------------------------------------------------------
 
 
-def _push_local(
-    repo: Path, repo_id: str, files: list[Path], card: str, config_sha256: str, force: bool
-) -> PublishResult:
+def _push_local(repo: Path, repo_id: str, files: list[Path], card: str, push: PushKey, force: bool) -> PublishResult:
     _recover(repo)
     pushes = _read_pushes(repo)
-    if not force and pushes and pushes[-1]["config_sha256"] == config_sha256:
+    latest = pushes[-1] if pushes else {}
+    if not force and (latest.get("config_sha256"), latest.get("adapter_sha256")) == (push.config_sha256,
+                                                                                     push.adapter_sha256):
         return PublishResult(repo_id, pushes[-1]["revision"], repo.resolve().as_uri(), skipped=True)
     repo.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{repo.name}.staging-", dir=repo.parent))
@@ -176,8 +190,8 @@ def _push_local(
         staging.chmod(0o755)  # mkdtemp makes it owner-only; the repo it becomes should read like any folder
         names = _stage(files, card, staging)
         revision = _content_hash(staging, names)
-        record = {"config_sha256": config_sha256, "time": datetime.now(UTC).isoformat(timespec="seconds"),
-                  "files": names, "revision": revision}
+        record = {"config_sha256": push.config_sha256, "adapter_sha256": push.adapter_sha256,
+                  "time": datetime.now(UTC).isoformat(timespec="seconds"), "files": names, "revision": revision}
         (staging / PUSH_LOG).parent.mkdir()
         (staging / PUSH_LOG).write_text("".join(json.dumps(p) + "\n" for p in [*pushes, record]), encoding="utf-8")
         _swap_in(staging, repo)
@@ -222,20 +236,20 @@ def _recover(repo: Path) -> None:
 
 
 def _push_hf(
-    endpoint: str, repo_id: str, files: list[Path], card: str, config_sha256: str, private: bool, retry: Retry,
+    endpoint: str, repo_id: str, files: list[Path], card: str, push: PushKey, private: bool, retry: Retry,
     force: bool,
 ) -> PublishResult:
     api = HfApi(endpoint=endpoint)
     url = f"{endpoint}/{repo_id}"
     _with_retry(retry, f"creating {repo_id}", repo_id, lambda: api.create_repo(repo_id, exist_ok=True, private=private))
-    message = f"haha: {repo_id.split('/')[1]} config sha256 {config_sha256}"
+    message = f"haha: {repo_id.split('/')[1]} {push.text()}"
     # Forced: only a commit made after this point counts as done, so the current head is remembered.
     stale_head = _with_retry(retry, f"reading {repo_id}", repo_id, lambda: _head(api, repo_id)) if force else None
     with tempfile.TemporaryDirectory(prefix="haha-publish-") as staging:
         _stage(files, card, Path(staging))
         revision, skipped = _with_retry(
             retry, f"pushing to {repo_id}", repo_id,
-            lambda: _commit_unless_pushed(api, repo_id, Path(staging), message, config_sha256, stale_head),
+            lambda: _commit_unless_pushed(api, repo_id, Path(staging), message, push, stale_head),
         )
     return PublishResult(repo_id, revision, url, skipped)
 
@@ -246,15 +260,15 @@ def _head(api: HfApi, repo_id: str) -> str | None:
 
 
 def _commit_unless_pushed(
-    api: HfApi, repo_id: str, staging: Path, message: str, config_sha256: str, stale_head: str | None
+    api: HfApi, repo_id: str, staging: Path, message: str, push: PushKey, stale_head: str | None
 ) -> tuple[str, bool]:
-    """One commit, unless main's latest commit already carries this hash (and is not `stale_head`).
+    """One commit, unless main's latest commit already carries this push's hashes (and is not `stale_head`).
 
     Checked again on every retry: a commit whose response was lost must not be made twice.
     """
     commits = api.list_repo_commits(repo_id)
     latest = commits[0] if commits else None
-    if latest and latest.commit_id != stale_head and config_sha256 in f"{latest.title}\n{latest.message}":
+    if latest and latest.commit_id != stale_head and push.text() in f"{latest.title}\n{latest.message}":
         return latest.commit_id, True
     info = api.upload_folder(
         repo_id=repo_id, folder_path=staging, commit_message=message, delete_patterns=list(PUBLISHED_FILES)

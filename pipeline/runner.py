@@ -33,7 +33,7 @@ from pipeline.runs import RunPaths
 from pipeline.settings import Settings
 from pipeline.smoke_model import SmokeModel, SmokeModelChoice, SmokeModelError, choose_smoke_model
 from pipeline.tracking import offline_runs
-from pipeline.training import Progress, TrainingError, train
+from pipeline.training import Progress, TrainingError, TrainingInterrupted, train
 from pipeline.validation import validate_config
 
 STAGES = ("validate", "train", "publish", "evaluate")
@@ -72,6 +72,7 @@ class Outcome:
     stages: dict[str, str] = field(default_factory=lambda: dict.fromkeys(STAGES, "-"))
     error: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False  # stopped by a signal: the run ends after this config
 
     @property
     def failed(self) -> bool:
@@ -146,7 +147,7 @@ def stage_train(ctx: RunContext, config: LoadedConfig,
         shutil.rmtree(run.run_dir)
     try:
         record = train(run, effective, config.sha256, ctx.wandb_mode, on_progress,
-                       notes=[f"override {line}" for line in overrides])
+                       notes=[f"override {line}" for line in overrides], time_limit=ctx.settings.train_timeout_s)
     except TrainingError as exc:
         raise StageError(f"{exc}\n    full log: {run.log}") from None
     return {**record, "overrides": overrides, "run_dir": str(run.run_dir)}
@@ -184,6 +185,11 @@ def run_one(ctx: RunContext, path: Path, later_stages: list[tuple[str, StageFn]]
     except StageError as exc:
         outcome.stages[stage] = "failed"
         outcome.error = str(exc)
+    except TrainingInterrupted as exc:
+        # The run was asked to stop: the outcome keeps every stage that ran, and the caller stops the run.
+        outcome.stages[stage] = "interrupted"
+        outcome.error = str(exc)
+        outcome.interrupted = True
     except Exception as exc:  # a bug or an outage in one config's run must not stop the others
         outcome.stages[stage] = "failed"
         outcome.error = f"{type(exc).__name__}: {exc}"

@@ -10,12 +10,14 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 ENV_OVERRIDES = {
     "hub_org": "HAHA_HUB_ORG",
     "wandb_project": "HAHA_WANDB_PROJECT",
     "wandb_entity": "HAHA_WANDB_ENTITY",
     "data_mount": "HAHA_DATA_MOUNT",
+    "train_timeout_s": "HAHA_TRAIN_TIMEOUT_S",
 }
 
 
@@ -34,6 +36,8 @@ class Settings:
     allowed_chat_templates: tuple[str, ...] = ()
     # folders outside the repo that configs may name as a local base model (e.g. a GPU box's model store)
     model_dirs: tuple[str, ...] = ()
+    # wall-clock limit of one training run, after which it is stopped with its workers (a hung run)
+    train_timeout_s: float = 24 * 3600
 
     @property
     def config_dir(self) -> Path:
@@ -88,6 +92,9 @@ def load_settings(root: Path | None = None) -> Settings:
         trust_remote_code_models=dict(table.get("trust_remote_code_models", {})),
         allowed_chat_templates=tuple(table.get("allowed_chat_templates", ())),
         model_dirs=tuple(str((root / d).resolve()) for d in table.get("model_dirs", ())),
+        train_timeout_s=float(table.get("train_timeout_s", Settings.train_timeout_s)),
     )
-    overrides = {name: os.environ[var] for name, var in ENV_OVERRIDES.items() if os.environ.get(var)}
+    overrides: dict[str, Any] = {name: os.environ[var] for name, var in ENV_OVERRIDES.items() if os.environ.get(var)}
+    if "train_timeout_s" in overrides:
+        overrides["train_timeout_s"] = float(overrides["train_timeout_s"])
     return replace(settings, **overrides)

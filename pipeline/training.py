@@ -8,6 +8,7 @@ Axolotl's `auto_resume_from_checkpoints` makes a cancelled run resume where it s
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +55,7 @@ class Progress:
     total: int = 0
     eta: str = ""
     losses: list[float] = field(default_factory=list)
+    history: list[tuple[int, float]] = field(default_factory=list)  # (step, loss) as logged
 
     def update(self, line: str) -> bool:
         """Fold one output line in; True when something visible changed."""
@@ -66,6 +69,7 @@ class Progress:
                 return False
             if "loss" in metrics:
                 self.losses.append(float(metrics["loss"]))
+                self.history.append((self.step, self.losses[-1]))
                 return True
         return False
 
@@ -131,35 +135,88 @@ def stream_lines(stream: IO[bytes]) -> Any:
         yield buffer.decode("utf-8", errors="replace")
 
 
-def run_child(command: list[str], env: dict[str, str], log_path: Path,
-              on_line: Callable[[str], None]) -> tuple[int, int | None]:
-    """Run the child in its own session, forwarding SIGINT/SIGTERM so it can save and exit cleanly.
+@dataclass(frozen=True)
+class ChildResult:
+    returncode: int
+    stopped_by: int | None  # the signal we forwarded (a cancelled job, Ctrl-C), if any
+    timed_out: bool  # the wall-clock limit ended it
 
-    Returns the exit code and the signal we forwarded, if any.
+
+# After the child exits, how long its output may take to drain, and how long a signalled group gets to exit.
+DRAIN_SECONDS = 2.0
+GRACE_SECONDS = 10.0
+
+
+def signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
+    """Signal the child's whole process group: Axolotl's dataset workers die with it instead of lingering."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signum)
+
+
+def pump(stream: IO[bytes], log: IO[str], on_line: Callable[[str], None]) -> None:
+    """Copy the child's output, scrubbed, to the log and to `on_line`, until the pipe closes or the log does."""
+    try:
+        for line in stream_lines(stream):
+            clean = scrub(line)
+            log.write(clean + "\n")
+            on_line(clean)
+    except (ValueError, OSError):
+        pass  # the log was closed under us: the child is gone and its stragglers were killed
+
+
+def wait_for(child: subprocess.Popen[bytes], time_limit: float | None) -> bool:
+    """Wait for the child to exit; at the limit, ask its group to stop, then make it. True when the limit hit."""
+    deadline = time.monotonic() + time_limit if time_limit else None
+    while True:
+        try:
+            child.wait(timeout=0.5)
+            return False
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() > deadline:
+                signal_group(child, signal.SIGTERM)
+                try:
+                    child.wait(timeout=GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    signal_group(child, signal.SIGKILL)
+                    child.wait()
+                return True
+
+
+def run_child(command: list[str], env: dict[str, str], log_path: Path, on_line: Callable[[str], None],
+              time_limit: float | None = None) -> ChildResult:
+    """Run the child in its own process group, forwarding SIGINT/SIGTERM to the whole group.
+
+    haha stops waiting when the child exits, not when its pipe closes: dataset workers it leaves
+    behind holding the pipe are killed with the rest of the group. `time_limit` (seconds) ends a
+    run that hangs (a looping chat template, a stuck collective) with its group.
     """
     received: list[int] = []
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(command)}\n")
+        log.flush()
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                  start_new_session=True)
 
         def forward(signum: int, _frame: object) -> None:
             received.append(signum)
-            child.send_signal(signum)
+            signal_group(child, signum)
 
         previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+        assert child.stdout is not None
+        reader = threading.Thread(target=pump, args=(child.stdout, log, on_line), daemon=True)
+        reader.start()
         try:
-            assert child.stdout is not None
-            for line in stream_lines(child.stdout):
-                clean = scrub(line)
-                log.write(clean + "\n")
-                on_line(clean)
-            return child.wait(), received[0] if received else None
+            timed_out = wait_for(child, time_limit)
+            reader.join(timeout=DRAIN_SECONDS)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            signal_group(child, signal.SIGKILL)  # whatever of the group outlived the child
             if child.poll() is None:
                 child.kill()
+                child.wait()
+            reader.join(timeout=DRAIN_SECONDS)
+        return ChildResult(child.returncode, received[0] if received else None, timed_out)
 
 
 def diagnose(log_path: Path, returncode: int, sequence_len: Any) -> str:
@@ -173,19 +230,39 @@ def diagnose(log_path: Path, returncode: int, sequence_len: Any) -> str:
     return f"axolotl train exited with code {returncode} and wrote no adapter; last log lines:\n    {detail}"
 
 
+def append_losses(path: Path, logged: list[tuple[int, float]]) -> None:
+    """Every logged loss goes to the run's loss history as it arrives, so a cut-off attempt keeps its part."""
+    with path.open("a", encoding="utf-8") as handle:
+        handle.writelines(json.dumps({"step": step, "loss": loss}) + "\n" for step, loss in logged)
+
+
+def loss_history(path: Path) -> list[tuple[int, float]]:
+    """The run's losses by step across every attempt: a resumed attempt's value replaces the cut-off one's."""
+    by_step: dict[int, float] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError):
+                entry = json.loads(line)
+                by_step[int(entry["step"])] = float(entry["loss"])
+    return sorted(by_step.items())
+
+
 def record_completion(run: RunPaths, config_sha256: str, progress: Progress, seconds: float) -> None:
+    history = loss_history(run.losses)
     record = {
         "config_sha256": config_sha256,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 1),
         "steps": progress.step,
-        "losses": progress.losses,
+        "losses": [loss for _, loss in history],
+        "loss_steps": [step for step, _ in history],
     }
     write_atomic(run.record, json.dumps(record, indent=2))
 
 
 def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode: str,
-          on_progress: Callable[[Progress], None] = lambda _p: None, notes: Sequence[str] = ()) -> dict[str, Any]:
+          on_progress: Callable[[Progress], None] = lambda _p: None, notes: Sequence[str] = (),
+          time_limit: float | None = None) -> dict[str, Any]:
     """Train unless this exact config already has a complete adapter; returns the completion record.
 
     `notes` (such as the overrides the pipeline applied) head this attempt's part of the log.
@@ -202,12 +279,18 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
     progress = Progress()
 
     def on_line(line: str) -> None:
+        logged = len(progress.history)
         if progress.update(line):
+            append_losses(run.losses, progress.history[logged:])
             on_progress(progress)
 
     started = time.monotonic()
     env = child_env(run, wandb_mode, local_model=Path(str(config.get("base_model"))).is_dir())
-    returncode, stopped_by = run_child(axolotl_command(run.config), env, run.log, on_line)
+    child = run_child(axolotl_command(run.config), env, run.log, on_line, time_limit)
+    returncode, stopped_by = child.returncode, child.stopped_by
+    if child.timed_out:
+        raise TrainingError(f"training of {run.basename} ran past its limit of {time_limit:.0f} s and was stopped "
+                            "with its workers; raise [tool.haha] train_timeout_s if it needs longer")
     if stopped_by is not None:
         raise TrainingInterrupted(
             f"training of {run.basename} stopped by {signal.Signals(stopped_by).name}; checkpoints are kept in "

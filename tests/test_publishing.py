@@ -27,6 +27,7 @@ from pipeline.publishing import (
     parse_hub,
     publish,
 )
+from pipeline.runs import adapter_sha256
 
 ORG, NAME = "haha-lab", "haha-llama-3-8b-lora-001"
 REPO_ID = f"{ORG}/{NAME}"
@@ -179,6 +180,24 @@ def test_a_swap_cut_off_between_renames_is_recovered(adapter_dir: Path, tmp_path
 # ---- Hugging Face Hub (real client, fake server) ---------------------------------------------------------
 
 
+@pytest.mark.parametrize("hub_spec", ["local", "hf"])
+def test_a_retrained_adapter_is_pushed_again_and_the_revision_holds_it(adapter_dir: Path, hub: FakeHub,
+                                                                      tmp_path: Path, hub_spec: str) -> None:
+    """Same config hash, new weights (a forced or resumed retrain): the push must happen, or the results would
+    point at a revision holding weights that were never evaluated."""
+    spec = f"local:{tmp_path / 'hub'}" if hub_spec == "local" else "hf"
+    first = publish(adapter_dir, NAME, "card", HASH_A, spec, ORG, True, retry=FAST)
+    (adapter_dir / "adapter_model.safetensors").write_bytes(b"retrained weights")
+    second = publish(adapter_dir, NAME, "card", HASH_A, spec, ORG, True, retry=FAST)
+    assert not second.skipped and second.revision != first.revision
+    third = publish(adapter_dir, NAME, "card", HASH_A, spec, ORG, True, retry=FAST)
+    assert third.skipped and third.revision == second.revision
+    if hub_spec == "hf":
+        assert hub.repos[REPO_ID].files["adapter_model.safetensors"] == b"retrained weights"
+    else:
+        assert (tmp_path / "hub" / ORG / NAME / "adapter_model.safetensors").read_bytes() == b"retrained weights"
+
+
 def test_hf_push_is_one_commit_carrying_the_hash(adapter_dir: Path, hub: FakeHub) -> None:
     card = _card()
     result = publish(adapter_dir, NAME, card, HASH_A, "hf", ORG, True, retry=FAST)
@@ -190,7 +209,7 @@ def test_hf_push_is_one_commit_carrying_the_hash(adapter_dir: Path, hub: FakeHub
         assert repo.files[name] == (adapter_dir / name).read_bytes()
     assert repo.files["README.md"].decode() == card
     latest, _initial = repo.commits
-    assert latest.title == f"haha: {NAME} config sha256 {HASH_A}"
+    assert latest.title == f"haha: {NAME} config sha256 {HASH_A} adapter sha256 {adapter_sha256(adapter_dir)}"
     assert (result.repo_id, result.revision, result.url, result.skipped) == (
         REPO_ID, latest.id, f"{hub.url}/{REPO_ID}", False
     )
@@ -207,7 +226,7 @@ def test_hf_republish_with_the_same_hash_makes_no_commit(adapter_dir: Path, hub:
     assert again.skipped and again.revision == first.revision
     assert not changed.skipped and changed.revision != first.revision
     assert len(hub.requests_to("commit")) == 2
-    assert [c.title.split()[-1] for c in hub.repos[REPO_ID].commits[:2]] == [HASH_B, HASH_A]
+    assert [c.title.split()[4] for c in hub.repos[REPO_ID].commits[:2]] == [HASH_B, HASH_A]
     assert "chat_template.jinja" not in hub.repos[REPO_ID].files, "a file the new adapter lacks is deleted"
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from pipeline.runner import Outcome, markdown_summary, outcome_table
 
 
@@ -28,3 +32,18 @@ def test_the_job_summary_shows_losses_samples_and_failures_as_valid_markdown() -
     assert "| It was \\| hot. | 0.1 | So hot the pun melted. |" in summary
     assert "<details><summary>haha-x-002 failed</summary>" in summary
     assert "more detail" in summary
+
+
+def test_an_interrupted_config_keeps_the_stages_that_ran(haha_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import runner
+    from pipeline.settings import load_settings
+    from pipeline.training import TrainingInterrupted
+
+    def stopped(*_args: object, **_kwargs: object) -> None:
+        raise TrainingInterrupted("training of jokes-001 stopped by SIGTERM")
+
+    monkeypatch.setattr(runner, "stage_train", stopped)
+    ctx = runner.make_context(load_settings(haha_repo), None, None, "disabled", haha_repo / "ws")
+    outcome = runner.run_one(ctx, haha_repo / "train" / "config" / "jokes-001.yml", [], lambda _text: None)
+    assert outcome.interrupted
+    assert outcome.stages == {"validate": "ok", "train": "interrupted", "publish": "-", "evaluate": "-"}

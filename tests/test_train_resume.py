@@ -44,5 +44,9 @@ def test_sigterm_stops_training_and_the_rerun_resumes(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stdout + second.stderr
     log = (run_dir / "train.log").read_text()
     assert "resume from checkpoint" in log
-    assert json.loads((run_dir / "complete.json").read_text())["config_sha256"]
+    record = json.loads((run_dir / "complete.json").read_text())
+    assert record["config_sha256"]
+    # The loss history is the run's, not the resumed attempt's: steps 1-5 came from the first attempt.
+    assert record["loss_steps"] == list(range(1, 11))
+    assert len(record["losses"]) == 10
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
