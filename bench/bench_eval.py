@@ -8,7 +8,11 @@ embedded SmolLM2-135M-Instruct (a real model: completions stop when it ends its 
 `model.generate` once per completion after `torch.manual_seed(seed)`, with `do_sample` at
 that temperature. Target ratio: >= 8x.
 
-    .venv/bin/python bench/bench_eval.py [--model embedded|tiny] [--prompts N] [--max-new-tokens 64]
+    .venv/bin/python bench/bench_eval.py [--model embedded|tiny] [--adapter DIR] [--prompts N] [--max-new-tokens 64]
+
+--adapter takes a trained adapter instead of the random one (for the embedded model, e.g. the one
+`make demo` leaves in scratch/runs/haha-llama-3-8b-lora-001/adapter): a fine-tune ends its turn after
+a punchline, a random adapter rambles to max_new_tokens, and the two sides gain differently from that.
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--model", choices=("embedded", "tiny"), default="embedded")
     parser.add_argument("--prompts", type=int, default=0, help="Only the first N prompts (default: all).")
+    parser.add_argument("--adapter", type=Path, default=None, help="A trained adapter of --model's base model.")
     args = parser.parse_args()
     from pipeline.quiet import import_training_stack
 
@@ -99,9 +104,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         base, adapter = build(scratch, args.model)
+        adapter = args.adapter or adapter
         batched_s = batched(base, adapter, spec, scratch / "batched.json", args.max_new_tokens, args.batch_size)
         naive_s = naive(base, adapter, spec, scratch / "naive.json", args.max_new_tokens)
-    print(f"model: {args.model}; sweep: {len(spec.prompts)} prompts x {len(spec.settings)} settings x "
+    which = f"adapter {args.adapter}" if args.adapter else "a random LoRA"
+    print(f"model: {args.model} with {which}; sweep: {len(spec.prompts)} prompts x {len(spec.settings)} settings x "
           f"{len(spec.seeds)} seeds = {cells} "
           f"completions, max_new_tokens {args.max_new_tokens}, torch threads {torch.get_num_threads()}")
     print(f"{'side':<10}{'seconds':>10}{'completions/s':>16}")

@@ -1,10 +1,11 @@
 """`haha validate` at scale: 1,000 configs in 5 families sharing 3 datasets, validated in one process.
 
 The repo root is generated in a temp folder (pyproject with [tool.haha], train/config, train/data,
-train/eval). Two families name a local tokenizer folder as base model, so their rows are really
-tokenized with Axolotl's prompt strategy; the others name a Hub model that is not on this machine,
-the GPU-config case. The tokenizer is built in a child process so that this process measures the
-cold import of the pipeline and Axolotl on its own. Target: well under 15 s in all.
+train/eval). Two families name a local model folder (config.json and tokenizer, no weights) as base
+model, so Axolotl's load-time checks run and their rows are really tokenized with Axolotl's prompt
+strategy; the others name a Hub model that is not on this machine (offline), the GPU-config case.
+The tokenizer is built in a child process so that this process measures the cold import of the
+pipeline and Axolotl on its own. Target: well under 15 s in all.
 
     .venv/bin/python bench/bench_validate.py [--configs 1000] [--rows 300]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,10 @@ tok.train_from_iterator(lines, trainers.BpeTrainer(vocab_size=512, special_token
                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
 PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<|end_of_text|>",
                         pad_token="<|end_of_text|>").save_pretrained(sys.argv[1])
+# A model folder describes its architecture too: Axolotl's load-time checks read config.json, never weights.
+from transformers import LlamaConfig
+LlamaConfig(vocab_size=512, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+            num_key_value_heads=1).save_pretrained(sys.argv[1])
 """
 
 CONFIG = """\
@@ -112,6 +118,7 @@ def main() -> None:
     parser.add_argument("--configs", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=300)
     args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # measure validation, not a failing network look-up
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         write_repo(root, args.configs, args.rows)
@@ -121,7 +128,8 @@ def main() -> None:
         from pipeline.validation import validate
 
         axolotl_models()  # Axolotl's schema, imported on the first config otherwise
-        # What counting rows imports the first time a tokenizer is on disk: imports, not validation.
+        # What counting rows and Axolotl's load-time checks import the first time: imports, not validation.
+        from axolotl.loaders import tokenizer, utils  # noqa: F401
         from axolotl.prompt_strategies import user_defined  # noqa: F401
         from transformers import AutoTokenizer  # noqa: F401
 

@@ -263,11 +263,13 @@ def evaluate(
     wandb_run: str | None = None,
     adapter_source: str | None = None,
     on_progress: Callable[[SweepProgress], None] | None = None,
+    time_limit: float | None = None,
 ) -> EvalReport:
     """Run (or resume) the sweep for one config and write its results file atomically.
 
     `base_model` defaults to the config's `base_model`; `adapter_dir` None evaluates the bare
-    base model. `adapter_source` is recorded in meta (default: the adapter folder).
+    base model. `adapter_source` is recorded in meta (default: the adapter folder). Past
+    `time_limit` seconds the sweep stops after the batch in flight, its progress kept.
     """
     clock = time.monotonic()
     config = load_config(config_path)
@@ -303,6 +305,10 @@ def evaluate(
         computed += len(finished)
         if on_progress:
             on_progress(SweepProgress(len(completions), len(cells), computed, time.monotonic() - loaded))
+        if time_limit is not None and time.monotonic() - clock > time_limit and len(completions) < len(cells):
+            raise EvalError(f"evaluation ran past its limit of {time_limit:.0f} s with {len(completions)} of "
+                            f"{len(cells)} cells done; they are kept, so running it again resumes (raise [tool.haha] "
+                            "eval_timeout_s if it needs longer)")
     swept = time.monotonic() - loaded
 
     results = assemble(spec, completions)

@@ -62,16 +62,28 @@ def normalized(data: dict[str, Any]) -> Any:
 
 def model_config_for(data: dict[str, Any], files: ModelFiles) -> tuple[Any, str]:
     """The base model's configuration from its config.json, else the class the config's `model_type` names."""
+    num_labels = data.get("num_labels") if isinstance(data.get("num_labels"), int) else None
+    if files.folder is not None:
+        return _config_from_folder(str(files.folder), num_labels), ""
+    config = _config_of_class(str(data.get("model_type") or ""))
+    return (config, "") if config is not None else (None, files.reason)
+
+
+@cache
+def _config_from_folder(folder: str, num_labels: int | None) -> Any:
+    """Read once per folder: a thousand configs on one base model read its config.json once."""
     import transformers
 
-    if files.folder is not None:
-        extra = {"num_labels": data["num_labels"]} if data.get("num_labels") else {}
-        return transformers.AutoConfig.from_pretrained(str(files.folder), trust_remote_code=False, **extra), ""
-    model_class = getattr(transformers, str(data.get("model_type") or ""), None)
-    config_class = getattr(model_class, "config_class", None)
-    if config_class is None:
-        return None, files.reason
-    return config_class(), ""
+    extra = {"num_labels": num_labels} if num_labels else {}
+    return transformers.AutoConfig.from_pretrained(folder, trust_remote_code=False, **extra)
+
+
+@cache
+def _config_of_class(model_type: str) -> Any:
+    import transformers
+
+    config_class = getattr(getattr(transformers, model_type, None), "config_class", None)
+    return config_class() if config_class is not None else None
 
 
 def _problem(config: LoadedConfig, display: str, message: str, fallback_keys: tuple[str, ...]) -> Problem:
@@ -103,7 +115,10 @@ def check_model_load(config: LoadedConfig, display: str) -> LoadCheck:
     data = config.data
     cfg = normalized(data)
     model_files = base_model_files(data)
-    model_config, reason = model_config_for(data, model_files)
+    try:
+        model_config, reason = model_config_for(data, model_files)
+    except Exception as exc:  # a malformed config.json: transformers raises many kinds
+        model_config, reason = None, f"transformers cannot read the config.json of '{model_files.name}' ({exc})"
     if model_config is None:
         result.skipped = reason
         return result
@@ -124,7 +139,7 @@ def check_model_load(config: LoadedConfig, display: str) -> LoadCheck:
         result.problems.append(_problem(config, display, str(exc), TOKEN_KEYS))
         result.skipped = "Axolotl refuses the tokenizer settings"
         return result
-    except (OSError, KeyError, TypeError, AttributeError) as exc:
+    except Exception as exc:  # tokenizer loading raises many kinds; it must not crash validation
         result.skipped = f"Axolotl could not load the tokenizer of '{tokenizer_source.name}' ({exc})"
         result.problems.append(Problem(display, config.line_of("base_model"), "base_model", result.skipped,
                                        "warning"))

@@ -9,13 +9,14 @@ import posixpath
 from pathlib import Path, PurePosixPath
 
 from pipeline.configs import LoadedConfig
+from pipeline.policy_table import PATHS, KeyClass
 from pipeline.problems import Problem
 from pipeline.settings import Settings
 
 ADAPTERS = ("lora", "qlora")
 URL_PREFIXES = ("http://", "https://", "s3://", "gs://", "gcs://", "az://", "abfs://", "hf://", "ftp://", "file://")
-# Every config key holding a list of dataset entries; each entry's path must be a file in train/data.
-DATASET_LIST_KEYS = ("datasets", "test_datasets", "pretraining_dataset")
+# Every config key holding a list of dataset entries (the policy's DATASETS class).
+DATASET_LIST_KEYS = tuple(key for key, kind in PATHS.items() if kind is KeyClass.DATASETS)
 
 
 def is_url(value: str) -> bool:

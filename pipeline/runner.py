@@ -325,6 +325,7 @@ def stage_evaluate(ctx: RunContext, config: LoadedConfig, outcome: Outcome, on_s
             hub_repo=outcome.details.get("hub_repo"), hub_revision=outcome.details.get("hub_revision"),
             wandb_run=f"{wandb_run.project}/{wandb_run.name}" if wandb_run else None,
             adapter_source=outcome.details.get("hub_url"), on_progress=lambda p: on_status(p.describe()),
+            time_limit=ctx.settings.eval_timeout_s,
         )
         on_status("base model: the same sample prompts without the adapter")
         base = base_completions(config.path, str(effective["base_model"]), spec, sample_cells(spec), log)

@@ -99,6 +99,8 @@ def penalize(logits: torch.Tensor, seen: torch.Tensor, penalty: torch.Tensor) ->
 
 def top_k_filter(logits: torch.Tensor, top_k: torch.Tensor) -> torch.Tensor:
     """Keep each row's k best logits (rows with k = 0 untouched), as TopKLogitsWarper does."""
+    if not bool((top_k > 0).any()):
+        return logits  # no row filters: skip sorting the whole vocabulary (the result is the same)
     k = top_k.clamp(min=1, max=logits.shape[-1])
     kth = logits.sort(dim=-1, descending=True).values.gather(1, (k - 1)[:, None])
     return logits.masked_fill((logits < kth) & (top_k > 0)[:, None], float("-inf"))
@@ -106,6 +108,8 @@ def top_k_filter(logits: torch.Tensor, top_k: torch.Tensor) -> torch.Tensor:
 
 def top_p_filter(logits: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
     """Keep each row's smallest set of tokens with probability mass >= top_p, as TopPLogitsWarper does."""
+    if not bool((top_p < 1).any()):
+        return logits  # no row filters: skip sorting the whole vocabulary (the result is the same)
     ascending, order = logits.sort(dim=-1)
     cumulative = ascending.softmax(dim=-1).cumsum(dim=-1)
     drop = (cumulative <= (1 - top_p)[:, None]) & (top_p < 1)[:, None]

@@ -18,6 +18,7 @@ ENV_OVERRIDES = {
     "wandb_entity": "HAHA_WANDB_ENTITY",
     "data_mount": "HAHA_DATA_MOUNT",
     "train_timeout_s": "HAHA_TRAIN_TIMEOUT_S",
+    "eval_timeout_s": "HAHA_EVAL_TIMEOUT_S",
 }
 
 
@@ -36,8 +37,9 @@ class Settings:
     allowed_chat_templates: tuple[str, ...] = ()
     # folders outside the repo that configs may name as a local base model (e.g. a GPU box's model store)
     model_dirs: tuple[str, ...] = ()
-    # wall-clock limit of one training run, after which it is stopped with its workers (a hung run)
+    # wall-clock limits: a training run is stopped with its workers, an eval sweep after its batch in flight
     train_timeout_s: float = 24 * 3600
+    eval_timeout_s: float = 12 * 3600
 
     @property
     def config_dir(self) -> Path:
@@ -93,8 +95,10 @@ def load_settings(root: Path | None = None) -> Settings:
         allowed_chat_templates=tuple(table.get("allowed_chat_templates", ())),
         model_dirs=tuple(str((root / d).resolve()) for d in table.get("model_dirs", ())),
         train_timeout_s=float(table.get("train_timeout_s", Settings.train_timeout_s)),
+        eval_timeout_s=float(table.get("eval_timeout_s", Settings.eval_timeout_s)),
     )
     overrides: dict[str, Any] = {name: os.environ[var] for name, var in ENV_OVERRIDES.items() if os.environ.get(var)}
-    if "train_timeout_s" in overrides:
-        overrides["train_timeout_s"] = float(overrides["train_timeout_s"])
+    for limit in ("train_timeout_s", "eval_timeout_s"):
+        if limit in overrides:
+            overrides[limit] = float(overrides[limit])
     return replace(settings, **overrides)

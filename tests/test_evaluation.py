@@ -188,3 +188,16 @@ def test_killed_sweep_resumes_without_recomputing(tiny_model_dir: Path, adapter_
     evaluate(CONFIG, adapter_dir, str(tiny_model_dir), clean, EvalSpec.model_validate_json(eval_file.read_text()),
              max_new_tokens=48)
     assert resumed["results"] == json.loads(clean.read_text())["results"]
+
+
+def test_a_sweep_past_its_time_limit_stops_and_the_next_run_resumes(tiny_model_dir: Path, adapter_dir: Path,
+                                                                   tmp_path: Path, full: dict[str, Any]) -> None:
+    from pipeline.evaluation import EvalError
+
+    out = tmp_path / "haha-llama-3-8b-lora-001.json"
+    with pytest.raises(EvalError, match=r"past its limit of 0 s with 4 of 12 cells done; they are kept"):
+        sweep(tiny_model_dir, adapter_dir, out, spec(), batch_size=4, time_limit=0)
+    assert not out.exists()
+    resumed = sweep(tiny_model_dir, adapter_dir, out, spec(), batch_size=4)
+    assert resumed["meta"]["timings"]["cells_resumed"] == 4
+    assert resumed["results"] == full["results"]
