@@ -55,7 +55,6 @@ class Progress:
     total: int = 0
     eta: str = ""
     losses: list[float] = field(default_factory=list)
-    history: list[tuple[int, float]] = field(default_factory=list)  # (step, loss) as logged
 
     def update(self, line: str) -> bool:
         """Fold one output line in; True when something visible changed."""
@@ -69,7 +68,6 @@ class Progress:
                 return False
             if "loss" in metrics:
                 self.losses.append(float(metrics["loss"]))
-                self.history.append((self.step, self.losses[-1]))
                 return True
         return False
 
@@ -230,6 +228,22 @@ def diagnose(log_path: Path, returncode: int, sequence_len: Any) -> str:
     return f"axolotl train exited with code {returncode} and wrote no adapter; last log lines:\n    {detail}"
 
 
+def logging_every(config: dict[str, Any], total_steps: int) -> int:
+    """The Trainer's logging interval as Axolotl sets it: the config's `logging_steps`, else its default for the
+    run's length. The progress bar redraws lazily, so the step a loss belongs to is counted, not read off it."""
+    value = config.get("logging_steps")
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return max(min(int(0.005 * total_steps), 10), 1) if total_steps else 500
+
+
+def resume_step(adapter_dir: Path) -> int:
+    """The step Axolotl's auto-resume starts from: the newest complete checkpoint's, or 0."""
+    steps = [int(c.name.removeprefix("checkpoint-")) for c in adapter_dir.glob("checkpoint-*")
+             if c.is_dir() and c.name.removeprefix("checkpoint-").isdigit() and checkpoint_complete(c)]
+    return max(steps, default=0)
+
+
 def append_losses(path: Path, logged: list[tuple[int, float]]) -> None:
     """Every logged loss goes to the run's loss history as it arrives, so a cut-off attempt keeps its part."""
     with path.open("a", encoding="utf-8") as handle:
@@ -278,10 +292,14 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
             log.write(f"haha: discarded {checkpoint.name}, cut off while saving; resuming from the one before\n")
     progress = Progress()
 
+    start = resume_step(run.adapter_dir)
+
     def on_line(line: str) -> None:
-        logged = len(progress.history)
+        before = len(progress.losses)
         if progress.update(line):
-            append_losses(run.losses, progress.history[logged:])
+            every = logging_every(config, progress.total)
+            append_losses(run.losses, [(start + every * count, loss) for count, loss in
+                                       enumerate(progress.losses[before:], start=before + 1)])
             on_progress(progress)
 
     started = time.monotonic()

@@ -104,3 +104,17 @@ def test_the_loss_history_keeps_every_step_across_a_resume(tmp_path: Path) -> No
     assert [step for step, _ in history] == list(range(1, 11))
     assert history[0] == (1, pytest.approx(3.9))  # the run's first step, not the resumed attempt's
     assert history[5] == (6, pytest.approx(2.4))  # the resumed attempt's value replaces the cut-off one
+
+
+def test_each_loss_is_counted_to_its_step_from_the_checkpoint_it_resumed(tmp_path: Path) -> None:
+    from pipeline.training import logging_every, resume_step
+
+    assert logging_every({"logging_steps": 5}, 1000) == 5
+    assert logging_every({}, 1000) == 5 and logging_every({}, 10_000) == 10 and logging_every({}, 24) == 1
+    adapter = tmp_path / "adapter"
+    for step, complete in ((5, True), (10, False), (3, True)):
+        (adapter / f"checkpoint-{step}").mkdir(parents=True)
+        if complete:
+            (adapter / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    assert resume_step(adapter) == 5  # checkpoint-10 was cut off mid-save
+    assert resume_step(tmp_path / "nothing") == 0
