@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.files import write_atomic
+from pipeline.naming import HUB_REPO_ID
 from pipeline.results import (
     CONFIG_KEYS,
     Diversity,
@@ -29,7 +30,6 @@ from pipeline.results import (
 
 HUB_URL = "https://huggingface.co/"
 WANDB_URL = "https://wandb.ai/"
-HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 WANDB_RUN_PATH = re.compile(r"^([\w.-]+)/([\w.-]+)/([\w.-]+)$")
 TEMPLATE = "results-index.html"
 DATA_MARKER = "__HAHA_DATA__"

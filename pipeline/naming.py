@@ -17,6 +17,8 @@ from pipeline.problems import Problem
 # (no `..` or `--`, at most MAX_BASENAME characters) and W&B run name.
 CONFIG_NAME = re.compile(r"^(?P<family>[a-z0-9]+(?:[.-][a-z0-9]+)*)-(?P<number>\d{3})\.yml$")
 MAX_BASENAME = 96  # the Hub's limit on a repo name
+# `org/name` as the Hub spells a repo id: what the index links to and what a config may name as a base model.
+HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 LOOKS_LIKE_CONFIG = re.compile(r"\.ya?ml(\.|$)")
 # What a misnamed file was meant to be (`foo-2.yml`, `foo-002.yml.yaml`): it still takes its number,
 # so it collides with `foo-002.yml` and fills the gap it was meant to fill.

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.configs import LoadedConfig
+from pipeline.naming import HUB_REPO_ID
 from pipeline.policy_table import (
     ALLOW_LISTED,
     DATASET_HANDLER_TYPES,
@@ -45,7 +46,6 @@ ALIASES = {"model_type": "type_of_model", "model_revision": "revision_of_model",
            "overrides_of_model_config", "model_kwargs": "overrides_of_model_kwargs"}
 CODE_KEYS_ANYWHERE = ("trust_remote_code", "auto_map")
 STRATEGY_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 NOT_REVIEWED = "this key is not reviewed for the GPU runner; add it to the policy (pipeline/policy_table.py)"
 
 Found = list[tuple[str, str]]  # (dotted key, message)
@@ -186,7 +186,7 @@ def model_source_problems(key: str, value: Any, settings: Settings) -> Found:
         return []
     if is_url(value):
         return [(key, "URLs are refused: name a Hub repo id or a local path")]
-    if HUB_ID.match(value) and ".." not in value and not Path(value).is_dir():
+    if HUB_REPO_ID.match(value) and ".." not in value and not Path(value).is_dir():
         return []
     folder = (settings.root / value).resolve()
     allowed = [settings.root.resolve(), *(Path(d).resolve() for d in settings.model_dirs)]
