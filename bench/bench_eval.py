@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
-from pipeline.evalspec import EvalSpec, load_eval
-from pipeline.prompting import prompt_text
+from pipeline.evaluate.prompting import prompt_text
+from pipeline.evaluate.spec import EvalSpec, load_eval
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "train" / "config" / "haha-llama-3-8b-lora-001.yml"
@@ -36,8 +36,8 @@ def build(scratch: Path, model: str) -> tuple[Path, Path]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from pipeline.base_model import prepare_base_model
-    from pipeline.tiny_model import build_tiny_model
+    from pipeline.models.embedded import prepare_base_model
+    from pipeline.models.tiny import build_tiny_model
 
     if model == "embedded":
         base = prepare_base_model()
@@ -50,7 +50,7 @@ def build(scratch: Path, model: str) -> tuple[Path, Path]:
 
 
 def batched(base: Path, adapter: Path, spec: EvalSpec, out: Path, max_new_tokens: int, batch_size: int) -> float:
-    from pipeline.evaluation import evaluate
+    from pipeline.evaluate.sweep import evaluate
 
     started = time.perf_counter()
     evaluate(CONFIG, adapter, str(base), out, spec, batch_size=batch_size, max_new_tokens=max_new_tokens)
@@ -62,7 +62,7 @@ def naive(base: Path, adapter: Path, spec: EvalSpec, out: Path, max_new_tokens: 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from pipeline.configs import load_config
+    from pipeline.config.loading import load_config
 
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=0, help="Only the first N prompts (default: all).")
     parser.add_argument("--adapter", type=Path, default=None, help="A trained adapter of --model's base model.")
     args = parser.parse_args()
-    from pipeline.quiet import import_training_stack
+    from pipeline.core.quiet import import_training_stack
 
     import_training_stack()
     spec = load_eval(ROOT / "train" / "eval" / "eval.json")

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.index import write_index
-from pipeline.results import ResultsDoc, config_block, diversity
+from pipeline.results.index import write_index
+from pipeline.results.model import ResultsDoc, config_block, diversity
 
 PROMPTS = 11
 TEMPERATURES = (0.1, 0.3, 0.5, 0.7, 0.9)

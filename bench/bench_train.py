@@ -52,8 +52,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
 
-    from pipeline.runs import RunPaths
-    from pipeline.training import child_env
+    from pipeline.core.runs import RunPaths
+    from pipeline.train.axolotl import child_env
 
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)

@@ -16,7 +16,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The embedded tiny Llama (random weights, ChatML-aware tokenizer), built once per test session (~5 s)."""
-    from pipeline.tiny_model import build_tiny_model
+    from pipeline.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), REPO / "train" / "data")
 
@@ -74,7 +74,7 @@ def haha_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     HAHA_ROOT points at it and the settings' environment overrides are cleared, so the CLI sees only it.
     """
-    from pipeline.settings import ENV_OVERRIDES
+    from pipeline.core.settings import ENV_OVERRIDES
 
     root = tmp_path / "repo"
     for folder in ("config", "data", "eval"):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.results import config_block
+from pipeline.results.model import config_block
 
 PROMPTS = ("It was 100 degrees today.", "My cat knocked over my coffee.")
 SETTINGS = ({"temperature": 0.1}, {"temperature": 0.9, "top_p": 0.95})

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.changes import (
+from pipeline.cli.app import app
+from pipeline.config.loading import config_sha256
+from pipeline.core.naming import discover
+from pipeline.gitops.changes import (
     CONFIG_CHANGED,
     INCOMPLETE,
     NO_RESULTS,
@@ -25,9 +28,6 @@ from pipeline.changes import (
     pending_reason,
     push_diff,
 )
-from pipeline.cli import app
-from pipeline.configs import config_sha256
-from pipeline.naming import discover
 
 ZEROS = "0" * 40
 

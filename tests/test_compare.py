@@ -8,8 +8,8 @@ import pytest
 from sample_results import results_doc, write_doc
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.compare import resolve_results
+from pipeline.cli.app import app
+from pipeline.results.compare import resolve_results
 
 
 @pytest.fixture

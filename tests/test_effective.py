@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.effective import SMOKE_STEPS, RunPlan, effective_config
-from pipeline.settings import Settings
-from pipeline.smoke_model import SmokeModel, SmokeModelKind
+from pipeline.config.effective import SMOKE_STEPS, RunPlan, effective_config
+from pipeline.core.settings import Settings
+from pipeline.models.smoke import SmokeModel, SmokeModelKind
 
 GPU_CONFIG = {
     "base_model": "meta-llama/Meta-Llama-3-8B",

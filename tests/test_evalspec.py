@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.evalspec import EvalSpec, check_eval, load_eval
-from pipeline.problems import Problem
+from pipeline.core.problems import Problem
+from pipeline.evaluate.spec import EvalSpec, check_eval, load_eval
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD = {"prompts": ["It was 100 degrees today.", "My landlord fixed the sink."],

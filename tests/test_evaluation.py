@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.evalspec import EvalSpec
-from pipeline.evaluation import (
+from pipeline.evaluate.spec import EvalSpec
+from pipeline.evaluate.sweep import (
     Cell,
     PromptTooLongError,
     append_progress,
@@ -26,7 +26,7 @@ from pipeline.evaluation import (
     start_progress,
     sweep_cells,
 )
-from pipeline.results import load_results, parse_results
+from pipeline.results.model import load_results, parse_results
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "train" / "config" / "haha-llama-3-8b-lora-001.yml"
@@ -160,7 +160,7 @@ def test_killed_sweep_resumes_without_recomputing(tiny_model_dir: Path, adapter_
     eval_file.write_text(json.dumps({**SPEC, "prompts": [*SPEC["prompts"], "The dentist offered me a lollipop."],
                                      "seedVariants": 3}))
     out = tmp_path / "results" / "haha-llama-3-8b-lora-001.json"
-    command = [sys.executable, "-m", "pipeline.cli", "evaluate", str(CONFIG), "--adapter", str(adapter_dir),
+    command = [sys.executable, "-m", "pipeline.cli.app", "evaluate", str(CONFIG), "--adapter", str(adapter_dir),
                "--base-model", str(tiny_model_dir), "--out", str(out), "--eval", str(eval_file), "--batch-size", "2",
                "--max-new-tokens", "48"]
     env = {**os.environ, "HAHA_ROOT": str(REPO)}
@@ -192,7 +192,7 @@ def test_killed_sweep_resumes_without_recomputing(tiny_model_dir: Path, adapter_
 
 def test_a_sweep_past_its_time_limit_stops_and_the_next_run_resumes(tiny_model_dir: Path, adapter_dir: Path,
                                                                    tmp_path: Path, full: dict[str, Any]) -> None:
-    from pipeline.evaluation import EvalError
+    from pipeline.evaluate.sweep import EvalError
 
     out = tmp_path / "haha-llama-3-8b-lora-001.json"
     with pytest.raises(EvalError, match=r"past its limit of 0 s with 4 of 12 cells done; they are kept"):

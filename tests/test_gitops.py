@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import pipeline.git
-from pipeline import gitops
-from pipeline.cli import app
-from pipeline.gitops import (
+import pipeline.gitops.git
+from pipeline.cli.app import app
+from pipeline.gitops import commit as gitops
+from pipeline.gitops.commit import (
     BOT_NAME,
     GitOpsError,
     backoff_seconds,
@@ -83,15 +83,15 @@ def repos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repos:
 def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     """Every git command gitops runs, to prove none of them forces anything."""
     calls: list[tuple[str, ...]] = []
-    real = pipeline.git.git
+    real = pipeline.gitops.git.git
 
     def spy(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
         calls.append(args)
         return real(root, *args)
 
-    # gitops calls git() directly and through git_output(), which looks git up in pipeline.git.
+    # gitops calls git() directly and through git_output(), which looks git up in pipeline.gitops.git.
     monkeypatch.setattr(gitops, "git", spy)
-    monkeypatch.setattr(pipeline.git, "git", spy)
+    monkeypatch.setattr(pipeline.gitops.git, "git", spy)
     return calls
 
 

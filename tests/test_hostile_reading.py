@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from haha_cli import HAHA
 
-from pipeline.configs import ConfigLoadError, load_config
-from pipeline.datasets import read_rows
-from pipeline.evalspec import check_eval
+from pipeline.config.loading import ConfigLoadError, load_config
+from pipeline.data.rows import read_rows
+from pipeline.evaluate.spec import check_eval
 
 
 def billion_laughs() -> str:

@@ -11,8 +11,8 @@ import pytest
 from sample_results import results_doc, write_doc
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.index import (
+from pipeline.cli.app import app
+from pipeline.results.index import (
     Link,
     differing,
     format_value,
@@ -28,7 +28,7 @@ from pipeline.index import (
     wandb_link,
     write_index,
 )
-from pipeline.results import ResultsDoc
+from pipeline.results.model import ResultsDoc
 
 OLD_MTIME = 1_600_000_000  # 2020-09-13, older than every meta.finished below
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.modelcard import CardInputs, DatasetFile, WandbRun, render_card
+from pipeline.publish.modelcard import CardInputs, DatasetFile, WandbRun, render_card
 
 SHA = "c" * 64
 CONFIG = {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.naming import (
+from pipeline.core.naming import (
     ConfigName,
     basename_of,
     check_names,
@@ -15,7 +15,7 @@ from pipeline.naming import (
     parse_config_name,
     sort_key,
 )
-from pipeline.problems import Problem
+from pipeline.core.problems import Problem
 
 BAD_NAME = ("'{}' is not <family>-NNN.yml (lower-case words joined by single '-' or '.', a three-digit number, "
             "extension .yml)")

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from haha_cli import HAHA
 
-from pipeline.configs import LoadedConfig, load_config
-from pipeline.policy import CODE_KEYS_ANYWHERE, SchemaKeys, check_policy, key_class
-from pipeline.policy_table import (
+from pipeline.config.loading import LoadedConfig, load_config
+from pipeline.config.policy import CODE_KEYS_ANYWHERE, SchemaKeys, check_policy, key_class
+from pipeline.config.policy_table import (
     ALLOW_LISTED,
     DATASET_HANDLER_TYPES,
     DATASET_SPECIAL,
@@ -26,13 +26,13 @@ from pipeline.policy_table import (
     VALUES,
     KeyClass,
 )
-from pipeline.settings import load_settings
+from pipeline.core.settings import load_settings
 
 CONFIG = "train/config/jokes-001.yml"
 
 
 def schema_keys() -> SchemaKeys:
-    from pipeline.schema import axolotl_models
+    from pipeline.config.schema import axolotl_models
 
     _, top, dataset, _ = axolotl_models()
     return SchemaKeys(top, dataset)
@@ -58,7 +58,7 @@ def test_every_key_of_axolotls_schema_has_exactly_one_class() -> None:
     from axolotl.utils.schemas.config import AxolotlInputConfig
 
     unclassed = sorted(key for key in AxolotlInputConfig.model_fields if key_class(key) is None)
-    assert unclassed == [], f"review these keys and class them in pipeline/policy_table.py: {unclassed}"
+    assert unclassed == [], f"review these keys and class them in pipeline/config/policy_table.py: {unclassed}"
     tables = [set(ALLOW_LISTED), set(REFUSED), set(PATHS), VALUES]
     assert sum(len(t) for t in tables) == len(set().union(*tables)), "a key is in two tables"
 
@@ -88,7 +88,7 @@ def test_a_key_the_policy_has_not_reviewed_is_refused(haha_repo: Path) -> None:
     problems = check_policy(LoadedConfig(path, data, config.sha256), load_settings(haha_repo), CONFIG, grown)
     assert [(p.key, p.message) for p in problems] == [
         ("shiny_new_key", "this key is not reviewed for the GPU runner; add it to the policy "
-                          "(pipeline/policy_table.py)")]
+                          "(pipeline/config/policy_table.py)")]
 
 
 # --- the hostile configs a pull request could send ------------------------------------------------------------------

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from haha_cli import FAST_SMOKE, HAHA
 
-from pipeline.lock import workspace_lock
-from pipeline.training import append_losses, loss_history, run_child
+from pipeline.core.lock import workspace_lock
+from pipeline.train.axolotl import append_losses, loss_history, run_child
 
 # A child like Axolotl's preprocessing: it starts a worker that inherits its stdout, says the worker's pid,
 # then either exits at once (leaving the worker holding the pipe) or keeps running.
@@ -107,7 +107,7 @@ def test_the_loss_history_keeps_every_step_across_a_resume(tmp_path: Path) -> No
 
 
 def test_each_loss_is_counted_to_its_step_from_the_checkpoint_it_resumed(tmp_path: Path) -> None:
-    from pipeline.training import logging_every, resume_step
+    from pipeline.train.axolotl import logging_every, resume_step
 
     assert logging_every({"logging_steps": 5}, 1000) == 5
     assert logging_every({}, 1000) == 5 and logging_every({}, 10_000) == 10 and logging_every({}, 24) == 1

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.configs import load_config
-from pipeline.prompting import custom_type, encode_prompts, format_custom, prompt_text
+from pipeline.config.loading import load_config
+from pipeline.evaluate.prompting import custom_type, encode_prompts, format_custom, prompt_text
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "train" / "config" / "haha-llama-3-8b-lora-001.yml"

@@ -16,8 +16,8 @@ from hub_server import FakeHub
 from huggingface_hub import constants
 from safetensors.torch import save_file
 
-from pipeline.modelcard import CardInputs, render_card
-from pipeline.publishing import (
+from pipeline.core.runs import adapter_sha256
+from pipeline.publish.hub import (
     PUSH_LOG,
     HfHub,
     HubAuthError,
@@ -27,7 +27,7 @@ from pipeline.publishing import (
     parse_hub,
     publish,
 )
-from pipeline.runs import adapter_sha256
+from pipeline.publish.modelcard import CardInputs, render_card
 
 ORG, NAME = "haha-lab", "haha-llama-3-8b-lora-001"
 REPO_ID = f"{ORG}/{NAME}"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sample_results import results_doc, write_doc
 
-from pipeline.files import write_atomic
-from pipeline.results import (
+from pipeline.core.files import write_atomic
+from pipeline.results.model import (
     CONFIG_KEYS,
     ConfigBlock,
     Meta,

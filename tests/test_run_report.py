@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.runner import Outcome, markdown_summary, outcome_table
+from pipeline.orchestration.runner import Outcome, markdown_summary, outcome_table
 
 
 def outcomes() -> list[Outcome]:
@@ -35,9 +35,9 @@ def test_the_job_summary_shows_losses_samples_and_failures_as_valid_markdown() -
 
 
 def test_an_interrupted_config_keeps_the_stages_that_ran(haha_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline import runner
-    from pipeline.settings import load_settings
-    from pipeline.training import TrainingInterrupted
+    from pipeline.core.settings import load_settings
+    from pipeline.orchestration import runner
+    from pipeline.train.axolotl import TrainingInterrupted
 
     def stopped(*_args: object, **_kwargs: object) -> None:
         raise TrainingInterrupted("training of jokes-001 stopped by SIGTERM")

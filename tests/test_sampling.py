@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from pipeline.sampling import (
+from pipeline.evaluate.sampling import (
     Request,
     RowParams,
     decode,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.summary import main, validation_markdown
+from pipeline.config.summary import main, validation_markdown
 
 REPORT = {
     "problems": [

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.tracking import wandb_mode
-from pipeline.training import Progress, diagnose
+from pipeline.train.axolotl import Progress, diagnose
+from pipeline.train.tracking import wandb_mode
 
 
 def test_progress_reads_steps_eta_and_losses() -> None:
@@ -46,7 +46,7 @@ def test_wandb_mode_follows_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_incomplete_checkpoints_are_discarded_before_resuming(tmp_path: Path) -> None:
-    from pipeline.training import discard_incomplete_checkpoints
+    from pipeline.train.axolotl import discard_incomplete_checkpoints
 
     complete, cut_off, torn = (tmp_path / f"checkpoint-{n}" for n in (5, 10, 15))
     for checkpoint in (complete, cut_off, torn):

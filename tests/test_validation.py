@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.problems import Problem, errors
-from pipeline.rules import in_workspace
-from pipeline.settings import Settings, load_settings
-from pipeline.validation import Report, validate
+from pipeline.config.rules import in_workspace
+from pipeline.config.validation import Report, validate
+from pipeline.core.problems import Problem, errors
+from pipeline.core.settings import Settings, load_settings
 
 CONFIG = "train/config/jokes-001.yml"
 DATA = "train/data/jokes.jsonl"

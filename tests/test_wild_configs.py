@@ -28,7 +28,7 @@ GATED = "mistralai/Mistral-7B-v0.3"
 def description_files(tmp: Path, config: object) -> dict[str, bytes]:
     """A model repo's config.json and tokenizer, as the Hub serves them: a small architecture config and the
     tiny model's byte-level BPE tokenizer (ChatML markers included)."""
-    from pipeline.tiny_model import build_tokenizer, corpus
+    from pipeline.models.tiny import build_tokenizer, corpus
 
     build_tokenizer(corpus(REPO / "train" / "data")).save_pretrained(tmp)
     config.save_pretrained(tmp)  # type: ignore[attr-defined]

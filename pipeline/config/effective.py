@@ -1,0 +1,171 @@
+"""The effective config: what Axolotl actually runs for a repo config, as a pure function.
+
+The repo config stays as people wrote it; the pipeline fills in what it owns (run name,
+data location, per-run paths) and, for `--smoke`, swaps in the tiny base model and
+CPU-safe settings. Hyperparameters are never changed silently: every change is returned
+as an `Override` so the caller can log it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config.rules import DATASET_LIST_KEYS, dataset_file
+from pipeline.core.secrets import scrub_config
+from pipeline.core.settings import Settings
+from pipeline.models.smoke import SmokeModel
+
+# Long enough on the embedded model for the loss to fall visibly (about 3 s a step on 2 CPU cores).
+SMOKE_STEPS = 24
+# Settings that need a GPU (or bitsandbytes/flash-attn) and what a CPU smoke run uses instead.
+SMOKE_SETTINGS: dict[str, Any] = {
+    "load_in_8bit": False,
+    "load_in_4bit": False,
+    "bf16": False,
+    "fp16": False,
+    "tf32": False,
+    "flash_attention": False,
+    "attn_implementation": "eager",
+    "sample_packing": False,
+    "gradient_checkpointing": False,
+    "pad_to_sequence_len": False,  # padding every row to sequence_len triples a CPU step and changes no result
+    "optimizer": "adamw_torch",
+    "lora_mlp_kernel": False,
+    "lora_qkv_kernel": False,
+    "lora_o_kernel": False,
+    "lora_embedding_kernel": False,
+    "num_epochs": 1,
+    "saves_per_epoch": None,
+    "evals_per_epoch": None,
+    "eval_steps": None,
+    "val_set_size": 0,
+    "micro_batch_size": 8,
+    "gradient_accumulation_steps": 1,
+    "dataloader_num_workers": 0,
+    "deepspeed": None,
+    "fsdp": None,
+    "fsdp_config": None,
+    "use_tensorboard": False,
+}
+# Keys tied to the real base model's repo: the smoke model is a local folder.
+SMOKE_DROPPED = ("base_model_config", "tokenizer_config", "revision_of_model", "model_revision", "hub_model_id",
+                 "push_dataset_to_hub", "hf_use_auth_token")
+# Keys tied to the real base model's architecture: kept for its twin, dropped for any other smoke model
+# (`model_type: MistralForCausalLM` on a Llama dies with "'LlamaConfig' object has no attribute 'sliding_window'").
+ARCHITECTURE_KEYS = ("model_type", "type_of_model", "tokenizer_type", "model_config_type", "cls_model_config",
+                     "is_llama_derived_model", "is_mistral_derived_model", "is_qwen_derived_model",
+                     "is_falcon_derived_model", "model_config", "overrides_of_model_config",
+                     "tokenizer_use_mistral_common", "added_tokens_overrides")
+# Architecture-independent classes: `AutoModelForSequenceClassification` (reward models) works on any smoke model.
+GENERIC_CLASS_PREFIX = "Auto"
+
+
+@dataclass(frozen=True)
+class Override:
+    key: str
+    old: Any
+    new: Any
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.old!r} -> {self.new!r} ({self.reason})"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Where one config's run lives; paths are absolute so the child process can run anywhere."""
+
+    adapter_dir: Path
+    prepared_dir: Path
+    data_dir: Path
+    wandb_mode: str  # online | offline | disabled
+    smoke: SmokeModel | None = None  # set for smoke runs: the model trained instead of the real one
+    smoke_steps: int = SMOKE_STEPS
+
+
+def _set(config: dict[str, Any], key: str, value: Any, reason: str, overrides: list[Override]) -> None:
+    old = config.get(key)
+    if value is None:
+        if key in config:
+            del config[key]
+            if old is not None:
+                overrides.append(Override(key, old, None, reason))
+        return
+    config[key] = value
+    if old != value:
+        overrides.append(Override(key, old, value, reason))
+
+
+def _map_datasets(config: dict[str, Any], settings: Settings, data_dir: Path, overrides: list[Override]) -> None:
+    for list_key in DATASET_LIST_KEYS:
+        entries = config.get(list_key)
+        for index, dataset in enumerate(entries if isinstance(entries, list) else []):
+            path_value = dataset.get("path") if isinstance(dataset, dict) else None
+            if not isinstance(path_value, str):
+                continue
+            repo_file = dataset_file(path_value, settings)
+            if repo_file is None:
+                raise ValueError(f"{list_key}[{index}].path '{path_value}' is outside train/data")
+            mapped = str(data_dir / repo_file.relative_to(settings.data_dir.resolve()))
+            if mapped != path_value:
+                dataset["path"] = mapped
+                overrides.append(Override(f"{list_key}[{index}].path", path_value, mapped, "data mount"))
+
+
+def effective_config(
+    config: dict[str, Any], basename: str, settings: Settings, plan: RunPlan
+) -> tuple[dict[str, Any], list[Override]]:
+    """The config Axolotl runs, and the list of every key the pipeline changed."""
+    out = copy.deepcopy(config)
+    overrides: list[Override] = []
+    _map_datasets(out, settings, plan.data_dir, overrides)
+    _set(out, "output_dir", str(plan.adapter_dir), "per-run workspace", overrides)
+    _set(out, "dataset_prepared_path", str(plan.prepared_dir), "per-run workspace", overrides)
+    if plan.wandb_mode == "disabled":
+        for key in ("wandb_project", "wandb_entity", "wandb_name", "wandb_mode"):
+            _set(out, key, None, "W&B disabled", overrides)
+    else:
+        _set(out, "wandb_name", basename, "the run is named after the config", overrides)
+        _set(out, "wandb_project", settings.wandb_project, "repo setting", overrides)
+        _set(out, "wandb_entity", settings.wandb_entity or None, "repo setting", overrides)
+        _set(out, "wandb_mode", plan.wandb_mode, "tracking mode", overrides)
+    # A cancelled job leaves checkpoints; the next run of the same config picks them up.
+    _set(out, "auto_resume_from_checkpoints", True, "resume interrupted runs", overrides)
+    if plan.smoke is not None:
+        _apply_smoke(out, plan.smoke, plan.smoke_steps, overrides)
+    return scrub_config(out), overrides
+
+
+def _apply_smoke(config: dict[str, Any], smoke: SmokeModel, steps: int, overrides: list[Override]) -> None:
+    """CPU-safe settings on the smoke model; data, format, sequence_len, LoRA shape and tokens stay."""
+    _set(config, "base_model", str(smoke.path), f"smoke: {smoke.description}", overrides)
+    for key in SMOKE_DROPPED:
+        _set(config, key, None, "smoke: tied to the real base model's repo", overrides)
+    if not smoke.same_architecture:
+        _drop_architecture(config, smoke, overrides)
+    if config.get("adapter") == "qlora":
+        _set(config, "adapter", "lora", "smoke: no 4-bit on CPU", overrides)
+    for key, value in SMOKE_SETTINGS.items():
+        _set(config, key, value, "smoke: CPU-safe", overrides)
+    _set(config, "max_steps", steps, "smoke: --smoke-steps", overrides)
+    _set(config, "save_steps", max(1, steps // 2), "smoke: a checkpoint halfway, to resume from", overrides)
+    _set(config, "logging_steps", 1, "smoke: every step's loss on record", overrides)
+
+
+def _drop_architecture(config: dict[str, Any], smoke: SmokeModel, overrides: list[Override]) -> None:
+    """Keys that only make sense on the real architecture, and special tokens the smoke tokenizer lacks."""
+    reason = f"smoke: tied to the real architecture, not the {smoke.kind} model's"
+    for key in ARCHITECTURE_KEYS:
+        value = config.get(key)
+        if not (isinstance(value, str) and value.startswith(GENERIC_CLASS_PREFIX)):
+            _set(config, key, None, reason, overrides)
+    special = config.get("special_tokens")
+    if isinstance(special, dict):
+        kept = {name: token for name, token in special.items()
+                if not isinstance(token, str) or token in smoke.vocabulary}
+        if kept != special:
+            _set(config, "special_tokens", kept or None,
+                 f"smoke: the real tokenizer's tokens, unknown to the {smoke.kind} model's", overrides)

@@ -1,0 +1,74 @@
+"""The haha rules, and the path helpers the config policy (policy.py) and the effective config share.
+
+Pure functions of a loaded config and the settings.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path, PurePosixPath
+
+from pipeline.config.loading import LoadedConfig
+from pipeline.config.policy_table import PATHS, KeyClass
+from pipeline.core.problems import Problem
+from pipeline.core.settings import Settings
+
+ADAPTERS = ("lora", "qlora")
+URL_PREFIXES = ("http://", "https://", "s3://", "gs://", "gcs://", "az://", "abfs://", "hf://", "ftp://", "file://")
+# Every config key holding a list of dataset entries (the policy's DATASETS class).
+DATASET_LIST_KEYS = tuple(key for key, kind in PATHS.items() if kind is KeyClass.DATASETS)
+
+
+def is_url(value: str) -> bool:
+    return value.lower().startswith(URL_PREFIXES)
+
+
+def dataset_file(path_value: str, settings: Settings) -> Path | None:
+    """Map a config's dataset path onto `train/data`; None when it would land anywhere else.
+
+    Configs name data as `<data_mount>/<file>` (the GPU runner's mount); `train/data/<file>`
+    relative to the repo is accepted too. `..` tricks are resolved before the check.
+    """
+    mount = settings.data_mount.rstrip("/") + "/"
+    if path_value.startswith(mount):
+        relative = path_value[len(mount):]
+    elif not PurePosixPath(path_value).is_absolute() and not is_url(path_value):
+        relative = posixpath.relpath(posixpath.normpath(path_value), "train/data")
+    else:
+        return None
+    data_dir = settings.data_dir.resolve()
+    candidate = (data_dir / relative).resolve()
+    return candidate if candidate.is_relative_to(data_dir) else None
+
+
+def in_workspace(path_value: str, settings: Settings) -> bool:
+    """Relative paths must stay below the run's workspace; absolute ones below the runner's `/workspace`."""
+    path = PurePosixPath(path_value)
+    if path.is_absolute():
+        workspace = PurePosixPath(settings.data_mount).parent
+        normal = PurePosixPath(posixpath.normpath(path_value))
+        return workspace != PurePosixPath("/") and normal.is_relative_to(workspace)
+    return PurePosixPath(posixpath.normpath(path_value)).parts[:1] != ("..",)
+
+
+def check_haha_rules(config: LoadedConfig, settings: Settings, display: str) -> list[Problem]:
+    """The repo's conventions: the pipeline names runs, the repo names the project, ChatML LoRA only."""
+    data = config.data
+
+    def problem(key: str, message: str) -> Problem:
+        return Problem(display, config.line_of(key), key, message)
+
+    problems = []
+    if data.get("wandb_name") not in (None, ""):
+        problems.append(problem("wandb_name", "leave blank: the pipeline names the W&B run after the config's "
+                                              "basename"))
+    if data.get("wandb_project") != settings.wandb_project:
+        problems.append(problem("wandb_project", f"must be '{settings.wandb_project}' (the repo setting), "
+                                                 f"got {data.get('wandb_project')!r}"))
+    if data.get("chat_template") != "chatml":
+        problems.append(problem("chat_template", f"must be 'chatml', got {data.get('chat_template')!r}"))
+    if data.get("adapter") not in ADAPTERS:
+        problems.append(problem("adapter", f"must be one of {', '.join(ADAPTERS)}, got {data.get('adapter')!r}"))
+    if not data.get("datasets"):
+        problems.append(problem("datasets", "at least one dataset is required"))
+    return problems

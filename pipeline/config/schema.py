@@ -1,0 +1,175 @@
+"""Axolotl's own schema, used the way Axolotl won't: unknown keys are errors.
+
+Axolotl 0.19 validates with pydantic models that ignore extra keys, so a typo such as
+`lerning_rate` silently falls back to the default. We check keys against the models'
+fields (and aliases) ourselves, then let `AxolotlInputConfig` judge the values.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from pipeline.config.loading import LoadedConfig
+from pipeline.core.problems import Problem
+
+# Axolotl's datasets are a union of models; haha trains SFT only, so errors from the other branches
+# (DPODataset, KTODataset, ...) are noise about a shape nobody wrote.
+SFT_BRANCH = "SFTDataset"
+
+
+def _known_keys(model: type[BaseModel]) -> frozenset[str]:
+    keys = set(model.model_fields)
+    keys.update(f.alias for f in model.model_fields.values() if f.alias)
+    return frozenset(keys)
+
+
+@cache
+def axolotl_models() -> tuple[type[BaseModel], frozenset[str], frozenset[str], frozenset[str]]:
+    """Axolotl's config model and the known keys at each level; the first call imports Axolotl (seconds)."""
+    # Axolotl sends telemetry unless told not to. HF_HUB_OFFLINE is deliberately left alone: it is read
+    # once per process, and `haha run` publishes to and downloads from the Hub after validating.
+    os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
+    from axolotl.utils.schemas.config import AxolotlInputConfig
+    from axolotl.utils.schemas.datasets import SFTDataset, UserDefinedPrompterType
+
+    return (AxolotlInputConfig, _known_keys(AxolotlInputConfig), _known_keys(SFTDataset),
+            _known_keys(UserDefinedPrompterType))
+
+
+def is_empty(value: Any) -> bool:
+    """A key written with nothing after it (`debug:`), as Axolotl's example boilerplate leaves dozens."""
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _unknown(
+    mapping: Mapping[str, Any], known: frozenset[str], where: str, config: LoadedConfig, display: str
+) -> list[Problem]:
+    """Unknown keys with a value are errors (a typo silently falls back to the default); empty ones are harmless
+    leftovers, so only a warning."""
+    problems = []
+    for key, value in mapping.items():
+        if key in known:
+            continue
+        dotted = f"{where}.{key}" if where else key
+        if is_empty(value):
+            problems.append(Problem(display, config.line_of(dotted), dotted,
+                                    "unknown key with no value: ignored by Axolotl; delete it", "warning"))
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        problems.append(
+            Problem(display, config.line_of(dotted), dotted,
+                    f"unknown key (Axolotl would silently ignore it){hint}")
+        )
+    return problems
+
+
+def _is_branch(part: Any) -> bool:
+    """A union member's name in an error location (keys are snake_case, models CamelCase)."""
+    return isinstance(part, str) and part[:1].isupper()
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _is_branch(part) and not str(part).startswith(("function-", "tagged-union", "list[", "dict[")):
+            out += f".{part}" if out else str(part)
+    return out
+
+
+class _Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def axolotl_warnings() -> Iterator[list[str]]:
+    """Collect what Axolotl logs at WARNING and above (its deprecation advice among it) instead of printing it."""
+    logger = logging.getLogger("axolotl")
+    handler = _Captured()
+    saved = logger.propagate, logger.handlers[:]
+    logger.handlers = [handler]
+    logger.propagate = False
+    try:
+        yield handler.messages
+    finally:
+        logger.propagate, logger.handlers = saved
+
+
+BACKTICKED = re.compile(r"`([A-Za-z_][\w.]*)")
+
+
+def key_named_in(message: str, data: Mapping[str, Any], fallback: str) -> str:
+    """The config key a message of Axolotl's is about: the first one it quotes in backticks that the config has."""
+    for name in BACKTICKED.findall(message):
+        if name in data:
+            return str(name)
+    return fallback
+
+
+def _deprecations(model: type[BaseModel], data: Mapping[str, Any], logged: list[str], config: LoadedConfig,
+                  display: str) -> list[Problem]:
+    """Axolotl's deprecation advice, quoted: what it logged while validating, else the schema's own note."""
+    advice: dict[str, str] = {}
+    for message in dict.fromkeys(logged):
+        advice.setdefault(key_named_in(message, data, "config"), message)
+    for key, field in model.model_fields.items():
+        if field.deprecated and key in data and not is_empty(data[key]):
+            advice.setdefault(key, f"deprecated by Axolotl: {field.deprecated}")
+    return [Problem(display, config.line_of(key), key, message, "warning") for key, message in advice.items()]
+
+
+def _value_errors(model: type[BaseModel], data: dict[str, Any], config: LoadedConfig,
+                  display: str) -> list[Problem]:
+    """Axolotl's own verdict on the values, one problem per key (SFT branch only), then its deprecation advice."""
+    with axolotl_warnings() as logged:
+        problems = _validate(model, copy.deepcopy(data), config, display)  # Axolotl's validators edit their input
+    return problems + _deprecations(model, data, logged, config, display)
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], config: LoadedConfig, display: str) -> list[Problem]:
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        found = exc.errors()
+        sft = [e for e in found if not any(_is_branch(part) and part != SFT_BRANCH for part in e["loc"])]
+        problems = []
+        for error in sft or found:
+            key = _dotted(tuple(error["loc"])) or "config"
+            problems.append(Problem(display, config.line_of(key), key, error["msg"]))
+        return list(dict.fromkeys(problems))
+    except (ValueError, TypeError) as exc:
+        return [Problem(display, None, "config", f"Axolotl rejects the config: {exc}")]
+    return []
+
+
+def check_schema(config: LoadedConfig, display: str) -> list[Problem]:
+    """Unknown keys (top level, datasets, custom dataset types), then Axolotl's value validation."""
+    model, top_keys, dataset_keys, type_keys = axolotl_models()
+    data = config.data
+    problems = _unknown(data, top_keys, "", config, display)
+    for list_key in ("datasets", "test_datasets"):
+        entries = data.get(list_key)
+        for index, dataset in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(dataset, dict):
+                where = f"{list_key}[{index}]"
+                problems += _unknown(dataset, dataset_keys, where, config, display)
+                if isinstance(dataset.get("type"), dict):
+                    problems += _unknown(dataset["type"], type_keys, f"{where}.type", config, display)
+    return problems + _value_errors(model, {k: v for k, v in data.items() if k in top_keys}, config, display)

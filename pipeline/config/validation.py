@@ -1,0 +1,235 @@
+"""`haha validate`: every check a config must pass before GPU time is spent on it.
+
+Judges a config as the GPU runner will run it, on a CPU box with no network: nothing is
+downloaded and nothing is loaded onto a device.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.config.load_checks import AxolotlTokenizer, check_model_load
+from pipeline.config.loading import ConfigLoadError, LoadedConfig, load_config
+from pipeline.config.policy import SchemaKeys, check_policy, importable_files
+from pipeline.config.rules import DATASET_LIST_KEYS, check_haha_rules, dataset_file, is_url
+from pipeline.config.schema import axolotl_models, check_schema
+from pipeline.core.naming import check_names, discover, family_of, looks_like_config, sort_key
+from pipeline.core.problems import Problem, errors
+from pipeline.core.quiet import quiet_libraries
+from pipeline.core.settings import Settings
+from pipeline.data.rows import DatasetStats, check_dataset, effective_sequence_len
+from pipeline.evaluate.spec import check_eval
+
+
+@dataclass
+class ConfigReport:
+    path: Path
+    config: LoadedConfig | None
+    problems: list[Problem] = field(default_factory=list)
+    datasets: list[DatasetStats] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not errors(self.problems)
+
+
+@dataclass
+class Report:
+    configs: list[ConfigReport] = field(default_factory=list)
+    other: list[Problem] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Every problem once: a broken row in a dataset that 50 configs share is one problem, not 50."""
+        return list(dict.fromkeys(self.other + [p for c in self.configs for p in c.problems]))
+
+    def to_json(self) -> dict[str, object]:
+        problems = self.problems
+        return {
+            "problems": [p.to_json() for p in problems],
+            "datasets": [
+                {"config": str(c.path.name), "file": d.file, "rows": d.rows, "duplicates": d.duplicates,
+                 "too_long": d.too_long, "length_check": d.length_check}
+                for c in self.configs for d in c.datasets
+            ],
+            "summary": {"configs": len(self.configs), "errors": len(errors(problems)),
+                        "warnings": sum(p.severity == "warning" for p in problems)},
+        }
+
+
+def shown(path: Path, settings: Settings) -> str:
+    """Paths in messages are repo-relative, so they read the same on every machine."""
+    try:
+        return str(path.resolve().relative_to(settings.root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def config_files(targets: list[str], settings: Settings) -> tuple[list[Path], list[Problem]]:
+    """The config files named by the targets (files or folders), and problems for the unusable targets."""
+    files, problems = [], []
+    for target in targets:
+        path = Path(target)
+        if is_url(target):
+            problems.append(Problem(target, None, "config", "remote (URL) configs are refused; add the file to "
+                                                            "train/config"))
+        elif path.is_dir():
+            files += discover(path)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Problem(target, None, "config", "no such file or folder"))
+    return sorted(set(files), key=sort_key), problems
+
+
+def _length_problem(config: LoadedConfig, display: str, stats: DatasetStats) -> Problem | None:
+    """What the rows longer than sequence_len will do, given Axolotl's `excess_length_strategy`.
+
+    Dropping a few rows is a note, more than half a warning, every row an error (training dies).
+    """
+    lengths = stats.lengths
+    if lengths is None or not lengths.too_long:
+        return None
+    line = config.line_of("sequence_len")
+    sequence_len = effective_sequence_len(config.data)
+    counted = (f"{lengths.too_long:,} of {lengths.counted:,} rows ({round(lengths.share * 100)} %) of {stats.file} "
+               f"are longer than sequence_len {sequence_len}")
+    advice = f"sequence_len {lengths.keeps_99} keeps 99 % of rows ({stats.length_check})"
+    strategy = config.data.get("excess_length_strategy") or "drop"
+    if strategy == "truncate":
+        return Problem(display, line, "sequence_len", f"{counted}; Axolotl will truncate them; {advice}", "note")
+    if strategy == "raise":
+        return Problem(display, line, "sequence_len", f"{counted}; excess_length_strategy: raise stops training; "
+                                                      f"{advice}")
+    if lengths.too_long == lengths.counted:
+        return Problem(display, line, "sequence_len", f"{counted}: Axolotl would drop every row and training would "
+                                                      f"die with num_samples=0; {advice}")
+    severity = "warning" if lengths.share > 0.5 else "note"
+    return Problem(display, line, "sequence_len", f"{counted} and will be dropped; {advice}", severity)
+
+
+def naming_peers(files: list[Path]) -> list[Path]:
+    """The files to check names across: the targets plus their families' other members beside them.
+
+    Duplicates and gaps need the whole family; a misnamed file nobody asked about is not this run's problem.
+    """
+    families = {family_of(f.name) for f in files} - {None}
+    peers = {p for folder in {f.parent for f in files} for p in folder.iterdir()
+             if p.is_file() and looks_like_config(p) and family_of(p.name) in families}
+    return sorted(peers | set(files), key=sort_key)
+
+
+def check_datasets(report: ConfigReport, settings: Settings, display: str, tokenizer: AxolotlTokenizer | None,
+                   no_tokenizer: str) -> None:
+    """Rows, duplicates and (with the tokenizer) lengths of every dataset the config trains or evaluates on."""
+    config = report.config
+    assert config is not None
+    for list_key in DATASET_LIST_KEYS:
+        entries = config.data.get(list_key)
+        for index, dataset_cfg in enumerate(entries if isinstance(entries, list) else []):
+            if not isinstance(dataset_cfg, dict) or not isinstance(dataset_cfg.get("path"), str):
+                continue
+            key = f"{list_key}[{index}].path"
+            path = dataset_file(dataset_cfg["path"], settings)
+            if path is None:
+                continue  # already refused by the safety rules
+            stats = check_dataset(shown(path, settings), path, config.data, dataset_cfg, tokenizer, no_tokenizer)
+            report.datasets.append(stats)
+            if not path.is_file():
+                report.problems.append(Problem(display, config.line_of(key), key,
+                                               f"dataset {stats.file} does not exist"))
+                continue
+            report.problems += stats.problems
+            if (length := _length_problem(config, display, stats)) is not None:
+                report.problems.append(length)
+            elif stats.too_long is None and stats.length_check:
+                report.problems.append(Problem(display, config.line_of(key), key, stats.length_check, "note"))
+
+
+def validate_config(path: Path, settings: Settings, count_lengths: bool = True) -> ConfigReport:
+    """All checks on one config; a config that cannot be read gets that one problem and no others."""
+    display = shown(path, settings)
+    try:
+        config = load_config(path)
+    except ConfigLoadError as exc:
+        return ConfigReport(path, None, [Problem(display, exc.line, "yaml", exc.message)])
+    except (OSError, UnicodeDecodeError) as exc:
+        return ConfigReport(path, None, [Problem(display, None, "yaml", f"cannot read: {exc}")])
+    report = ConfigReport(path, config)
+    report.problems += [Problem(display, line, key, "written twice; YAML silently keeps only the last value")
+                        for key, line in config.repeated]
+    report.problems += check_schema(config, display)
+    report.problems += check_haha_rules(config, settings, display)
+    _, top_keys, dataset_keys, _ = axolotl_models()
+    report.problems += check_policy(config, settings, display, SchemaKeys(top_keys, dataset_keys))
+    if errors(report.problems):
+        check_datasets(report, settings, display, None, "length check skipped: fix the config first")
+        return report
+    with quiet_libraries():
+        loaded = check_model_load(config, display)
+    report.problems += loaded.problems
+    skipped = "length check skipped" if loaded.model_checked else "length check and Axolotl's model-load checks skipped"
+    no_tokenizer = f"{skipped}: {loaded.skipped}" if loaded.tokenizer is None else ""
+    check_datasets(report, settings, display, loaded.tokenizer if count_lengths else None,
+                   no_tokenizer if count_lengths else "")
+    return report
+
+
+def same_after_parsing(configs: list[ConfigReport], settings: Settings) -> list[Problem]:
+    """A config equal to an earlier one once parsed (only comments, order or spelling differ) trains nothing new."""
+    first_of: dict[str, ConfigReport] = {}
+    found = []
+    for report in configs:
+        if report.config is None:
+            continue
+        parsed = json.dumps(report.config.data, sort_keys=True, default=str)
+        if (first := first_of.setdefault(parsed, report)) is not report:
+            found.append(Problem(shown(report.path, settings), None, "config",
+                                 f"the same experiment as {shown(first.path, settings)} once parsed (only comments "
+                                 "or formatting differ): it would train the same model twice", "warning"))
+    return found
+
+
+def validate(targets: list[str], settings: Settings, check_eval_file: bool = True,
+             count_lengths: bool = True) -> Report:
+    """`haha validate`: the targets' configs, their names across each family, their datasets, and eval.json."""
+    files, target_problems = config_files(targets, settings)
+    report = Report(other=target_problems)
+    family_files = naming_peers(files)
+    report.other += check_names(family_files, {p: shown(p, settings) for p in family_files})
+    report.configs = [validate_config(path, settings, count_lengths) for path in files]
+    report.other += same_after_parsing(report.configs, settings)
+    report.other += importable_files(settings, lambda path: shown(path, settings))
+    if check_eval_file:
+        _, eval_problems = check_eval(settings.eval_file, shown(settings.eval_file, settings))
+        report.other += eval_problems
+    return report
+
+
+def readable_lines(report: Report) -> list[tuple[str, str]]:
+    """What `haha validate` prints, as (line, severity): errors and warnings one per line; identical notes and
+    dataset statistics folded into one line with a count, so hundreds of configs sharing a base model and a
+    dataset stay readable."""
+    lines: list[tuple[str, str]] = []
+    notes: dict[str, list[Problem]] = {}
+    for problem in report.problems:
+        if problem.severity == "note":
+            notes.setdefault(f"{problem.key.split('[')[0]}: {problem.message}", []).append(problem)
+        else:
+            lines.append((str(problem), problem.severity))
+    for same in notes.values():
+        first = same[0]
+        more = f" (and {len(same) - 1} more configs)" if len(same) > 1 else ""
+        lines.append((f"{first}{more}", "note"))
+    stats: dict[str, list[str]] = {}
+    for config in report.configs:
+        for d in config.datasets:
+            dropped = "too long: not counted" if d.too_long is None else f"{d.too_long} too long"
+            stats.setdefault(f"{d.file}: {d.rows} rows, {d.duplicates} duplicates, {dropped}", []).append(
+                config.path.name)
+    for summary, configs in stats.items():
+        used_by = configs[0] if len(configs) == 1 else f"{len(configs)} configs"
+        lines.append((f"{summary} ({used_by})", "info"))
+    return lines

@@ -1,0 +1,30 @@
+"""Before and after fine-tuning: the base model's completions for the cells a run shows as samples.
+
+A sample completion alone says little; beside what the same base model wrote for the same
+prompt, setting and seed, it shows what training changed. The base model gets exactly the
+prompt the fine-tune gets (the config's own formatting) and the same per-cell random stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.config.loading import load_config
+from pipeline.core.quiet import quiet_libraries
+from pipeline.evaluate.prompting import encode_prompts
+from pipeline.evaluate.spec import Cell, EvalSpec
+from pipeline.evaluate.sweep import load_model, request_for, run_batches
+
+
+def base_completions(config_path: Path, base_model: str, spec: EvalSpec, cells: Sequence[Cell],
+                     log_path: Path | None = None) -> dict[Cell, str]:
+    """What the base model, without the adapter, writes for `cells`."""
+    with quiet_libraries(log_path):
+        model, tokenizer = load_model(base_model, None)
+    prompt_ids = encode_prompts(load_config(config_path).data, spec.prompts, tokenizer)
+    requests = {cell: request_for(cell, spec, prompt_ids, None) for cell in cells}
+    completions: dict[Cell, str] = {}
+    for finished in run_batches(model, tokenizer, [list(cells)], requests):
+        completions.update(finished)
+    return completions

@@ -1,0 +1,173 @@
+"""`train/eval/eval.json`: the prompts, generation settings and seed count of the sweep."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from pipeline.config.loading import line_of, parse_yaml
+from pipeline.core.problems import Problem
+
+GENERATION_KEYS = ("temperature", "top_p", "top_k", "max_new_tokens", "repetition_penalty")
+# Bounds that keep a merged eval.json from holding the GPU runner for days (every value is finite: JSON's
+# Infinity and NaN are refused when the file is read).
+MAX_SEEDS = 1_000
+MAX_NEW_TOKENS = 4_096
+MAX_TEMPERATURE = 100
+MAX_REPETITION_PENALTY = 100.0
+
+
+class Setting(BaseModel):
+    """One column of the sweep; `temperature: 0` means greedy decoding."""
+
+    model_config = ConfigDict(extra="forbid")
+    # int | float keeps eval.json's own spelling (0 stays 0), so results echo settings byte for byte.
+    # Strict: a quoted "0.7" or a `true` in eval.json is a mistake to report, not a number to coerce.
+    temperature: StrictInt | StrictFloat = Field(ge=0, le=MAX_TEMPERATURE)
+    top_p: float | None = Field(default=None, gt=0, le=1, strict=True)
+    top_k: int | None = Field(default=None, ge=0, strict=True)
+    max_new_tokens: int | None = Field(default=None, ge=1, le=MAX_NEW_TOKENS, strict=True)
+    repetition_penalty: float | None = Field(default=None, gt=0, le=MAX_REPETITION_PENALTY, strict=True)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings object as written in eval.json (and echoed in results)."""
+        return self.model_dump(exclude_none=True)
+
+
+class EvalSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # each prompt is kept verbatim, but must say something
+    prompts: list[Annotated[str, StringConstraints(pattern=r"\S")]] = Field(min_length=1)
+    settings: list[Setting] = Field(min_length=1)
+    seedVariants: int = Field(ge=1, le=MAX_SEEDS, strict=True)
+
+    @field_validator("settings")
+    @classmethod
+    def _settings_differ(cls, settings: list[Setting]) -> list[Setting]:
+        seen: dict[str, int] = {}
+        for index, setting in enumerate(settings):
+            first = seen.setdefault(setting.model_dump_json(exclude_none=True), index)
+            if first != index:
+                raise ValueError(f"settings[{index}] repeats settings[{first}]: the same completions twice")
+        return settings
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(1, self.seedVariants + 1))
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Each key's line, read by the YAML parser (JSON is YAML); empty if it cannot read this JSON."""
+    try:
+        return parse_yaml(text)[1]
+    except yaml.YAMLError:
+        return {}
+
+
+def _problem(error: Any, lines: dict[str, int], display: str) -> Problem:
+    loc = [str(part) for part in error["loc"]]
+    if error["type"] in ("int_type", "float_type") and loc[-1] in ("int", "float"):
+        loc, error = loc[:-1], {**error, "msg": "Input should be a number"}  # the int | float union's two halves
+    key = "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in loc).lstrip(".") or "eval.json"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        allowed = GENERATION_KEYS if loc[0] == "settings" else tuple(EvalSpec.model_fields)
+        message = f"unknown key; allowed: {', '.join(allowed)}"
+    elif error["type"] == "string_pattern_mismatch":
+        message = "prompt is blank"
+    elif error["type"] == "model_type" and not loc:
+        message = "must be a JSON object with prompts, settings and seedVariants"
+    return Problem(display, line_of(lines, key), key, message)
+
+
+class EvalReadError(ValueError):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def _refuse_constant(name: str) -> Any:
+    raise EvalReadError("", f"{name} is not a number eval.json may hold: use finite numbers")
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON keeps the last of two equal keys silently; a reader of eval.json sees the first."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise EvalReadError(key, f"'{key}' is written twice in one object; JSON keeps only the last")
+        seen[key] = value
+    return seen
+
+
+def check_eval(path: Path, display: str) -> tuple[EvalSpec | None, list[Problem]]:
+    """The parsed spec, or None and a problem per mistake, each at its line in eval.json."""
+    if not path.is_file():
+        return None, [Problem(display, None, "eval.json", "file does not exist")]
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [Problem(display, data[: exc.start].count(b"\n") + 1, "eval.json",
+                              f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8")]
+    try:
+        raw = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates)
+    except json.JSONDecodeError as exc:
+        return None, [Problem(display, exc.lineno, "eval.json", f"not JSON: {exc.msg}")]
+    except EvalReadError as exc:
+        return None, [Problem(display, line_of(_key_lines(text), exc.key) if exc.key else None,
+                              exc.key or "eval.json", exc.message)]
+    except RecursionError:
+        return None, [Problem(display, None, "eval.json", "refused: nested too deeply")]
+    try:
+        return EvalSpec.model_validate(raw), []
+    except ValidationError as exc:
+        lines = _key_lines(text)
+        return None, list(dict.fromkeys(_problem(error, lines, display) for error in exc.errors()))
+
+
+def load_eval(path: Path) -> EvalSpec:
+    spec, problems = check_eval(path, str(path))
+    if spec is None:
+        raise ValueError("\n".join(str(p) for p in problems))
+    return spec
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One completion of the sweep, by position: prompt index, settings index, seed number."""
+
+    prompt: int
+    setting: int
+    seed: int
+
+
+def sweep_cells(spec: EvalSpec) -> list[Cell]:
+    """All cells in results-file order: prompts, then settings, then seeds."""
+    return [Cell(p, s, seed) for p in range(len(spec.prompts)) for s in range(len(spec.settings))
+            for seed in spec.seeds]
+
+
+SAMPLE_PROMPTS = 3
+SAMPLE_SEED = 1
+
+
+def sample_cells(spec: EvalSpec) -> list[Cell]:
+    """The first prompts at the lowest and highest setting, seed 1: what a run's closing tables show."""
+    settings = sorted({0, len(spec.settings) - 1})
+    return [Cell(p, s, SAMPLE_SEED) for p in range(min(SAMPLE_PROMPTS, len(spec.prompts))) for s in settings]

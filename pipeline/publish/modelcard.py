@@ -1,0 +1,123 @@
+"""The model card (the Hub repo's README.md) for a published adapter, as a pure function of what the run knows.
+
+A reader landing on the Hub page should learn, without cloning anything, which base model and
+data made the adapter, the exact config that ran (secrets removed), where its W&B run and eval
+results live, and how to load it. Publishing (`pipeline.publish.hub`) only uploads this text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from pipeline.core.secrets import scrub, scrub_config
+
+TAGS = ("haha", "lora", "axolotl", "peft")
+# A Hub id (`owner/name` or a bare `name`), as opposed to a local path such as the smoke run's tiny model;
+# the Hub rejects front matter whose `base_model` is not a Hub id.
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    path: str
+    rows: int | None  # None when the rows were not counted (a Hub dataset that is not downloaded)
+    on_hub: bool = False  # a Hub dataset id rather than a file in train/data; listed in the front matter
+
+
+@dataclass(frozen=True)
+class WandbRun:
+    project: str
+    name: str
+    entity: str = ""
+    run_id: str = ""
+
+    @property
+    def url(self) -> str | None:
+        """W&B pages are addressed by entity and run id; without the entity there is nothing to link to."""
+        if not self.entity:
+            return None
+        base = f"https://wandb.ai/{self.entity}/{self.project}"
+        return f"{base}/runs/{self.run_id}" if self.run_id else base
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    repo_id: str
+    basename: str
+    base_model: str
+    config_sha256: str
+    effective_config: Mapping[str, Any]
+    datasets: Sequence[DatasetFile] = field(default_factory=tuple)
+    license: str = "other"
+    wandb: WandbRun | None = None
+    # The source repository's web address (e.g. https://github.com/org/haha); turns the results path into a link.
+    source_repo_url: str = ""
+
+
+def render_card(card: CardInputs) -> str:
+    """The README.md text: YAML front matter the Hub indexes, then sections for people."""
+    sections = [
+        _front_matter(card),
+        f"# {card.basename}\n\nA LoRA adapter for `{card.base_model}`, trained with Axolotl by the haha pipeline "
+        f"from config `{card.basename}` (sha256 `{card.config_sha256}`).",
+        _data_section(card.datasets),
+        _config_section(card.effective_config),
+        _tracking_section(card),
+        f"## License\n\n`{card.license}`, the license of the base model `{card.base_model}`.",
+        _usage_section(card),
+    ]
+    # Belt and braces: no secret value may reach the Hub page, whichever field carried it in.
+    return scrub("\n\n".join(sections) + "\n")
+
+
+def _front_matter(card: CardInputs) -> str:
+    meta: dict[str, Any] = {}
+    if HUB_ID.match(card.base_model):
+        meta["base_model"] = card.base_model
+    meta |= {"library_name": "peft", "license": card.license, "tags": list(TAGS), "pipeline_tag": "text-generation"}
+    if hub_datasets := [d.path for d in card.datasets if d.on_hub]:
+        meta["datasets"] = hub_datasets
+    return f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---"
+
+
+def _data_section(datasets: Sequence[DatasetFile]) -> str:
+    if not datasets:
+        return "## Training data\n\nNo dataset recorded."
+    lines = [f"- `{d.path}`" + (f": {d.rows} rows" if d.rows is not None else "") for d in datasets]
+    return "## Training data\n\n" + "\n".join(lines)
+
+
+def _config_section(config: Mapping[str, Any]) -> str:
+    text = yaml.safe_dump(scrub_config(dict(config)), sort_keys=False, allow_unicode=True)
+    return f"## Training config\n\nThe effective Axolotl config, credentials removed:\n\n```yaml\n{text}```"
+
+
+def _tracking_section(card: CardInputs) -> str:
+    results_path = f"train/results/{card.basename}.json"
+    results = (
+        f"[`{results_path}`]({card.source_repo_url.rstrip('/')}/blob/main/{results_path})"
+        if card.source_repo_url
+        else f"`{results_path}` in the haha repository"
+    )
+    lines = [f"- Eval results: {results}"]
+    if card.wandb:
+        run = f"`{card.wandb.project}/{card.wandb.name}`"
+        lines.append(f"- W&B run: [{run}]({card.wandb.url})" if card.wandb.url else f"- W&B run: {run}")
+    return "## Tracking and results\n\n" + "\n".join(lines)
+
+
+def _usage_section(card: CardInputs) -> str:
+    return (
+        "## How to use\n\n```python\n"
+        "from peft import PeftModel\n"
+        "from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+        f'base = AutoModelForCausalLM.from_pretrained("{card.base_model}")\n'
+        f'model = PeftModel.from_pretrained(base, "{card.repo_id}")\n'
+        f'tokenizer = AutoTokenizer.from_pretrained("{card.repo_id}")\n'
+        "```"
+    )

@@ -1,0 +1,99 @@
+"""`haha compare A B [C…]`: the index page's side-by-side view, as rich tables in the terminal.
+
+Completions are model output: they are put in `Text` objects, never parsed as rich markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from pipeline.results.index import (
+    differing,
+    format_value,
+    hyperparameter_rows,
+    percent,
+    repeated_by_label,
+    repeated_flags,
+    seed_of,
+    setting_label,
+    setting_labels,
+)
+from pipeline.results.model import ResultsDoc
+
+Named = tuple[str, ResultsDoc]
+
+
+def resolve_results(ref: str, results_dir: Path) -> Path:
+    """A results file from what a person types: a path, a basename, or a config file's name.
+
+    Raises LookupError listing what exists, so a typo is fixed without another command.
+    """
+    if Path(ref).is_file() and ref.endswith(".json"):
+        return Path(ref)
+    basename = Path(ref).name.removesuffix(".json").removesuffix(".yml").removesuffix(".yaml")
+    candidate = results_dir / f"{basename}.json"
+    if candidate.is_file():
+        return candidate
+    known = sorted(path.stem for path in results_dir.glob("*.json"))
+    hint = f"; known: {', '.join(known)}" if known else f"; {results_dir} has no results yet"
+    raise LookupError(f"{ref}: no results file {candidate}{hint}")
+
+
+def params_table(named: Sequence[Named]) -> RenderableType:
+    """Only the keys that differ, plus the repeated share per setting: what sets the configs apart."""
+    docs = [doc for _, doc in named]
+    rows = hyperparameter_rows(docs)
+    keys = differing(rows)
+    table = Table("", *(name for name, _ in named), title="hyperparameters that differ" if keys else
+                  "same hyperparameters and base model", title_justify="left", caption_justify="left",
+                  caption="repeated: share of completions identical to another seed's (↻ below)")
+    for index, key in enumerate(keys):
+        table.add_row(key, *(Text(format_value(value)) for value in rows[key]), style="yellow",
+                      end_section=index == len(keys) - 1)
+    repeated = [repeated_by_label(doc) for doc in docs]
+    for label in setting_labels(docs):
+        table.add_row(f"repeated {label}", *(percent(shares[label]) if label in shares else "—" for shares in repeated))
+    return table
+
+
+def _completions(doc: ResultsDoc, prompt: str) -> dict[str, list[str]]:
+    for result in doc.results:
+        if result.prompt == prompt:
+            return {setting_label(r.setting): r.completions for r in result.settingsResults}
+    return {}
+
+
+def _cell(completions: Sequence[str], index: int) -> Text:
+    if index >= len(completions):
+        return Text("—", style="dim")
+    if repeated_flags(completions)[index]:
+        return Text("↻ ") + Text(completions[index], style="yellow")
+    return Text(completions[index])
+
+
+def prompt_table(named: Sequence[Named], prompt: str, labels: Sequence[str]) -> Table:
+    """One prompt: a column per config, a row per setting and seed; ↻ marks a completion another seed repeated."""
+    table = Table("setting", "seed", *(name for name, _ in named), title=prompt, title_justify="left",
+                  title_style="bold", show_lines=True, expand=True)
+    by_config = [_completions(doc, prompt) for _, doc in named]
+    for label in labels:
+        lists = [completions.get(label, []) for completions in by_config]
+        seeds = max(len(items) for items in lists)
+        for index in range(seeds):
+            seed = next(seed_of(doc, index) for (_, doc), items in zip(named, lists, strict=True) if index < len(items))
+            table.add_row(label if index == 0 else "", str(seed), *(_cell(items, index) for items in lists))
+    return table
+
+
+def compare_renderables(named: Sequence[Named], prompt_filter: str = "") -> list[RenderableType]:
+    """The parameter table, then one table per prompt (those containing `prompt_filter`, case-insensitive)."""
+    docs = [doc for _, doc in named]
+    labels = setting_labels(docs)
+    prompts = list(dict.fromkeys(result.prompt for doc in docs for result in doc.results))
+    needle = prompt_filter.lower()
+    return [params_table(named), *(prompt_table(named, p, labels) for p in prompts if needle in p.lower())]

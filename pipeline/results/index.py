@@ -1,0 +1,340 @@
+"""The results index: `train/results/README.md` and `index.html`, rebuilt from the results files.
+
+Rendering is pure (a `Scan` in, text out) so it is tested without a disk; `scan_results` and
+`write_index` are the only functions here that touch files. Old-format files (no `meta`) are
+indexed too, and one broken file is listed as broken instead of hiding all the others.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pipeline.core.files import write_atomic
+from pipeline.core.naming import HUB_REPO_ID
+from pipeline.results.model import (
+    CONFIG_KEYS,
+    Diversity,
+    ResultsDoc,
+    ResultsError,
+    Scalar,
+    diversity,
+    load_results,
+)
+
+HUB_URL = "https://huggingface.co/"
+WANDB_URL = "https://wandb.ai/"
+WANDB_RUN_PATH = re.compile(r"^([\w.-]+)/([\w.-]+)/([\w.-]+)$")
+TEMPLATE = "results-index.html"
+DATA_MARKER = "__HAHA_DATA__"
+README_CELL_CHARS = 40
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One readable results file. `finished` falls back to the file's mtime when `meta` lacks it."""
+
+    name: str
+    doc: ResultsDoc
+    finished: datetime
+    dated_by_meta: bool
+
+
+@dataclass(frozen=True)
+class Broken:
+    file: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Scan:
+    entries: list[Entry]  # newest first
+    broken: list[Broken]
+
+
+@dataclass(frozen=True)
+class Link:
+    text: str
+    url: str | None
+
+
+# ---- pure helpers shared by the README, the HTML page and `haha compare` ----
+
+
+def format_value(value: Scalar) -> str:
+    """How a config value reads to a person; two values that print the same are not a difference."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def setting_label(setting: Mapping[str, Any]) -> str:
+    """`t=0.9 top_p=0.95`: temperature first, since the sweep is mostly over it."""
+    rest = [f"{key}={format_value(value)}" for key, value in setting.items() if key != "temperature"]
+    return " ".join([f"t={format_value(setting.get('temperature'))}", *rest])
+
+
+def _setting_order(setting: Mapping[str, Any]) -> tuple[float, str]:
+    temperature = setting.get("temperature")
+    return (temperature if isinstance(temperature, int | float) else 0.0, setting_label(setting))
+
+
+def setting_labels(docs: Sequence[ResultsDoc]) -> list[str]:
+    """Every setting any of the docs ran, coldest first."""
+    settings = {setting_label(r.setting): r.setting for d in docs for p in d.results for r in p.settingsResults}
+    return [setting_label(s) for s in sorted(settings.values(), key=_setting_order)]
+
+
+def diversity_figures(doc: ResultsDoc) -> list[Diversity]:
+    """The figures the eval stage recorded, else (old files) the same figures computed from the completions."""
+    if doc.meta and doc.meta.diversity:
+        return doc.meta.diversity
+    return diversity(doc.results)
+
+
+def repeated_by_label(doc: ResultsDoc) -> dict[str, float]:
+    return {setting_label(figure.setting): figure.repeated_share for figure in diversity_figures(doc)}
+
+
+def percent(share: float) -> str:
+    return f"{share:.0%}"
+
+
+def base_model_of(doc: ResultsDoc) -> Scalar:
+    """meta's base model; an old file may only have one among its config keys, if at all."""
+    if doc.meta and doc.meta.base_model:
+        return doc.meta.base_model
+    return doc.config.hyperparameters().get("base_model")
+
+
+def hyperparameter_rows(docs: Sequence[ResultsDoc]) -> dict[str, list[Scalar]]:
+    """Base model, then every config key (known ones in file order, unknown ones sorted): one value per doc."""
+    tables = [doc.config.hyperparameters() for doc in docs]
+    extra = sorted({key for table in tables for key in table} - {*CONFIG_KEYS, "base_model"})
+    rows: dict[str, list[Scalar]] = {"base_model": [base_model_of(doc) for doc in docs]}
+    rows.update({key: [table.get(key) for table in tables] for key in (*CONFIG_KEYS, *extra)})
+    return rows
+
+
+def differing(rows: Mapping[str, Sequence[Scalar]]) -> list[str]:
+    """The keys whose values read differently across the docs: what the reader came to see."""
+    return [key for key, values in rows.items() if len({format_value(v) for v in values}) > 1]
+
+
+def seed_of(doc: ResultsDoc, index: int) -> int:
+    """The seed of the index-th completion: meta's list when present, else 1, 2, ... as eval.json defines."""
+    seeds = doc.meta.seeds if doc.meta else []
+    return seeds[index] if index < len(seeds) else index + 1
+
+
+def repeated_flags(completions: Sequence[str]) -> list[bool]:
+    """Which completions another seed also produced, word for word."""
+    return [completions.count(text) > 1 for text in completions]
+
+
+def hub_link(repo: str | None) -> Link | None:
+    """A Hub repo id links to huggingface.co; anything else (a local hub folder) is shown as written."""
+    if not repo:
+        return None
+    if repo.startswith(HUB_URL):
+        return Link(repo.removeprefix(HUB_URL), repo)
+    return Link(repo, HUB_URL + repo if HUB_REPO_ID.match(repo) else None)
+
+
+def wandb_link(run: str | None) -> Link | None:
+    """Only `entity/project/run_id` (or a URL) can be linked; a bare run name cannot, so it stays text."""
+    if not run:
+        return None
+    if run.startswith(WANDB_URL):
+        return Link(run.rstrip("/").rsplit("/", 1)[-1], run)
+    if match := WANDB_RUN_PATH.match(run):
+        entity, project, run_id = match.groups()
+        return Link(run_id, f"{WANDB_URL}{entity}/{project}/runs/{run_id}")
+    return Link(run, None)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An ISO 8601 time from meta; naive times are taken as UTC, unparsable ones as unknown."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def newest_first(entries: Sequence[Entry]) -> list[Entry]:
+    """By finish time, newest first; same-time entries stay in name order so the output is stable."""
+    return sorted(sorted(entries, key=lambda e: e.name), key=lambda e: e.finished, reverse=True)
+
+
+# ---- README.md ----
+
+
+def _escape(text: str) -> str:
+    """One line of Markdown that cannot break a table or open HTML."""
+    return " ".join(text.split()).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+
+
+def _cell(text: str) -> str:
+    """A table cell; long text (a system prompt) is shortened so the table stays readable."""
+    return _escape(text if len(text) <= README_CELL_CHARS else text[: README_CELL_CHARS - 1] + "…")
+
+
+def _markdown_link(link: Link | None) -> str:
+    if link is None:
+        return "—"
+    return f"[{_cell(link.text)}]({link.url})" if link.url else _cell(link.text)
+
+
+def render_readme(scan: Scan) -> str:
+    """The GitHub-rendered index: one row per results file, only the hyperparameters that differ.
+
+    No generation time is written, so rebuilding an unchanged folder gives an identical file.
+    """
+    docs = [entry.doc for entry in scan.entries]
+    rows = hyperparameter_rows(docs)
+    keys = [key for key in differing(rows) if key != "base_model"]
+    labels = setting_labels(docs)
+    lines = [
+        "# Results",
+        "",
+        "Generated by `haha results`; do not edit by hand. Open [index.html](index.html) (from disk or GitHub "
+        "Pages) to read completions side by side, or run `haha compare A B` in a terminal.",
+        "",
+    ]
+    if scan.entries:
+        header = ["config", "base model", *keys, "W&B", "Hub", "finished (UTC)", *(f"repeated {x}" for x in labels)]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for index, entry in enumerate(scan.entries):
+            lines.append("| " + " | ".join(_readme_row(entry, [rows[key][index] for key in keys], labels)) + " |")
+        lines += ["", "*repeated*: share of completions identical to another seed's completion of the same prompt "
+                  "(lower means more varied jokes)."]
+        if not all(entry.dated_by_meta for entry in scan.entries):
+            lines.append("† no finish time recorded (older format): the file's modification time.")
+    else:
+        lines.append("No results yet: `haha run` writes one file per config here.")
+    if scan.broken:
+        lines += ["", "## Unreadable results files", ""]
+        lines += [f"- `{broken.file}`: {_escape(broken.reason)}" for broken in scan.broken]
+    return "\n".join(lines) + "\n"
+
+
+def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -> list[str]:
+    meta = entry.doc.meta
+    repeated = repeated_by_label(entry.doc)
+    return [
+        f"`{entry.name}`",
+        _cell(format_value(base_model_of(entry.doc))),
+        *(_cell(format_value(value)) for value in values),
+        _markdown_link(wandb_link(meta.wandb_run if meta else None)),
+        _markdown_link(hub_link(meta.hub_repo if meta else None)),
+        format_time(entry.finished) + ("" if entry.dated_by_meta else " †"),
+        *(percent(repeated[label]) if label in repeated else "—" for label in labels),
+    ]
+
+
+# ---- index.html ----
+
+
+def index_payload(scan: Scan) -> dict[str, Any]:
+    """Everything the page shows, as one JSON object; values are pre-formatted so the page and README agree."""
+    docs = [entry.doc for entry in scan.entries]
+    rows = hyperparameter_rows(docs)
+    return {
+        "keys": list(rows),
+        "settings": setting_labels(docs),
+        "configs": [_config_payload(entry, {key: values[i] for key, values in rows.items()})
+                    for i, entry in enumerate(scan.entries)],
+        "broken": [str(broken) for broken in scan.broken],
+    }
+
+
+def _config_payload(entry: Entry, values: Mapping[str, Scalar]) -> dict[str, Any]:
+    doc, meta = entry.doc, entry.doc.meta
+    hub = hub_link(meta.hub_repo if meta else None)
+    run = wandb_link(meta.wandb_run if meta else None)
+    return {
+        "name": entry.name,
+        "values": {key: format_value(value) for key, value in values.items()},
+        "hub": asdict(hub) if hub else None,
+        "wandb": asdict(run) if run else None,
+        "finished": format_time(entry.finished),
+        "datedByMeta": entry.dated_by_meta,
+        "repeated": repeated_by_label(doc),
+        "results": [
+            {
+                "prompt": prompt.prompt,
+                "settings": {
+                    setting_label(result.setting): [
+                        [seed_of(doc, i), text] for i, text in enumerate(result.completions)
+                    ]
+                    for result in prompt.settingsResults
+                },
+            }
+            for prompt in doc.results
+        ],
+    }
+
+
+def script_json(payload: Any) -> str:
+    """JSON safe inside a <script> element: no `<`, `>` or `&` can end it or open a comment.
+
+    `\\u003c` is the same string to JSON.parse, so nothing is lost.
+    """
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_html(scan: Scan) -> str:
+    """One self-contained page: the template (inline CSS and JS) with the data embedded; no network needed."""
+    template = resources.files("pipeline.results").joinpath("templates", TEMPLATE).read_text(encoding="utf-8")
+    head, tail = template.split(DATA_MARKER)
+    return head + script_json(index_payload(scan)) + tail
+
+
+# ---- disk ----
+
+
+def read_entry(path: Path) -> Entry | Broken:
+    """One results file as an Entry, or Broken with the reason (named by file name, not machine path)."""
+    try:
+        doc = load_results(path, display=path.name)
+    except ResultsError as exc:
+        return Broken(path.name, str(exc).removeprefix(f"{path.name}: "))
+    finished = parse_time(doc.meta.finished) if doc.meta else None
+    if finished is None:
+        return Entry(path.stem, doc, datetime.fromtimestamp(path.stat().st_mtime, UTC), dated_by_meta=False)
+    return Entry(path.stem, doc, finished, dated_by_meta=True)
+
+
+def scan_results(results_dir: Path) -> Scan:
+    read = [read_entry(path) for path in sorted(results_dir.glob("*.json"))]
+    entries = newest_first([item for item in read if isinstance(item, Entry)])
+    return Scan(entries, [item for item in read if isinstance(item, Broken)])
+
+
+def write_index(results_dir: Path) -> Scan:
+    """Rebuild README.md and index.html in `results_dir`; each is replaced atomically."""
+    scan = scan_results(results_dir)
+    write_atomic(results_dir / "README.md", render_readme(scan))
+    write_atomic(results_dir / "index.html", render_html(scan))
+    return scan
