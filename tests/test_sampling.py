@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+from pipeline.evaluate.params import SamplingParams
 from pipeline.evaluate.sampling import (
     Request,
     RowParams,
@@ -27,7 +28,7 @@ VOCAB = 50
 
 
 def params(rows: list[dict[str, Any]], steps: int = 4) -> RowParams:
-    return RowParams.of([Request((1,), seed=index + 1, max_new_tokens=steps, **row) for index, row in enumerate(rows)],
+    return RowParams.of([Request((1,), index + 1, SamplingParams(**row), steps) for index, row in enumerate(rows)],
                         torch.device("cpu"))
 
 
@@ -115,7 +116,7 @@ class ScriptedModel:
 
 
 def test_rows_stop_at_their_own_stop_token_or_limit() -> None:
-    requests = [Request((0, n), seed=1, temperature=0, max_new_tokens=limit) for n, limit in
+    requests = [Request((0, n), 1, SamplingParams(temperature=0), limit) for n, limit in
                 [(2, 10), (5, 10), (0, 10), (7, 4), (3, 10)]]
     out = generate(ScriptedModel(), requests, stop_ids={ScriptedModel.STOP}, pad_id=0)  # type: ignore[arg-type]
     assert out == [[100, 101], [100, 101, 102, 103, 104], [], [100, 101, 102, 103], [100, 101, 102]]
@@ -133,7 +134,7 @@ def mixed_requests(tokenizer: Any) -> list[Request]:
                ["<|im_start|>user\nIt was 100 degrees today.<|im_end|>\n<|im_start|>assistant\n", "Hi", "A goldfish"]]
     settings = [{"temperature": 0}, {"temperature": 0.9, "top_p": 0.9}, {"temperature": 1.2, "top_k": 40,
                                                                          "repetition_penalty": 1.2}]
-    return [Request(prompt, seed, max_new_tokens=6 + seed, **setting) for prompt in prompts for setting in settings
+    return [Request(prompt, seed, SamplingParams(**setting), 6 + seed) for prompt in prompts for setting in settings
             for seed in (1, 2)]
 
 
@@ -150,7 +151,7 @@ def test_each_row_is_the_same_alone_as_in_a_batch(model_and_tokenizer: tuple[Any
 
 def test_greedy_rows_match_transformers_generate(model_and_tokenizer: tuple[Any, Any]) -> None:
     model, tokenizer = model_and_tokenizer
-    requests = [r for r in mixed_requests(tokenizer) if r.temperature == 0]
+    requests = [r for r in mixed_requests(tokenizer) if r.params.temperature == 0]
     ours = generate(model, requests, stop_ids=stop_token_ids(tokenizer, model), pad_id=tokenizer.pad_token_id)
     for request, ids in zip(requests, ours, strict=True):
         reference = model.generate(torch.tensor([request.prompt_ids]), do_sample=False,

@@ -9,12 +9,14 @@ from typing import Any
 
 import yaml
 
+from pipeline.core.errors import HahaError
+
 # The C parser with the safe constructor: the same tags as `yaml.safe_load` (a `!!python/...` tag is an
 # error, never a call), about ten times faster, which matters when a PR touches hundreds of configs.
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class ConfigLoadError(Exception):
+class ConfigLoadError(HahaError):
     def __init__(self, line: int | None, message: str) -> None:
         super().__init__(message)
         self.line = line

@@ -17,10 +17,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline.core.errors import HahaError
+
 LOCK_FILE = ".haha.lock"
 
 
-class WorkspaceLocked(Exception):
+class WorkspaceLocked(HahaError):
     """Another haha process holds the workspace; the message names it."""
 
 

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from pipeline.evaluate.params import SamplingParams
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 # Part of the resume key: bump it when a change here would change completions, so
 # progress saved by an older sampler is discarded instead of mixed in.
 SAMPLER_VERSION = 1
-DEFAULT_MAX_NEW_TOKENS = 64
 CHATML_END = "<|im_end|>"
 
 
@@ -37,11 +38,8 @@ class Request:
 
     prompt_ids: tuple[int, ...]
     seed: int
-    temperature: float
-    top_p: float | None = None
-    top_k: int | None = None
-    repetition_penalty: float | None = None
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    params: SamplingParams
+    max_new_tokens: int  # the params' own, or a command's cap: resolved once by the planner
 
 
 @dataclass(frozen=True)
@@ -61,10 +59,10 @@ class RowParams:
         for row, request in enumerate(requests):
             draws[row, : request.max_new_tokens] = uniforms(request.seed, request.max_new_tokens)
         return cls(
-            temperature=torch.tensor([r.temperature for r in requests], dtype=torch.float32, device=device),
-            top_p=torch.tensor([r.top_p or 1.0 for r in requests], dtype=torch.float32, device=device),
-            top_k=torch.tensor([r.top_k or 0 for r in requests], dtype=torch.long, device=device),
-            penalty=torch.tensor([r.repetition_penalty or 1.0 for r in requests], dtype=torch.float32,
+            temperature=torch.tensor([r.params.temperature for r in requests], dtype=torch.float32, device=device),
+            top_p=torch.tensor([r.params.top_p or 1.0 for r in requests], dtype=torch.float32, device=device),
+            top_k=torch.tensor([r.params.top_k or 0 for r in requests], dtype=torch.long, device=device),
+            penalty=torch.tensor([r.params.repetition_penalty or 1.0 for r in requests], dtype=torch.float32,
                                  device=device),
             draws=draws.to(device),
         )

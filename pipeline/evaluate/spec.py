@@ -12,8 +12,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictFloat,
-    StrictInt,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -21,31 +19,20 @@ from pydantic import (
 
 from pipeline.config.loading import line_of, parse_yaml
 from pipeline.core.problems import Problem
+from pipeline.evaluate.params import GENERATION_KEYS, SamplingParams
 
-GENERATION_KEYS = ("temperature", "top_p", "top_k", "max_new_tokens", "repetition_penalty")
 # Bounds that keep a merged eval.json from holding the GPU runner for days (every value is finite: JSON's
-# Infinity and NaN are refused when the file is read).
+# Infinity and NaN are refused when the file is read); the generation parameters' own are in params.py.
 MAX_SEEDS = 1_000
-MAX_NEW_TOKENS = 4_096
-MAX_TEMPERATURE = 100
-MAX_REPETITION_PENALTY = 100.0
 
 
-class Setting(BaseModel):
-    """One column of the sweep; `temperature: 0` means greedy decoding."""
+class Setting(SamplingParams):
+    """One column of the sweep, as eval.json writes it.
 
-    model_config = ConfigDict(extra="forbid")
-    # int | float keeps eval.json's own spelling (0 stays 0), so results echo settings byte for byte.
-    # Strict: a quoted "0.7" or a `true` in eval.json is a mistake to report, not a number to coerce.
-    temperature: StrictInt | StrictFloat = Field(ge=0, le=MAX_TEMPERATURE)
-    top_p: float | None = Field(default=None, gt=0, le=1, strict=True)
-    top_k: int | None = Field(default=None, ge=0, strict=True)
-    max_new_tokens: int | None = Field(default=None, ge=1, le=MAX_NEW_TOKENS, strict=True)
-    repetition_penalty: float | None = Field(default=None, gt=0, le=MAX_REPETITION_PENALTY, strict=True)
+    Strict: a quoted "0.7" or a `true` in eval.json is a mistake to report, not a number to coerce.
+    """
 
-    def as_dict(self) -> dict[str, Any]:
-        """The settings object as written in eval.json (and echoed in results)."""
-        return self.model_dump(exclude_none=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class EvalSpec(BaseModel):

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline import __version__
 from pipeline.config.loading import load_config
+from pipeline.core.errors import HahaError
 from pipeline.core.files import write_atomic
 from pipeline.core.naming import basename_of
 from pipeline.core.runs import adapter_sha256
-from pipeline.evaluate.sampling import DEFAULT_MAX_NEW_TOKENS, SAMPLER_VERSION, Request
-from pipeline.evaluate.spec import Cell, EvalSpec, Setting, sweep_cells
+from pipeline.evaluate.sampling import SAMPLER_VERSION, Request
+from pipeline.evaluate.spec import Cell, EvalSpec, sweep_cells
 from pipeline.results.model import (
     ConfigBlock,
     Meta,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 DEFAULT_BATCH_SIZE = 64
 
 
-class EvalError(Exception):
+class EvalError(HahaError):
     """The sweep cannot run as asked; the message says what to change."""
 
 
@@ -81,11 +82,6 @@ class EvalReport:
 
 # -- pure planning ---------------------------------------------------------------------------------------------------
 
-def new_tokens(setting: Setting, override: int | None) -> int:
-    """`--max-new-tokens` wins (smoke runs cap every setting), else the setting's own, else the default."""
-    return override or setting.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-
-
 def first_words(text: str, count: int = 6) -> str:
     words = text.split()
     return " ".join(words[:count]) + ("…" if len(words) > count else "")
@@ -93,7 +89,7 @@ def first_words(text: str, count: int = 6) -> str:
 
 def check_context(spec: EvalSpec, prompt_ids: Sequence[Sequence[int]], context: int, override: int | None) -> None:
     """Refuse, before any generation, a prompt that cannot fit the model's context with its completion."""
-    longest = max(new_tokens(s, override) for s in spec.settings)
+    longest = max(s.new_tokens(override) for s in spec.settings)
     room = context - longest
     for index, ids in enumerate(prompt_ids):
         if len(ids) > room:
@@ -106,8 +102,7 @@ def check_context(spec: EvalSpec, prompt_ids: Sequence[Sequence[int]], context: 
 
 def request_for(cell: Cell, spec: EvalSpec, prompt_ids: Sequence[Sequence[int]], override: int | None) -> Request:
     setting = spec.settings[cell.setting]
-    return Request(tuple(prompt_ids[cell.prompt]), cell.seed, setting.temperature, setting.top_p, setting.top_k,
-                   setting.repetition_penalty, new_tokens(setting, override))
+    return Request(tuple(prompt_ids[cell.prompt]), cell.seed, setting.params(), setting.new_tokens(override))
 
 
 def plan_batches(cells: Sequence[Cell], requests: Mapping[Cell, Request], size: int) -> list[list[Cell]]:

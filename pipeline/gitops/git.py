@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from pipeline.core.errors import HahaError
 
-class GitError(Exception):
+
+class GitError(HahaError):
     """A git command failed; the message carries the command and git's own words."""
 
 

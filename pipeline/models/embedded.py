@@ -17,6 +17,7 @@ import importlib.metadata
 import json
 from pathlib import Path
 
+from pipeline.core.errors import HahaError
 from pipeline.core.files import build_folder_once
 from pipeline.core.settings import cache_root
 
@@ -30,7 +31,7 @@ SPECIAL_TOKENS = {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "pad_t
                   "unk_token": "<|endoftext|>"}
 
 
-class BaseModelError(Exception):
+class BaseModelError(HahaError):
     """The embedded model cannot be prepared; the message says how to install it."""
 
 

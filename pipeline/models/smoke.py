@@ -17,6 +17,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.errors import HahaError
+
 
 class SmokeModelKind(StrEnum):
     TWIN = "twin"
@@ -31,7 +33,7 @@ class SmokeModelChoice(StrEnum):
     TINY = "tiny"
 
 
-class SmokeModelError(Exception):
+class SmokeModelError(HahaError):
     """`--smoke-model twin` was asked for and the base model's files cannot be had."""
 
 

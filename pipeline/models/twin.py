@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.errors import HahaError
 from pipeline.core.files import build_folder_once
 from pipeline.core.settings import cache_root
 from pipeline.models.source import DESCRIPTION_FILES
@@ -27,7 +28,7 @@ TWIN_HEAD_DIM = TWIN_SHAPE["hidden_size"] // TWIN_SHAPE["num_attention_heads"]
 MARKER = "haha-twin.txt"
 
 
-class TwinError(Exception):
+class TwinError(HahaError):
     """This architecture cannot be shrunk here (it needs remote code, or transformers does not know it)."""
 
 

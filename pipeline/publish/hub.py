@@ -36,6 +36,7 @@ import httpx
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import HfHubHTTPError
 
+from pipeline.core.errors import HahaError
 from pipeline.core.runs import ADAPTER_FILES, adapter_sha256
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ AUTH_STATUSES = (401, 403)
 T = TypeVar("T")
 
 
-class PublishError(Exception):
+class PublishError(HahaError):
     """The push did not happen; the message says why and what to do."""
 
 

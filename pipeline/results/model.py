@@ -15,6 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pipeline.core.errors import HahaError
+from pipeline.evaluate.params import SamplingParams
+
 # The hyperparameters echoed into the results file, in the order the haha files list them.
 CONFIG_KEYS = (
     "default_system_message",
@@ -38,7 +41,7 @@ CONFIG_KEYS = (
 Scalar = bool | int | float | str | None
 
 
-class ResultsError(ValueError):
+class ResultsError(HahaError, ValueError):
     """A results file that cannot be read; the message names the file and what is wrong."""
 
 
@@ -70,23 +73,18 @@ class ConfigBlock(_Open):
         return {key: value for key, value in self.model_dump().items() if key != "name"}
 
 
-class SettingResult(_Open):
+class SettingResult(SamplingParams, _Open):
     """One generation setting of one prompt: the settings keys, then one completion per seed.
 
-    The generation keys are declared before `completions` (in eval.json's order) because
-    pydantic dumps declared fields in that order: a file keeps its key order when rewritten.
+    The generation keys come before `completions` (in eval.json's order) because pydantic dumps
+    declared fields in that order: a file keeps its key order when rewritten.
     """
 
-    temperature: float
-    top_p: float | None = None
-    top_k: int | None = None
-    max_new_tokens: int | None = None
-    repetition_penalty: float | None = None
     completions: list[str]
 
     @property
     def setting(self) -> dict[str, Any]:
-        """The generation parameters alone (temperature, top_p, ...), as eval.json wrote them."""
+        """The settings object as the file wrote it: the generation parameters, and any keys an older writer added."""
         return {key: value for key, value in self.model_dump(exclude_none=True).items() if key != "completions"}
 
 

@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import yaml
 
+from pipeline.core.errors import HahaError
 from pipeline.core.files import write_atomic
 from pipeline.core.runs import RunPaths
 from pipeline.core.secrets import scrub
@@ -36,7 +37,7 @@ METRICS_PATTERN = re.compile(r"^\{'(?:train_)?loss'.*\}$")
 ALL_ROWS_DROPPED = "num_samples=0"
 
 
-class TrainingError(Exception):
+class TrainingError(HahaError):
     """Training did not produce an adapter; the message says why and what to do."""
 
 
