@@ -54,6 +54,7 @@ def main() -> None:
 
     from pipeline.core.runs import RunPaths
     from pipeline.train.axolotl import child_env
+    from pipeline.train.tracking import WandbMode
 
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
@@ -69,7 +70,7 @@ def main() -> None:
         bare_run.run_dir.mkdir(parents=True)
         bare_run.config.write_text(yaml.safe_dump(bare_config, sort_keys=False))
         bare_cmd = [str(BIN / "axolotl"), "train", str(bare_run.config), "--launcher", "python"]
-        env = child_env(bare_run, "offline", local_model=True)
+        env = child_env(bare_run, WandbMode.OFFLINE, local_model=True)
 
         haha_times, bare_times, haha_steps, bare_steps = [], [], [], []
         for repeat in range(args.repeats):

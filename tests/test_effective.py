@@ -9,6 +9,7 @@ import pytest
 from pipeline.config.effective import SMOKE_STEPS, RunPlan, effective_config
 from pipeline.core.settings import Settings
 from pipeline.models.smoke import SmokeModel, SmokeModelKind
+from pipeline.train.tracking import WandbMode
 
 GPU_CONFIG = {
     "base_model": "meta-llama/Meta-Llama-3-8B",
@@ -40,7 +41,7 @@ EMBEDDED = SmokeModel(SmokeModelKind.EMBEDDED, Path("/embedded"), "embedded test
 TWIN = SmokeModel(SmokeModelKind.TWIN, Path("/twin"), "twin of the real model")
 
 
-def plan(tmp_path: Path, wandb_mode: str = "offline", smoke: SmokeModel | None = None,
+def plan(tmp_path: Path, wandb_mode: WandbMode = WandbMode.OFFLINE, smoke: SmokeModel | None = None,
          smoke_steps: int = SMOKE_STEPS) -> RunPlan:
     return RunPlan(tmp_path / "ws" / "adapter", tmp_path / "ws" / "prepared", tmp_path / "mounted-data",
                    wandb_mode, smoke, smoke_steps)
@@ -85,7 +86,7 @@ def test_smoke_swaps_in_cpu_safe_settings_but_keeps_data_format_and_lora_shape(s
 
 
 def test_disabled_wandb_removes_tracking_keys(settings: Settings, tmp_path: Path) -> None:
-    config, _ = effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path, wandb_mode="disabled"))
+    config, _ = effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path, wandb_mode=WandbMode.DISABLED))
     assert "wandb_project" not in config
     assert "wandb_name" not in config
 

@@ -18,8 +18,8 @@ from pipeline.cli.app import app
 from pipeline.gitops import commit as gitops
 from pipeline.gitops.commit import (
     BOT_NAME,
+    PUSH_BACKOFF,
     GitOpsError,
-    backoff_seconds,
     commit_results,
     default_message,
     identity_args,
@@ -131,8 +131,8 @@ def test_remote_advanced(stderr: str, race: bool) -> None:
 
 
 def test_backoff_grows_and_is_capped() -> None:
-    assert [backoff_seconds(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
-    assert backoff_seconds(20) == 30.0
+    assert [PUSH_BACKOFF.delay(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+    assert PUSH_BACKOFF.delay(20) == 30.0
 
 
 def test_identity_args_only_fill_what_is_missing() -> None:

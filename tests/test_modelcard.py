@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.publish.modelcard import CardInputs, DatasetFile, WandbRun, render_card
+from pipeline.publish.modelcard import CardInputs, DatasetFile, render_card
+from pipeline.train.tracking import WandbRef
 
 SHA = "c" * 64
 CONFIG = {
@@ -27,7 +28,7 @@ CARD = CardInputs(
     effective_config=CONFIG,
     datasets=(DatasetFile("train/data/jokes.jsonl", 1200),),
     license="llama3",
-    wandb=WandbRun("haha", "haha-llama-3-8b-lora-001"),
+    wandb=WandbRef("haha", "haha-llama-3-8b-lora-001"),
 )
 
 
@@ -104,7 +105,7 @@ def test_results_file_is_linked_when_the_source_repo_is_known() -> None:
 def test_wandb_run_is_named_and_linked_only_when_the_entity_is_known() -> None:
     _, unlinked = _split(render_card(CARD))
     assert "- W&B run: `haha/haha-llama-3-8b-lora-001`\n" in unlinked
-    run = WandbRun("haha", "haha-llama-3-8b-lora-001", entity="haha-team", run_id="3kx9q2")
+    run = WandbRef("haha", "haha-llama-3-8b-lora-001", entity="haha-team", run_id="3kx9q2")
     _, linked = _split(render_card(replace(CARD, wandb=run)))
     assert "- W&B run: [`haha/haha-llama-3-8b-lora-001`](https://wandb.ai/haha-team/haha/runs/3kx9q2)" in linked
     _, untracked = _split(render_card(replace(CARD, wandb=None)))

@@ -15,7 +15,8 @@ import pytest
 from haha_cli import FAST_SMOKE, HAHA
 
 from pipeline.core.lock import workspace_lock
-from pipeline.train.axolotl import append_losses, loss_history, run_child
+from pipeline.train.axolotl import append_losses, loss_history
+from pipeline.train.child import run_child
 
 # A child like Axolotl's preprocessing: it starts a worker that inherits its stdout, says the worker's pid,
 # then either exits at once (leaving the worker holding the pipe) or keeps running.

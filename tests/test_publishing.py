@@ -16,23 +16,18 @@ from hub_server import FakeHub
 from huggingface_hub import constants
 from safetensors.torch import save_file
 
+from pipeline.core.errors import UsageError
+from pipeline.core.retry import Backoff
 from pipeline.core.runs import adapter_sha256
-from pipeline.publish.hub import (
-    PUSH_LOG,
-    HfHub,
-    HubAuthError,
-    LocalHub,
-    PublishError,
-    Retry,
-    parse_hub,
-    publish,
-)
+from pipeline.publish.hub import HubAuthError, PublishError, Push, publish
+from pipeline.publish.local import PUSH_LOG
 from pipeline.publish.modelcard import CardInputs, render_card
+from pipeline.publish.target import HfHub, LocalHub, parse_hub
 
 ORG, NAME = "haha-lab", "haha-llama-3-8b-lora-001"
 REPO_ID = f"{ORG}/{NAME}"
 HASH_A, HASH_B = "a" * 64, "b" * 64
-FAST = Retry(tries=3, base_delay=0.01)
+FAST = Backoff(tries=3, first=0.01)
 PUBLISHED = {
     "adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "tokenizer_config.json",
     "special_tokens_map.json", "chat_template.jinja", "README.md",
@@ -86,20 +81,20 @@ def test_parse_hub_reads_both_forms(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 @pytest.mark.parametrize("spec", ["", "local:", "HF", "s3://bucket", "hub"])
 def test_parse_hub_refuses_anything_else(spec: str) -> None:
-    with pytest.raises(ValueError, match=r"local:DIR .* or hf"):
+    with pytest.raises(UsageError, match=r"local:DIR .* or hf"):
         parse_hub(spec)
 
 
 def test_missing_adapter_is_refused_before_any_push(tmp_path: Path) -> None:
     with pytest.raises(PublishError, match=r"adapter_model\.safetensors.*train the config"):
-        publish(tmp_path, NAME, "card", HASH_A, f"local:{tmp_path / 'hub'}", ORG, True)
+        publish(Push(tmp_path, ORG, NAME, "card", HASH_A, True), parse_hub(f"local:{tmp_path / 'hub'}"))
     assert not (tmp_path / "hub").exists()
 
 
 @pytest.mark.parametrize(("org", "name"), [("..", NAME), (ORG, "../escape"), ("haha/lab", NAME), (ORG, "")])
 def test_repo_names_cannot_escape_the_hub_folder(adapter_dir: Path, tmp_path: Path, org: str, name: str) -> None:
-    with pytest.raises(ValueError, match="not a valid Hub org or repo name"):
-        publish(adapter_dir, name, "card", HASH_A, f"local:{tmp_path / 'hub'}", org, True)
+    with pytest.raises(PublishError, match="not a valid Hub org or repo name"):
+        publish(Push(adapter_dir, org, name, "card", HASH_A, True), parse_hub(f"local:{tmp_path / 'hub'}"))
 
 
 # ---- local hub -------------------------------------------------------------------------------------------
@@ -107,7 +102,7 @@ def test_repo_names_cannot_escape_the_hub_folder(adapter_dir: Path, tmp_path: Pa
 
 def test_local_push_lays_out_the_repo(adapter_dir: Path, tmp_path: Path) -> None:
     card = _card()
-    result = publish(adapter_dir, NAME, card, HASH_A, f"local:{tmp_path / 'hub'}", ORG, True)
+    result = publish(Push(adapter_dir, ORG, NAME, card, HASH_A, True), parse_hub(f"local:{tmp_path / 'hub'}"))
 
     repo = tmp_path / "hub" / ORG / NAME
     assert not result.skipped
@@ -126,10 +121,10 @@ def test_local_push_lays_out_the_repo(adapter_dir: Path, tmp_path: Path) -> None
 
 def test_local_push_is_skipped_for_the_same_hash_and_repeated_for_a_new_one(adapter_dir: Path, tmp_path: Path) -> None:
     spec = f"local:{tmp_path / 'hub'}"
-    first = publish(adapter_dir, NAME, "card A", HASH_A, spec, ORG, True)
-    again = publish(adapter_dir, NAME, "card A, edited", HASH_A, spec, ORG, True)
+    first = publish(Push(adapter_dir, ORG, NAME, "card A", HASH_A, True), parse_hub(spec))
+    again = publish(Push(adapter_dir, ORG, NAME, "card A, edited", HASH_A, True), parse_hub(spec))
     (adapter_dir / "chat_template.jinja").unlink()
-    changed = publish(adapter_dir, NAME, "card B", HASH_B, spec, ORG, True)
+    changed = publish(Push(adapter_dir, ORG, NAME, "card B", HASH_B, True), parse_hub(spec))
 
     repo = tmp_path / "hub" / ORG / NAME
     assert again.skipped and again.revision == first.revision
@@ -144,7 +139,7 @@ def test_a_failed_local_push_leaves_the_repo_as_it_was(
     adapter_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = f"local:{tmp_path / 'hub'}"
-    publish(adapter_dir, NAME, "card A", HASH_A, spec, ORG, True)
+    publish(Push(adapter_dir, ORG, NAME, "card A", HASH_A, True), parse_hub(spec))
     repo = tmp_path / "hub" / ORG / NAME
     before = {p.name: p.read_bytes() for p in repo.iterdir() if p.is_file()}
 
@@ -158,7 +153,7 @@ def test_a_failed_local_push_leaves_the_repo_as_it_was(
 
     monkeypatch.setattr(shutil, "copy2", copy_then_fail)
     with pytest.raises(OSError, match="disk full"):
-        publish(adapter_dir, NAME, "card B", HASH_B, spec, ORG, True)
+        publish(Push(adapter_dir, ORG, NAME, "card B", HASH_B, True), parse_hub(spec))
 
     assert {p.name: p.read_bytes() for p in repo.iterdir() if p.is_file()} == before
     assert len((repo / PUSH_LOG).read_text().splitlines()) == 1
@@ -167,11 +162,11 @@ def test_a_failed_local_push_leaves_the_repo_as_it_was(
 
 def test_a_swap_cut_off_between_renames_is_recovered(adapter_dir: Path, tmp_path: Path) -> None:
     spec = f"local:{tmp_path / 'hub'}"
-    first = publish(adapter_dir, NAME, "card A", HASH_A, spec, ORG, True)
+    first = publish(Push(adapter_dir, ORG, NAME, "card A", HASH_A, True), parse_hub(spec))
     repo = tmp_path / "hub" / ORG / NAME
     repo.rename(repo.with_name(f".{NAME}.previous"))  # the old repo moved aside, the new one never arrived
 
-    again = publish(adapter_dir, NAME, "card A", HASH_A, spec, ORG, True)
+    again = publish(Push(adapter_dir, ORG, NAME, "card A", HASH_A, True), parse_hub(spec))
 
     assert again.skipped and again.revision == first.revision
     assert [p.name for p in repo.parent.iterdir()] == [NAME]
@@ -186,11 +181,11 @@ def test_a_retrained_adapter_is_pushed_again_and_the_revision_holds_it(adapter_d
     """Same config hash, new weights (a forced or resumed retrain): the push must happen, or the results would
     point at a revision holding weights that were never evaluated."""
     spec = f"local:{tmp_path / 'hub'}" if hub_spec == "local" else "hf"
-    first = publish(adapter_dir, NAME, "card", HASH_A, spec, ORG, True, retry=FAST)
+    first = publish(Push(adapter_dir, ORG, NAME, "card", HASH_A, True), parse_hub(spec), retry=FAST)
     (adapter_dir / "adapter_model.safetensors").write_bytes(b"retrained weights")
-    second = publish(adapter_dir, NAME, "card", HASH_A, spec, ORG, True, retry=FAST)
+    second = publish(Push(adapter_dir, ORG, NAME, "card", HASH_A, True), parse_hub(spec), retry=FAST)
     assert not second.skipped and second.revision != first.revision
-    third = publish(adapter_dir, NAME, "card", HASH_A, spec, ORG, True, retry=FAST)
+    third = publish(Push(adapter_dir, ORG, NAME, "card", HASH_A, True), parse_hub(spec), retry=FAST)
     assert third.skipped and third.revision == second.revision
     if hub_spec == "hf":
         assert hub.repos[REPO_ID].files["adapter_model.safetensors"] == b"retrained weights"
@@ -200,7 +195,7 @@ def test_a_retrained_adapter_is_pushed_again_and_the_revision_holds_it(adapter_d
 
 def test_hf_push_is_one_commit_carrying_the_hash(adapter_dir: Path, hub: FakeHub) -> None:
     card = _card()
-    result = publish(adapter_dir, NAME, card, HASH_A, "hf", ORG, True, retry=FAST)
+    result = publish(Push(adapter_dir, ORG, NAME, card, HASH_A, True), parse_hub("hf"), retry=FAST)
 
     repo = hub.repos[REPO_ID]
     assert repo.private
@@ -218,10 +213,10 @@ def test_hf_push_is_one_commit_carrying_the_hash(adapter_dir: Path, hub: FakeHub
 
 
 def test_hf_republish_with_the_same_hash_makes_no_commit(adapter_dir: Path, hub: FakeHub) -> None:
-    first = publish(adapter_dir, NAME, _card(), HASH_A, "hf", ORG, True, retry=FAST)
-    again = publish(adapter_dir, NAME, _card(), HASH_A, "hf", ORG, True, retry=FAST)
+    first = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"), retry=FAST)
+    again = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"), retry=FAST)
     (adapter_dir / "chat_template.jinja").unlink()
-    changed = publish(adapter_dir, NAME, _card(), HASH_B, "hf", ORG, True, retry=FAST)
+    changed = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_B, True), parse_hub("hf"), retry=FAST)
 
     assert again.skipped and again.revision == first.revision
     assert not changed.skipped and changed.revision != first.revision
@@ -232,13 +227,13 @@ def test_hf_republish_with_the_same_hash_makes_no_commit(adapter_dir: Path, hub:
 
 def test_forced_publish_pushes_the_same_hash_again(adapter_dir: Path, hub: FakeHub, tmp_path: Path) -> None:
     spec = f"local:{tmp_path / 'hub'}"
-    local_first = publish(adapter_dir, NAME, "card A", HASH_A, spec, ORG, True)
+    local_first = publish(Push(adapter_dir, ORG, NAME, "card A", HASH_A, True), parse_hub(spec))
     (adapter_dir / "adapter_model.safetensors").write_bytes(b"retrained weights")
-    local_forced = publish(adapter_dir, NAME, "card A", HASH_A, spec, ORG, True, force=True)
+    local_forced = publish(Push(adapter_dir, ORG, NAME, "card A", HASH_A, True, force=True), parse_hub(spec))
     assert not local_forced.skipped and local_forced.revision != local_first.revision
 
-    hf_first = publish(adapter_dir, NAME, _card(), HASH_A, "hf", ORG, True, retry=FAST)
-    hf_forced = publish(adapter_dir, NAME, _card(), HASH_A, "hf", ORG, True, retry=FAST, force=True)
+    hf_first = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"), retry=FAST)
+    hf_forced = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True, force=True), parse_hub("hf"), retry=FAST)
     assert not hf_forced.skipped and hf_forced.revision != hf_first.revision
     assert len(hub.requests_to("commit")) == 2
 
@@ -249,7 +244,8 @@ def test_hf_transient_failures_are_retried(
     adapter_dir: Path, hub: FakeHub, endpoint: str, statuses: list[int]
 ) -> None:
     hub.fail(endpoint, *statuses)
-    result = publish(adapter_dir, NAME, _card(), HASH_A, "hf", ORG, True, retry=Retry(tries=3, base_delay=0))
+    result = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"),
+                     retry=Backoff(tries=3, first=0))
 
     assert not result.skipped
     assert len(hub.requests_to(endpoint)) == len(statuses) + 1
@@ -259,7 +255,7 @@ def test_hf_transient_failures_are_retried(
 def test_hf_gives_up_after_the_configured_tries(adapter_dir: Path, hub: FakeHub) -> None:
     hub.fail("commit", 503, 503, 503)
     with pytest.raises(PublishError, match="gave up after 3 tries"):
-        publish(adapter_dir, NAME, _card(), HASH_A, "hf", ORG, True, retry=FAST)
+        publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"), retry=FAST)
     assert len(hub.requests_to("commit")) == 3
 
 
@@ -271,14 +267,14 @@ def test_hf_unreachable_endpoint_is_retried_then_reported(
         port = sock.getsockname()[1]
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     with pytest.raises(PublishError, match=r"creating .* gave up after 2 tries: ConnectError"):
-        publish(adapter_dir, NAME, _card(), HASH_A, "hf", ORG, True, retry=Retry(tries=2, base_delay=0))
+        publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"), retry=Backoff(tries=2, first=0))
 
 
 @pytest.mark.parametrize(("endpoint", "status"), [("commit", 403), ("create", 401)])
 def test_hf_refused_credentials_fail_at_once(adapter_dir: Path, hub: FakeHub, endpoint: str, status: int) -> None:
     hub.fail(endpoint, status, status, status)
     with pytest.raises(HubAuthError, match=rf"HTTP {status}.*check HF_TOKEN has write access to {ORG}"):
-        publish(adapter_dir, NAME, _card(), HASH_A, "hf", ORG, True, retry=FAST)
+        publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"), retry=FAST)
     assert len(hub.requests_to(endpoint)) == 1
     assert hub.requests[-1].endpoint == endpoint, "nothing is sent after the refusal"
 
@@ -295,10 +291,10 @@ def test_hf_token_never_leaks(
     card = _card({"hf_token": canary, "hub_model_id": f"{ORG}/{NAME}", "comment": f"token is {canary}"})
     hub.fail("commit", 503)  # so the retry warning is logged too
 
-    publish(adapter_dir, NAME, card, HASH_A, "hf", ORG, True, retry=Retry(tries=2, base_delay=0))
+    publish(Push(adapter_dir, ORG, NAME, card, HASH_A, True), parse_hub("hf"), retry=Backoff(tries=2, first=0))
     hub.fail("commit", 403)
     with pytest.raises(HubAuthError) as refused:
-        publish(adapter_dir, NAME, card, HASH_B, "hf", ORG, True, retry=FAST)
+        publish(Push(adapter_dir, ORG, NAME, card, HASH_B, True), parse_hub("hf"), retry=FAST)
 
     out, err = capfd.readouterr()
     assert "retrying" in caplog.text and "Send: curl" in caplog.text, "the logs we check were really written"

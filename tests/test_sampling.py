@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 import torch
 
-from pipeline.evaluate.params import SamplingParams
+from pipeline.evaluate.params import Request, SamplingParams
 from pipeline.evaluate.sampling import (
-    Request,
     RowParams,
     decode,
     generate,

@@ -70,9 +70,9 @@ def test_adapter_loads_with_peft_onto_the_tiny_base(repo: Path, first_run: subpr
 
 
 def test_wandb_offline_run_is_named_after_the_config(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
-    from pipeline.train.tracking import offline_runs
+    from pipeline.train.tracking import recorded_runs
 
-    runs = offline_runs(repo / "scratch" / "runs" / CONFIG)
+    runs = recorded_runs(repo / "scratch" / "runs" / CONFIG)
     assert [(r.project, r.name) for r in runs] == [("haha", CONFIG)]
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.core.errors import UsageError
 from pipeline.train.axolotl import Progress, diagnose
 from pipeline.train.tracking import wandb_mode
 
@@ -41,7 +42,7 @@ def test_wandb_mode_follows_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
     assert wandb_mode(None) == "online"
     assert wandb_mode("disabled") == "disabled"
-    with pytest.raises(ValueError, match="--wandb"):
+    with pytest.raises(UsageError, match="--wandb"):
         wandb_mode("sometimes")
 
 

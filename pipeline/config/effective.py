@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.rules import DATASET_LIST_KEYS, dataset_file
+from pipeline.config.rules import dataset_entries, dataset_file
 from pipeline.core.secrets import scrub_config
 from pipeline.core.settings import Settings
 from pipeline.models.smoke import SmokeModel
+from pipeline.train.tracking import WandbMode
 
 # Long enough on the embedded model for the loss to fall visibly (about 3 s a step on 2 CPU cores).
 SMOKE_STEPS = 24
@@ -81,7 +82,7 @@ class RunPlan:
     adapter_dir: Path
     prepared_dir: Path
     data_dir: Path
-    wandb_mode: str  # online | offline | disabled
+    wandb_mode: WandbMode
     smoke: SmokeModel | None = None  # set for smoke runs: the model trained instead of the real one
     smoke_steps: int = SMOKE_STEPS
 
@@ -100,19 +101,16 @@ def _set(config: dict[str, Any], key: str, value: Any, reason: str, overrides: l
 
 
 def _map_datasets(config: dict[str, Any], settings: Settings, data_dir: Path, overrides: list[Override]) -> None:
-    for list_key in DATASET_LIST_KEYS:
-        entries = config.get(list_key)
-        for index, dataset in enumerate(entries if isinstance(entries, list) else []):
-            path_value = dataset.get("path") if isinstance(dataset, dict) else None
-            if not isinstance(path_value, str):
-                continue
-            repo_file = dataset_file(path_value, settings)
-            if repo_file is None:
-                raise ValueError(f"{list_key}[{index}].path '{path_value}' is outside train/data")
-            mapped = str(data_dir / repo_file.relative_to(settings.data_dir.resolve()))
-            if mapped != path_value:
-                dataset["path"] = mapped
-                overrides.append(Override(f"{list_key}[{index}].path", path_value, mapped, "data mount"))
+    for dataset in dataset_entries(config):
+        if dataset.path is None:
+            continue
+        repo_file = dataset_file(dataset.path, settings)
+        if repo_file is None:
+            raise ValueError(f"{dataset.where}.path '{dataset.path}' is outside train/data")
+        mapped = str(data_dir / repo_file.relative_to(settings.data_dir.resolve()))
+        if mapped != dataset.path:
+            overrides.append(Override(f"{dataset.where}.path", dataset.path, mapped, "data mount"))
+            dataset.entry["path"] = mapped
 
 
 def effective_config(
@@ -124,14 +122,14 @@ def effective_config(
     _map_datasets(out, settings, plan.data_dir, overrides)
     _set(out, "output_dir", str(plan.adapter_dir), "per-run workspace", overrides)
     _set(out, "dataset_prepared_path", str(plan.prepared_dir), "per-run workspace", overrides)
-    if plan.wandb_mode == "disabled":
+    if plan.wandb_mode == WandbMode.DISABLED:
         for key in ("wandb_project", "wandb_entity", "wandb_name", "wandb_mode"):
             _set(out, key, None, "W&B disabled", overrides)
     else:
         _set(out, "wandb_name", basename, "the run is named after the config", overrides)
         _set(out, "wandb_project", settings.wandb_project, "repo setting", overrides)
         _set(out, "wandb_entity", settings.wandb_entity or None, "repo setting", overrides)
-        _set(out, "wandb_mode", plan.wandb_mode, "tracking mode", overrides)
+        _set(out, "wandb_mode", plan.wandb_mode.value, "tracking mode", overrides)
     # A cancelled job leaves checkpoints; the next run of the same config picks them up.
     _set(out, "auto_resume_from_checkpoints", True, "resume interrupted runs", overrides)
     if plan.smoke is not None:

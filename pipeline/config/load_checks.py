@@ -54,7 +54,7 @@ def normalized(data: dict[str, Any]) -> Any:
     """The config as Axolotl's loaders see it: validated by its schema, unset keys dropped, in a DictDefault."""
     from axolotl.utils.dict import DictDefault
 
-    model, top_keys, _, _ = axolotl_models()
+    model, top_keys, _ = axolotl_models()
     known = {key: value for key, value in data.items() if key in top_keys}
     with axolotl_warnings():
         return DictDefault(model.model_validate(known).model_dump(exclude_none=True))

@@ -37,7 +37,7 @@ from pipeline.config.policy_table import (
     KeyClass,
 )
 from pipeline.config.rules import dataset_file, in_workspace, is_url
-from pipeline.core.naming import HUB_REPO_ID
+from pipeline.core.naming import is_hub_id
 from pipeline.core.problems import Problem
 from pipeline.core.settings import Settings
 
@@ -186,7 +186,7 @@ def model_source_problems(key: str, value: Any, settings: Settings) -> Found:
         return []
     if is_url(value):
         return [(key, "URLs are refused: name a Hub repo id or a local path")]
-    if HUB_REPO_ID.match(value) and ".." not in value and not Path(value).is_dir():
+    if is_hub_id(value) and not Path(value).is_dir():
         return []
     folder = (settings.root / value).resolve()
     allowed = [settings.root.resolve(), *(Path(d).resolve() for d in settings.model_dirs)]

@@ -6,17 +6,49 @@ Pure functions of a loaded config and the settings.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from pipeline.config.loading import LoadedConfig
 from pipeline.config.policy_table import PATHS, KeyClass
 from pipeline.core.problems import Problem
 from pipeline.core.settings import Settings
+from pipeline.train.kinds import UnknownKindError, kind_of
 
 ADAPTERS = ("lora", "qlora")
 URL_PREFIXES = ("http://", "https://", "s3://", "gs://", "gcs://", "az://", "abfs://", "hf://", "ftp://", "file://")
 # Every config key holding a list of dataset entries (the policy's DATASETS class).
 DATASET_LIST_KEYS = tuple(key for key, kind in PATHS.items() if kind is KeyClass.DATASETS)
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One entry of one of the config's dataset lists (`datasets`, `test_datasets`, `pretraining_dataset`)."""
+
+    list_key: str
+    index: int
+    entry: dict[str, Any]
+
+    @property
+    def where(self) -> str:
+        """`datasets[0]`: the entry's dotted key, as problems and overrides name it."""
+        return f"{self.list_key}[{self.index}]"
+
+    @property
+    def path(self) -> str | None:
+        value = self.entry.get("path")
+        return value if isinstance(value, str) else None
+
+
+def dataset_entries(data: Mapping[str, Any]) -> Iterator[DatasetEntry]:
+    """Every mapping in every dataset list, in config order: the one walk every stage shares."""
+    for list_key in DATASET_LIST_KEYS:
+        entries = data.get(list_key)
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(entry, dict):
+                yield DatasetEntry(list_key, index, entry)
 
 
 def is_url(value: str) -> bool:
@@ -71,4 +103,9 @@ def check_haha_rules(config: LoadedConfig, settings: Settings, display: str) -> 
         problems.append(problem("adapter", f"must be one of {', '.join(ADAPTERS)}, got {data.get('adapter')!r}"))
     if not data.get("datasets"):
         problems.append(problem("datasets", "at least one dataset is required"))
+    try:
+        kind_of(data)
+    except UnknownKindError as exc:
+        problems.append(problem(next((k for k in ("rl", "reward_model", "process_reward_model") if data.get(k)), "rl"),
+                                str(exc)))
     return problems

@@ -20,11 +20,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pipeline.config.loading import LoadedConfig
+from pipeline.config.rules import dataset_entries
 from pipeline.core.problems import Problem
-
-# Axolotl's datasets are a union of models; haha trains SFT only, so errors from the other branches
-# (DPODataset, KTODataset, ...) are noise about a shape nobody wrote.
-SFT_BRANCH = "SFTDataset"
+from pipeline.train.kinds import SFT, find_kind
 
 
 def _known_keys(model: type[BaseModel]) -> frozenset[str]:
@@ -34,16 +32,29 @@ def _known_keys(model: type[BaseModel]) -> frozenset[str]:
 
 
 @cache
-def axolotl_models() -> tuple[type[BaseModel], frozenset[str], frozenset[str], frozenset[str]]:
-    """Axolotl's config model and the known keys at each level; the first call imports Axolotl (seconds)."""
+def axolotl_models() -> tuple[type[BaseModel], frozenset[str], frozenset[str]]:
+    """Axolotl's config model, its top-level keys and a custom dataset type's keys; the first call imports
+    Axolotl (seconds)."""
     # Axolotl sends telemetry unless told not to. HF_HUB_OFFLINE is deliberately left alone: it is read
     # once per process, and `haha run` publishes to and downloads from the Hub after validating.
     os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
     from axolotl.utils.schemas.config import AxolotlInputConfig
-    from axolotl.utils.schemas.datasets import SFTDataset, UserDefinedPrompterType
+    from axolotl.utils.schemas.datasets import UserDefinedPrompterType
 
-    return (AxolotlInputConfig, _known_keys(AxolotlInputConfig), _known_keys(SFTDataset),
-            _known_keys(UserDefinedPrompterType))
+    return AxolotlInputConfig, _known_keys(AxolotlInputConfig), _known_keys(UserDefinedPrompterType)
+
+
+@cache
+def dataset_keys(model_name: str) -> frozenset[str]:
+    """The keys of one of Axolotl's dataset models (a training kind's `dataset_model`)."""
+    from axolotl.utils.schemas import datasets
+
+    return _known_keys(getattr(datasets, model_name))
+
+
+def schema_keys(data: Mapping[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
+    """Top-level keys and the dataset keys of this config's training kind (SFT's for a kind haha lacks)."""
+    return axolotl_models()[1], dataset_keys((find_kind(data) or SFT).dataset_model)
 
 
 def is_empty(value: Any) -> bool:
@@ -137,20 +148,23 @@ def _deprecations(model: type[BaseModel], data: Mapping[str, Any], logged: list[
 
 def _value_errors(model: type[BaseModel], data: dict[str, Any], config: LoadedConfig,
                   display: str) -> list[Problem]:
-    """Axolotl's own verdict on the values, one problem per key (SFT branch only), then its deprecation advice."""
+    """Axolotl's own verdict on the values, one problem per key, then its deprecation advice."""
     with axolotl_warnings() as logged:
         problems = _validate(model, copy.deepcopy(data), config, display)  # Axolotl's validators edit their input
     return problems + _deprecations(model, data, logged, config, display)
 
 
 def _validate(model: type[BaseModel], data: dict[str, Any], config: LoadedConfig, display: str) -> list[Problem]:
+    """Axolotl's datasets are a union of models; errors from branches other than the config's training kind's
+    (DPODataset, KTODataset for an SFT config) are noise about a shape nobody wrote, so they are left out."""
+    branch = (find_kind(data) or SFT).dataset_model
     try:
         model.model_validate(data)
     except ValidationError as exc:
         found = exc.errors()
-        sft = [e for e in found if not any(_is_branch(part) and part != SFT_BRANCH for part in e["loc"])]
+        own = [e for e in found if not any(_is_branch(part) and part != branch for part in e["loc"])]
         problems = []
-        for error in sft or found:
+        for error in own or found:
             key = _dotted(tuple(error["loc"])) or "config"
             problems.append(Problem(display, config.line_of(key), key, error["msg"]))
         return list(dict.fromkeys(problems))
@@ -160,16 +174,13 @@ def _validate(model: type[BaseModel], data: dict[str, Any], config: LoadedConfig
 
 
 def check_schema(config: LoadedConfig, display: str) -> list[Problem]:
-    """Unknown keys (top level, datasets, custom dataset types), then Axolotl's value validation."""
-    model, top_keys, dataset_keys, type_keys = axolotl_models()
+    """Unknown keys (top level, dataset entries, custom dataset types), then Axolotl's value validation."""
+    model, top_keys, type_keys = axolotl_models()
     data = config.data
     problems = _unknown(data, top_keys, "", config, display)
-    for list_key in ("datasets", "test_datasets"):
-        entries = data.get(list_key)
-        for index, dataset in enumerate(entries if isinstance(entries, list) else []):
-            if isinstance(dataset, dict):
-                where = f"{list_key}[{index}]"
-                problems += _unknown(dataset, dataset_keys, where, config, display)
-                if isinstance(dataset.get("type"), dict):
-                    problems += _unknown(dataset["type"], type_keys, f"{where}.type", config, display)
+    _, entry_keys = schema_keys(data)
+    for dataset in dataset_entries(data):
+        problems += _unknown(dataset.entry, entry_keys, dataset.where, config, display)
+        if isinstance(dataset.entry.get("type"), dict):
+            problems += _unknown(dataset.entry["type"], type_keys, f"{dataset.where}.type", config, display)
     return problems + _value_errors(model, {k: v for k, v in data.items() if k in top_keys}, config, display)

@@ -13,15 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
-def cell(value: object) -> str:
-    """A table cell: pipes escaped and newlines flattened, so one value never breaks the table."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def table(header: list[str], rows: list[list[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+from pipeline.core.markdown import table
 
 
 def validation_markdown(report: dict[str, Any]) -> str:

@@ -13,14 +13,16 @@ from pathlib import Path
 from pipeline.config.load_checks import AxolotlTokenizer, check_model_load
 from pipeline.config.loading import ConfigLoadError, LoadedConfig, load_config
 from pipeline.config.policy import SchemaKeys, check_policy, importable_files
-from pipeline.config.rules import DATASET_LIST_KEYS, check_haha_rules, dataset_file, is_url
-from pipeline.config.schema import axolotl_models, check_schema
+from pipeline.config.rules import check_haha_rules, dataset_entries, dataset_file, is_url
+from pipeline.config.schema import check_schema, schema_keys
 from pipeline.core.naming import check_names, discover, family_of, looks_like_config, sort_key
 from pipeline.core.problems import Problem, errors
 from pipeline.core.quiet import quiet_libraries
 from pipeline.core.settings import Settings
+from pipeline.data.formats import ROW_FORMATS
 from pipeline.data.rows import DatasetStats, check_dataset, effective_sequence_len
 from pipeline.evaluate.spec import check_eval
+from pipeline.train.kinds import find_kind
 
 
 @dataclass
@@ -126,26 +128,28 @@ def check_datasets(report: ConfigReport, settings: Settings, display: str, token
     """Rows, duplicates and (with the tokenizer) lengths of every dataset the config trains or evaluates on."""
     config = report.config
     assert config is not None
-    for list_key in DATASET_LIST_KEYS:
-        entries = config.data.get(list_key)
-        for index, dataset_cfg in enumerate(entries if isinstance(entries, list) else []):
-            if not isinstance(dataset_cfg, dict) or not isinstance(dataset_cfg.get("path"), str):
-                continue
-            key = f"{list_key}[{index}].path"
-            path = dataset_file(dataset_cfg["path"], settings)
-            if path is None:
-                continue  # already refused by the safety rules
-            stats = check_dataset(shown(path, settings), path, config.data, dataset_cfg, tokenizer, no_tokenizer)
-            report.datasets.append(stats)
-            if not path.is_file():
-                report.problems.append(Problem(display, config.line_of(key), key,
-                                               f"dataset {stats.file} does not exist"))
-                continue
-            report.problems += stats.problems
-            if (length := _length_problem(config, display, stats)) is not None:
-                report.problems.append(length)
-            elif stats.too_long is None and stats.length_check:
-                report.problems.append(Problem(display, config.line_of(key), key, stats.length_check, "note"))
+    if (kind := find_kind(config.data)) is None:
+        return  # a training kind haha does not run yet: the rules said so, and its rows have another shape
+    row_format = ROW_FORMATS[kind.row_format]
+    for dataset in dataset_entries(config.data):
+        if dataset.path is None:
+            continue
+        key = f"{dataset.where}.path"
+        path = dataset_file(dataset.path, settings)
+        if path is None:
+            continue  # already refused by the safety rules
+        stats = check_dataset(shown(path, settings), path, config.data, dataset.entry, row_format, tokenizer,
+                              no_tokenizer)
+        report.datasets.append(stats)
+        if not path.is_file():
+            report.problems.append(Problem(display, config.line_of(key), key,
+                                           f"dataset {stats.file} does not exist"))
+            continue
+        report.problems += stats.problems
+        if (length := _length_problem(config, display, stats)) is not None:
+            report.problems.append(length)
+        elif stats.too_long is None and stats.length_check:
+            report.problems.append(Problem(display, config.line_of(key), key, stats.length_check, "note"))
 
 
 def validate_config(path: Path, settings: Settings, count_lengths: bool = True) -> ConfigReport:
@@ -162,8 +166,7 @@ def validate_config(path: Path, settings: Settings, count_lengths: bool = True) 
                         for key, line in config.repeated]
     report.problems += check_schema(config, display)
     report.problems += check_haha_rules(config, settings, display)
-    _, top_keys, dataset_keys, _ = axolotl_models()
-    report.problems += check_policy(config, settings, display, SchemaKeys(top_keys, dataset_keys))
+    report.problems += check_policy(config, settings, display, SchemaKeys(*schema_keys(config.data)))
     if errors(report.problems):
         check_datasets(report, settings, display, None, "length check skipped: fix the config first")
         return report

@@ -17,8 +17,13 @@ from pipeline.core.problems import Problem
 # (no `..` or `--`, at most MAX_BASENAME characters) and W&B run name.
 CONFIG_NAME = re.compile(r"^(?P<family>[a-z0-9]+(?:[.-][a-z0-9]+)*)-(?P<number>\d{3})\.yml$")
 MAX_BASENAME = 96  # the Hub's limit on a repo name
+# One part of a Hub repo id (an owner or a name): letters, digits, `-`, `_`, `.`, starting and ending alphanumeric.
+# Also what keeps a local hub's repo folders inside their hub.
+HUB_PART = r"[A-Za-z0-9](?:[\w.-]*[A-Za-z0-9])?"
 # `org/name` as the Hub spells a repo id: what the index links to and what a config may name as a base model.
-HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+HUB_REPO_ID = re.compile(rf"^{HUB_PART}/{HUB_PART}$")
+# A model id the Hub resolves: `org/name`, or a bare legacy name such as `gpt2`.
+HUB_MODEL_ID = re.compile(rf"^(?:{HUB_PART}/)?{HUB_PART}$")
 LOOKS_LIKE_CONFIG = re.compile(r"\.ya?ml(\.|$)")
 # What a misnamed file was meant to be (`foo-2.yml`, `foo-002.yml.yaml`): it still takes its number,
 # so it collides with `foo-002.yml` and fills the gap it was meant to fill.
@@ -131,3 +136,16 @@ def check_names(paths: list[Path], display: dict[Path, str] | None = None) -> li
     for family, numbers in sorted(families.items()):
         problems += _family_problems(family, numbers, shown)
     return problems
+
+
+def is_hub_id(value: str, *, bare: bool = False) -> bool:
+    """Whether `value` is a Hub repo id (`org/name`; with `bare`, also a legacy `name`), never a path with `..`."""
+    return bool((HUB_MODEL_ID if bare else HUB_REPO_ID).match(value)) and ".." not in value
+
+
+def hub_repo_id(org: str, name: str) -> str:
+    """`org/name`, or a ValueError naming the part the Hub would refuse."""
+    for part in (org, name):
+        if not re.fullmatch(HUB_PART, part) or ".." in part:
+            raise ValueError(f"{part!r} is not a valid Hub org or repo name (letters, digits, '-', '_', '.')")
+    return f"{org}/{name}"

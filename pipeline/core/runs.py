@@ -6,29 +6,47 @@
     <workspace>/<basename>/train.log      full training log (secrets scrubbed)
     <workspace>/<basename>/losses.jsonl   every logged loss by step, across resumed attempts
     <workspace>/<basename>/complete.json  completion record: config sha256, losses, times
+    <workspace>/<basename>/published.json what the last push left on the hub (repo, revision, adapter hash)
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
-# What identifies an adapter's weights: the files training writes, and the older .bin weights PEFT also loads.
-ADAPTER_IDENTITY_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+from pydantic import BaseModel, Field, ValidationError
+
+# What makes a folder a LoRA adapter for every stage: the files Axolotl's final save writes. Publish sends them,
+# evaluate loads them, and their bytes are the adapter's identity.
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+def adapter_problem(adapter_dir: Path) -> str | None:
+    """Why `adapter_dir` is not a complete adapter (naming the missing files), or None."""
+    missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
+    return f"{adapter_dir} has no {', '.join(missing)}" if missing else None
 
 
 def adapter_sha256(adapter_dir: Path) -> str:
     """The adapter's identity, its config and weight bytes: a retrained adapter has another, whatever its config."""
     digest = hashlib.sha256()
-    for name in ADAPTER_IDENTITY_FILES:
+    for name in ADAPTER_FILES:
         if (adapter_dir / name).is_file():
             digest.update(name.encode())
             digest.update((adapter_dir / name).read_bytes())
     return digest.hexdigest()
+
+
+class TrainRecord(BaseModel):
+    """`complete.json`: written last by a training that produced its adapter; what makes a re-run skip."""
+
+    config_sha256: str
+    finished: str  # ISO 8601, UTC
+    seconds: float
+    steps: int
+    losses: list[float] = Field(default_factory=list)
+    loss_steps: list[int] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -65,15 +83,19 @@ class RunPaths:
         return self.run_dir / "complete.json"
 
     def adapter_complete(self) -> bool:
-        return all((self.adapter_dir / name).is_file() for name in ADAPTER_FILES)
+        return adapter_problem(self.adapter_dir) is None
 
-    def completion(self) -> dict[str, Any] | None:
+    @property
+    def published(self) -> Path:
+        return self.run_dir / "published.json"
+
+    def completion(self) -> TrainRecord | None:
         try:
-            return json.loads(self.record.read_text())
-        except (OSError, json.JSONDecodeError):
+            return TrainRecord.model_validate_json(self.record.read_bytes())
+        except (OSError, ValidationError):
             return None
 
-    def is_trained(self, config_sha256: str) -> bool:
-        """Done means the record names this exact config and the adapter files are really there."""
+    def trained(self, config_sha256: str) -> TrainRecord | None:
+        """The completion record when it names this exact config and the adapter files are really there."""
         record = self.completion()
-        return bool(record) and record.get("config_sha256") == config_sha256 and self.adapter_complete()
+        return record if record and record.config_sha256 == config_sha256 and self.adapter_complete() else None

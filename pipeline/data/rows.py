@@ -19,10 +19,10 @@ from typing import Any
 
 from pipeline.config.load_checks import AxolotlTokenizer
 from pipeline.core.problems import Problem, errors
+from pipeline.data.formats import ROW_FORMATS, Fields, RowFormat
 
 MAX_ROW_PROBLEMS = 20
 UNTRUNCATED = 1 << 20  # a sequence_len no row reaches: tokenizing at it gives each row's whole length
-DEFAULT_FIELDS = {"field_instruction": "instruction", "field_input": "input", "field_output": "output"}
 
 
 @dataclass(frozen=True)
@@ -54,15 +54,6 @@ class DatasetStats:
         return self.lengths.too_long if self.lengths else None
 
 
-def field_names(dataset_cfg: dict[str, Any]) -> dict[str, str]:
-    """The row fields a dataset type reads: the custom type's `field_*` keys, Alpaca's defaults otherwise."""
-    type_cfg = dataset_cfg.get("type")
-    names = dict(DEFAULT_FIELDS)
-    if isinstance(type_cfg, dict):
-        names.update({k: v for k, v in type_cfg.items() if k in DEFAULT_FIELDS and isinstance(v, str)})
-    return names
-
-
 def read_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
     """JSONL rows with their 1-based line numbers, plus the lines that are not JSON objects."""
     rows, broken = [], []
@@ -88,22 +79,12 @@ def read_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[
     return rows, broken
 
 
-def row_problems(
-    display: str, rows: list[tuple[int, dict[str, Any]]], broken: list[tuple[int, str]], names: dict[str, str]
-) -> tuple[list[Problem], int]:
-    """Broken lines, missing or empty fields, and the number of duplicate rows."""
+def row_problems(display: str, rows: list[tuple[int, dict[str, Any]]], broken: list[tuple[int, str]],
+                 row_format: RowFormat, fields: Fields) -> tuple[list[Problem], int]:
+    """Broken lines, rows the format refuses, and the number of duplicate rows."""
     found = [Problem(display, line, "row", message) for line, message in broken]
-    instruction, output = names["field_instruction"], names["field_output"]
     for line, row in rows:
-        if instruction not in row:
-            found.append(Problem(display, line, instruction, f"missing instruction field '{instruction}'"))
-        elif not isinstance(row[instruction], str):
-            found.append(Problem(display, line, instruction, "instruction must be a string"))
-        if output not in row:
-            found.append(Problem(display, line, output, f"missing output field '{output}'"))
-        elif not isinstance(row[output], str) or not row[output].strip():
-            found.append(Problem(display, line, output, "output must be a non-empty string: it is what the model "
-                                                        "learns to say"))
+        found += row_format.check_row(display, line, row, fields)
     if not rows and not broken:
         found.append(Problem(display, None, "rows", "the dataset has no rows"))
     if len(found) > MAX_ROW_PROBLEMS:
@@ -188,15 +169,14 @@ def row_count(path: Path) -> int:
 
 
 @cache
-def _rows_checked(display: str, path: Path, stamp: tuple[int, int], instruction: str, output: str) -> tuple[
+def _rows_checked(display: str, path: Path, stamp: tuple[int, int], format_name: str, fields: Fields) -> tuple[
         tuple[Problem, ...], int]:
     rows, broken = _read_cached(path, stamp)
-    names = {**DEFAULT_FIELDS, "field_instruction": instruction, "field_output": output}
-    found, duplicates = row_problems(display, rows, broken, names)
+    found, duplicates = row_problems(display, rows, broken, ROW_FORMATS[format_name], fields)
     return tuple(found), duplicates
 
 
-def check_dataset(display: str, path: Path, config: dict[str, Any], dataset_cfg: dict[str, Any],
+def check_dataset(display: str, path: Path, config: dict[str, Any], dataset_cfg: dict[str, Any], row_format: RowFormat,
                   tokenizer: AxolotlTokenizer | None, no_tokenizer: str = "") -> DatasetStats:
     """One dataset as one config trains on it: its rows, duplicates and, with the tokenizer, rows too long.
 
@@ -207,8 +187,7 @@ def check_dataset(display: str, path: Path, config: dict[str, Any], dataset_cfg:
         stats.problems.append(Problem(display, None, "path", "dataset file does not exist"))
         return stats
     stamp = _stamp(path)
-    names = field_names(dataset_cfg)
-    found, stats.duplicates = _rows_checked(display, path, stamp, names["field_instruction"], names["field_output"])
+    found, stats.duplicates = _rows_checked(display, path, stamp, row_format.name, row_format.fields(dataset_cfg))
     stats.rows = len(_read_cached(path, stamp)[0])
     stats.problems = list(found)
     if stats.duplicates:

@@ -7,24 +7,25 @@ prompt the fine-tune gets (the config's own formatting) and the same per-cell ra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from pipeline.config.loading import load_config
 from pipeline.core.quiet import quiet_libraries
+from pipeline.evaluate.model import load_model
 from pipeline.evaluate.prompting import encode_prompts
 from pipeline.evaluate.spec import Cell, EvalSpec
-from pipeline.evaluate.sweep import load_model, request_for, run_batches
+from pipeline.evaluate.sweep import generate_cells, request_for
 
 
-def base_completions(config_path: Path, base_model: str, spec: EvalSpec, cells: Sequence[Cell],
+def base_completions(config: Mapping[str, Any], base_model: str, spec: EvalSpec, cells: Sequence[Cell],
                      log_path: Path | None = None) -> dict[Cell, str]:
     """What the base model, without the adapter, writes for `cells`."""
     with quiet_libraries(log_path):
-        model, tokenizer = load_model(base_model, None)
-    prompt_ids = encode_prompts(load_config(config_path).data, spec.prompts, tokenizer)
+        model = load_model(base_model, None)
+    prompt_ids = encode_prompts(config, spec.prompts, model.tokenizer)
     requests = {cell: request_for(cell, spec, prompt_ids, None) for cell in cells}
     completions: dict[Cell, str] = {}
-    for finished in run_batches(model, tokenizer, [list(cells)], requests):
+    for finished in generate_cells(model, [list(cells)], requests):
         completions.update(finished)
     return completions

@@ -7,6 +7,7 @@ are off, never a library default: a results file says exactly how its text was m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -41,3 +42,13 @@ class SamplingParams(BaseModel):
 
 
 GENERATION_KEYS = tuple(SamplingParams.model_fields)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One completion to make; unset parameters are off (no hidden top_k=50 as in `generate`)."""
+
+    prompt_ids: tuple[int, ...]
+    seed: int
+    params: SamplingParams
+    max_new_tokens: int  # the params' own, or a command's cap: resolved once by the planner

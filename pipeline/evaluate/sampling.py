@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from pipeline.evaluate.params import SamplingParams
+from pipeline.evaluate.params import Request
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -30,16 +30,6 @@ if TYPE_CHECKING:
 # progress saved by an older sampler is discarded instead of mixed in.
 SAMPLER_VERSION = 1
 CHATML_END = "<|im_end|>"
-
-
-@dataclass(frozen=True)
-class Request:
-    """One completion to make; unset parameters are off (no hidden top_k=50 as in `generate`)."""
-
-    prompt_ids: tuple[int, ...]
-    seed: int
-    params: SamplingParams
-    max_new_tokens: int  # the params' own, or a command's cap: resolved once by the planner
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.core.naming import basename_of
+from pipeline.core.retry import Backoff
 from pipeline.gitops.git import GitError, git, git_output
 
 # The identity GitHub's own bot commits with; used only when the checkout has none configured.
@@ -49,9 +50,8 @@ def remote_advanced(push_stderr: str) -> bool:
     return any(marker in text for marker in REMOTE_ADVANCED)
 
 
-def backoff_seconds(attempt: int) -> float:
-    """Pause after the n-th rejected push: 1, 2, 4, 8 s... capped at 30, so concurrent pushers spread out."""
-    return float(min(2 ** (attempt - 1), 30))
+# Pause after the n-th rejected push: 1, 2, 4, 8 s... capped at 30, so concurrent pushers spread out.
+PUSH_BACKOFF = Backoff(first=1.0, cap=30.0)
 
 
 def identity_args(name: str, email: str) -> list[str]:
@@ -108,7 +108,7 @@ def push_with_rebase(root: Path, remote: str, branch: str, attempts: int,
             git(root, "rebase", "--abort")
             raise GitOpsError(f"rebasing the results onto {remote}/{branch} failed; nothing was pushed. Resolve by "
                               f"hand (git pull --rebase {remote} {branch}), then push:\n{rebased.stderr.strip()}")
-        sleep(backoff_seconds(attempt))
+        sleep(PUSH_BACKOFF.delay(attempt))
     raise GitOpsError(f"{remote}/{branch} kept moving: push rejected {attempts} times. The results commit is still "
                       f"local; push it with `git pull --rebase {remote} {branch} && git push {remote} HEAD:{branch}`")
 

@@ -12,15 +12,15 @@ whose architecture needs its own Python is reported as unusable rather than exec
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from pipeline.core.naming import is_hub_id
+
 # The files that describe a model and its tokenizer; never weights.
 DESCRIPTION_FILES = ("config.json", "generation_config.json", "tokenizer*", "special_tokens_map.json", "vocab.*",
                      "merges.txt", "*.model", "added_tokens.json", "chat_template.*")
-REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def model_files(name: str, revision: str | None = None) -> ModelFiles:
         if _describes_model(path):
             return ModelFiles(name, path, "local folder")
         return ModelFiles(name, None, "", f"the folder '{name}' has no config.json and tokenizer")
-    if not REPO_ID.match(name) or ".." in name:
+    if not is_hub_id(name, bare=True):
         return ModelFiles(name, None, "", f"'{name}' is neither a folder nor a Hub repo id")
     from huggingface_hub import constants
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError

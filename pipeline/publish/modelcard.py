@@ -7,19 +7,17 @@ results live, and how to load it. Publishing (`pipeline.publish.hub`) only uploa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from pipeline.core.naming import is_hub_id
 from pipeline.core.secrets import scrub, scrub_config
+from pipeline.train.tracking import WandbRef
 
 TAGS = ("haha", "lora", "axolotl", "peft")
-# A Hub id (`owner/name` or a bare `name`), as opposed to a local path such as the smoke run's tiny model;
-# the Hub rejects front matter whose `base_model` is not a Hub id.
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 
 
 @dataclass(frozen=True)
@@ -27,22 +25,6 @@ class DatasetFile:
     path: str
     rows: int | None  # None when the rows were not counted (a Hub dataset that is not downloaded)
     on_hub: bool = False  # a Hub dataset id rather than a file in train/data; listed in the front matter
-
-
-@dataclass(frozen=True)
-class WandbRun:
-    project: str
-    name: str
-    entity: str = ""
-    run_id: str = ""
-
-    @property
-    def url(self) -> str | None:
-        """W&B pages are addressed by entity and run id; without the entity there is nothing to link to."""
-        if not self.entity:
-            return None
-        base = f"https://wandb.ai/{self.entity}/{self.project}"
-        return f"{base}/runs/{self.run_id}" if self.run_id else base
 
 
 @dataclass(frozen=True)
@@ -54,7 +36,7 @@ class CardInputs:
     effective_config: Mapping[str, Any]
     datasets: Sequence[DatasetFile] = field(default_factory=tuple)
     license: str = "other"
-    wandb: WandbRun | None = None
+    wandb: WandbRef | None = None
     # The source repository's web address (e.g. https://github.com/org/haha); turns the results path into a link.
     source_repo_url: str = ""
 
@@ -77,7 +59,7 @@ def render_card(card: CardInputs) -> str:
 
 def _front_matter(card: CardInputs) -> str:
     meta: dict[str, Any] = {}
-    if HUB_ID.match(card.base_model):
+    if is_hub_id(card.base_model, bare=True):  # the Hub rejects a path (a smoke run's model) here
         meta["base_model"] = card.base_model
     meta |= {"library_name": "peft", "license": card.license, "tags": list(TAGS), "pipeline_tag": "text-generation"}
     if hub_datasets := [d.path for d in card.datasets if d.on_hub]:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.files import write_atomic
-from pipeline.core.naming import HUB_REPO_ID
+from pipeline.core.markdown import cell
+from pipeline.core.naming import is_hub_id
 from pipeline.results.model import (
     CONFIG_KEYS,
     Diversity,
@@ -151,7 +152,7 @@ def hub_link(repo: str | None) -> Link | None:
         return None
     if repo.startswith(HUB_URL):
         return Link(repo.removeprefix(HUB_URL), repo)
-    return Link(repo, HUB_URL + repo if HUB_REPO_ID.match(repo) else None)
+    return Link(repo, HUB_URL + repo if is_hub_id(repo) else None)
 
 
 def wandb_link(run: str | None) -> Link | None:
@@ -189,20 +190,15 @@ def newest_first(entries: Sequence[Entry]) -> list[Entry]:
 # ---- README.md ----
 
 
-def _escape(text: str) -> str:
-    """One line of Markdown that cannot break a table or open HTML."""
-    return " ".join(text.split()).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
-
-
-def _cell(text: str) -> str:
+def _short_cell(text: str) -> str:
     """A table cell; long text (a system prompt) is shortened so the table stays readable."""
-    return _escape(text if len(text) <= README_CELL_CHARS else text[: README_CELL_CHARS - 1] + "…")
+    return cell(text if len(text) <= README_CELL_CHARS else text[: README_CELL_CHARS - 1] + "…")
 
 
 def _markdown_link(link: Link | None) -> str:
     if link is None:
         return "—"
-    return f"[{_cell(link.text)}]({link.url})" if link.url else _cell(link.text)
+    return f"[{_short_cell(link.text)}]({link.url})" if link.url else _short_cell(link.text)
 
 
 def render_readme(scan: Scan) -> str:
@@ -234,7 +230,7 @@ def render_readme(scan: Scan) -> str:
         lines.append("No results yet: `haha run` writes one file per config here.")
     if scan.broken:
         lines += ["", "## Unreadable results files", ""]
-        lines += [f"- `{broken.file}`: {_escape(broken.reason)}" for broken in scan.broken]
+        lines += [f"- `{broken.file}`: {cell(broken.reason)}" for broken in scan.broken]
     return "\n".join(lines) + "\n"
 
 
@@ -243,8 +239,8 @@ def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -
     repeated = repeated_by_label(entry.doc)
     return [
         f"`{entry.name}`",
-        _cell(format_value(base_model_of(entry.doc))),
-        *(_cell(format_value(value)) for value in values),
+        _short_cell(format_value(base_model_of(entry.doc))),
+        *(_short_cell(format_value(value)) for value in values),
         _markdown_link(wandb_link(meta.wandb_run if meta else None)),
         _markdown_link(hub_link(meta.hub_repo if meta else None)),
         format_time(entry.finished) + ("" if entry.dated_by_meta else " †"),

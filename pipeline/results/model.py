@@ -125,6 +125,7 @@ class ResultsDoc(_Open):
     config: ConfigBlock
     results: list[PromptResult]
     meta: Meta | None = None
+    evals: dict[str, Any] = Field(default_factory=dict)  # eval tasks other than the sweep, by task file name
 
 
 def config_block(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,5 +200,5 @@ def dumps_results(doc: ResultsDoc) -> str:
     `meta` and without nulls it never had.
     """
     data = doc.model_dump(mode="json", exclude_unset=True)
-    ordered = {key: data.pop(key) for key in ("config", "results", "meta") if key in data} | data
+    ordered = {key: data.pop(key) for key in ("config", "results", "meta", "evals") if key in data} | data
     return json.dumps(ordered, indent=2, ensure_ascii=False) + "\n"

@@ -14,23 +14,21 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import yaml
 
 from pipeline.core.errors import HahaError
 from pipeline.core.files import write_atomic
-from pipeline.core.runs import RunPaths
-from pipeline.core.secrets import scrub
-from pipeline.train.tracking import wandb_env
+from pipeline.core.runs import RunPaths, TrainRecord
+from pipeline.train.child import run_child
+from pipeline.train.tracking import WandbMode, wandb_env
 
 STEP_PATTERN = re.compile(r"(\d+)/(\d+) \[[\d:]+<([\d:?]+)")
 METRICS_PATTERN = re.compile(r"^\{'(?:train_)?loss'.*\}$")
@@ -83,7 +81,7 @@ def axolotl_command(config_path: Path) -> list[str]:
     return [str(Path(sys.executable).parent / "axolotl"), "train", str(config_path), "--launcher", "python"]
 
 
-def child_env(run: RunPaths, wandb_mode: str, local_model: bool) -> dict[str, str]:
+def child_env(run: RunPaths, wandb_mode: WandbMode, local_model: bool) -> dict[str, str]:
     """The training child's environment; a base model in a local folder needs nothing from the Hub."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -120,102 +118,6 @@ def write_effective_config(run: RunPaths, config: dict[str, Any], config_sha256:
     run.run_dir.mkdir(parents=True, exist_ok=True)
     started.write_text(json.dumps({"config_sha256": config_sha256}))
     run.config.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-
-
-def stream_lines(stream: IO[bytes]) -> Any:
-    """Lines from the child, splitting on carriage returns too so progress bars arrive as they draw."""
-    buffer = b""
-    while chunk := stream.read1(4096) if hasattr(stream, "read1") else stream.read(4096):
-        buffer += chunk
-        *lines, buffer = re.split(rb"[\r\n]", buffer)
-        for line in lines:
-            yield line.decode("utf-8", errors="replace")
-    if buffer:
-        yield buffer.decode("utf-8", errors="replace")
-
-
-@dataclass(frozen=True)
-class ChildResult:
-    returncode: int
-    stopped_by: int | None  # the signal we forwarded (a cancelled job, Ctrl-C), if any
-    timed_out: bool  # the wall-clock limit ended it
-
-
-# After the child exits, how long its output may take to drain, and how long a signalled group gets to exit.
-DRAIN_SECONDS = 2.0
-GRACE_SECONDS = 10.0
-
-
-def signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
-    """Signal the child's whole process group: Axolotl's dataset workers die with it instead of lingering."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, signum)
-
-
-def pump(stream: IO[bytes], log: IO[str], on_line: Callable[[str], None]) -> None:
-    """Copy the child's output, scrubbed, to the log and to `on_line`, until the pipe closes or the log does."""
-    try:
-        for line in stream_lines(stream):
-            clean = scrub(line)
-            log.write(clean + "\n")
-            on_line(clean)
-    except (ValueError, OSError):
-        pass  # the log was closed under us: the child is gone and its stragglers were killed
-
-
-def wait_for(child: subprocess.Popen[bytes], time_limit: float | None) -> bool:
-    """Wait for the child to exit; at the limit, ask its group to stop, then make it. True when the limit hit."""
-    deadline = time.monotonic() + time_limit if time_limit else None
-    while True:
-        try:
-            child.wait(timeout=0.5)
-            return False
-        except subprocess.TimeoutExpired:
-            if deadline is not None and time.monotonic() > deadline:
-                signal_group(child, signal.SIGTERM)
-                try:
-                    child.wait(timeout=GRACE_SECONDS)
-                except subprocess.TimeoutExpired:
-                    signal_group(child, signal.SIGKILL)
-                    child.wait()
-                return True
-
-
-def run_child(command: list[str], env: dict[str, str], log_path: Path, on_line: Callable[[str], None],
-              time_limit: float | None = None) -> ChildResult:
-    """Run the child in its own process group, forwarding SIGINT/SIGTERM to the whole group.
-
-    haha stops waiting when the child exits, not when its pipe closes: dataset workers it leaves
-    behind holding the pipe are killed with the rest of the group. `time_limit` (seconds) ends a
-    run that hangs (a looping chat template, a stuck collective) with its group.
-    """
-    received: list[int] = []
-    with log_path.open("a", encoding="utf-8") as log:
-        log.write(f"$ {' '.join(command)}\n")
-        log.flush()
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                                 start_new_session=True)
-
-        def forward(signum: int, _frame: object) -> None:
-            received.append(signum)
-            signal_group(child, signum)
-
-        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-        assert child.stdout is not None
-        reader = threading.Thread(target=pump, args=(child.stdout, log, on_line), daemon=True)
-        reader.start()
-        try:
-            timed_out = wait_for(child, time_limit)
-            reader.join(timeout=DRAIN_SECONDS)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            signal_group(child, signal.SIGKILL)  # whatever of the group outlived the child
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-            reader.join(timeout=DRAIN_SECONDS)
-        return ChildResult(child.returncode, received[0] if received else None, timed_out)
 
 
 def diagnose(log_path: Path, returncode: int, sequence_len: Any) -> str:
@@ -262,37 +164,40 @@ def loss_history(path: Path) -> list[tuple[int, float]]:
     return sorted(by_step.items())
 
 
-def record_completion(run: RunPaths, config_sha256: str, progress: Progress, seconds: float) -> None:
+def record_completion(run: RunPaths, config_sha256: str, progress: Progress, seconds: float) -> TrainRecord:
     history = loss_history(run.losses)
-    record = {
-        "config_sha256": config_sha256,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": round(seconds, 1),
-        "steps": progress.step,
-        "losses": [loss for _, loss in history],
-        "loss_steps": [step for step, _ in history],
-    }
-    write_atomic(run.record, json.dumps(record, indent=2))
+    record = TrainRecord(config_sha256=config_sha256, finished=datetime.now(UTC).isoformat(timespec="seconds"),
+                         seconds=round(seconds, 1), steps=progress.step, losses=[loss for _, loss in history],
+                         loss_steps=[step for step, _ in history])
+    write_atomic(run.record, record.model_dump_json(indent=2))
+    return record
 
 
-def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode: str,
-          on_progress: Callable[[Progress], None] = lambda _p: None, notes: Sequence[str] = (),
-          time_limit: float | None = None) -> dict[str, Any]:
-    """Train unless this exact config already has a complete adapter; returns the completion record.
+@dataclass(frozen=True)
+class TrainResult:
+    """What the train stage hands on: the completion record, whether this run trained, what it overrode."""
 
-    `notes` (such as the overrides the pipeline applied) head this attempt's part of the log.
+    record: TrainRecord
+    skipped: bool  # this exact config already had a complete adapter
+    overrides: tuple[str, ...]
+    run_dir: Path
+
+
+def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode: WandbMode,
+          on_progress: Callable[[Progress], None] = lambda _p: None, overrides: Sequence[str] = (),
+          time_limit: float | None = None) -> TrainResult:
+    """Train unless this exact config already has a complete adapter.
+
+    `overrides` (the keys the pipeline changed) head this attempt's part of the log.
     """
-    if run.is_trained(config_sha256):
-        record = run.completion()
-        assert record is not None
-        return {**record, "skipped": True}
+    if (done := run.trained(config_sha256)) is not None:
+        return TrainResult(done, True, tuple(overrides), run.run_dir)
     write_effective_config(run, config, config_sha256)
     with run.log.open("a", encoding="utf-8") as log:
-        log.writelines(f"haha: {note}\n" for note in notes)
+        log.writelines(f"haha: override {line}\n" for line in overrides)
         for checkpoint in discard_incomplete_checkpoints(run.adapter_dir):
             log.write(f"haha: discarded {checkpoint.name}, cut off while saving; resuming from the one before\n")
     progress = Progress()
-
     start = resume_step(run.adapter_dir)
 
     def on_line(line: str) -> None:
@@ -306,17 +211,14 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
     started = time.monotonic()
     env = child_env(run, wandb_mode, local_model=Path(str(config.get("base_model"))).is_dir())
     child = run_child(axolotl_command(run.config), env, run.log, on_line, time_limit)
-    returncode, stopped_by = child.returncode, child.stopped_by
     if child.timed_out:
         raise TrainingError(f"training of {run.basename} ran past its limit of {time_limit:.0f} s and was stopped "
                             "with its workers; raise [tool.haha] train_timeout_s if it needs longer")
-    if stopped_by is not None:
+    if child.stopped_by is not None:
         raise TrainingInterrupted(
-            f"training of {run.basename} stopped by {signal.Signals(stopped_by).name}; checkpoints are kept in "
-            f"{run.adapter_dir}: run the same command again to resume from the last one")
-    if returncode != 0 or not run.adapter_complete():
-        raise TrainingError(diagnose(run.log, returncode, config.get("sequence_len")))
-    record_completion(run, config_sha256, progress, time.monotonic() - started)
-    record = run.completion()
-    assert record is not None
-    return {**record, "skipped": False}
+            f"training of {run.basename} stopped by {signal.Signals(child.stopped_by).name}; checkpoints are kept "
+            f"in {run.adapter_dir}: run the same command again to resume from the last one")
+    if child.returncode != 0 or not run.adapter_complete():
+        raise TrainingError(diagnose(run.log, child.returncode, config.get("sequence_len")))
+    record = record_completion(run, config_sha256, progress, time.monotonic() - started)
+    return TrainResult(record, False, tuple(overrides), run.run_dir)

@@ -10,9 +10,18 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
-MODES = ("online", "offline", "disabled")
+from pipeline.core.errors import UsageError
+
+
+class WandbMode(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    DISABLED = "disabled"
+
+
 # The .wandb transaction log: a 7-byte header, then LevelDB-style records in 32 KiB blocks.
 WANDB_HEADER = 7
 BLOCK = 32 * 1024
@@ -20,28 +29,51 @@ CHUNK_HEADER = 7  # crc32c (4), length (2, little-endian), type (1)
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 
 
-def wandb_mode(requested: str | None) -> str:
+def wandb_mode(requested: str | None) -> WandbMode:
+    """`--wandb` parsed once at the edge; unset means online when WANDB_API_KEY is set, else offline."""
     if requested is not None:
-        if requested not in MODES:
-            raise ValueError(f"--wandb must be one of {', '.join(MODES)}, got {requested!r}")
-        return requested
-    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+        try:
+            return WandbMode(requested)
+        except ValueError:
+            raise UsageError(f"--wandb must be one of {', '.join(WandbMode)}, got {requested!r}") from None
+    return WandbMode.ONLINE if os.environ.get("WANDB_API_KEY") else WandbMode.OFFLINE
 
 
-def wandb_env(mode: str, run_dir: Path) -> dict[str, str]:
+def wandb_env(mode: WandbMode, run_dir: Path) -> dict[str, str]:
     """Environment for the training child: where W&B writes and in which mode."""
-    env = {"WANDB_MODE": mode, "WANDB_DIR": str(run_dir), "WANDB_SILENT": "true"}
-    if mode == "disabled":
+    env = {"WANDB_MODE": str(mode), "WANDB_DIR": str(run_dir), "WANDB_SILENT": "true"}
+    if mode is WandbMode.DISABLED:
         env["WANDB_DISABLED"] = "true"
     return env
 
 
 @dataclass(frozen=True)
-class OfflineRun:
-    path: Path
+class WandbRef:
+    """A W&B run as its pages address it: `https://wandb.ai/<entity>/<project>/runs/<run_id>`.
+
+    `name` is the display name (the config's basename). Without an entity there is no page to
+    link to, so `path` and `url` are None.
+    """
+
     project: str
     name: str
-    run_id: str
+    entity: str = ""
+    run_id: str = ""
+
+    @property
+    def path(self) -> str | None:
+        """`entity/project/run_id`, the shape results files record and the index links."""
+        return f"{self.entity}/{self.project}/{self.run_id}" if self.entity and self.run_id else None
+
+    @property
+    def url(self) -> str | None:
+        if not self.entity:
+            return None
+        base = f"{WANDB_URL}{self.entity}/{self.project}"
+        return f"{base}/runs/{self.run_id}" if self.run_id else base
+
+
+WANDB_URL = "https://wandb.ai/"
 
 
 def wandb_records(path: Path) -> Iterator[bytes]:
@@ -70,16 +102,33 @@ def wandb_records(path: Path) -> Iterator[bytes]:
             offset += BLOCK - offset % BLOCK if offset % BLOCK else 0
 
 
-def offline_runs(run_dir: Path) -> list[OfflineRun]:
-    """The runs recorded in `run_dir/wandb/offline-run-*/run-*.wandb`, parsed with W&B's own protobufs."""
+def recorded_runs(run_dir: Path) -> list[WandbRef]:
+    """The runs W&B recorded under `run_dir/wandb/` (offline-run-* and run-* folders), oldest first.
+
+    Read with W&B's own protobufs; the entity is empty for an offline run W&B could not ask about.
+    """
     from wandb.proto import wandb_internal_pb2
 
     found = []
-    for path in sorted(run_dir.glob("wandb/offline-run-*/run-*.wandb")):
+    for path in sorted(run_dir.glob("wandb/*run-*/run-*.wandb"), key=lambda p: p.parent.name.split("run-")[-1]):
         for data in wandb_records(path):
             record = wandb_internal_pb2.Record()
             record.ParseFromString(data)
             if record.WhichOneof("record_type") == "run":
-                found.append(OfflineRun(path, record.run.project, record.run.display_name, record.run.run_id))
+                run = record.run
+                found.append(WandbRef(run.project, run.display_name, run.entity, run.run_id))
                 break
     return found
+
+
+def run_reference(run_dir: Path, mode: WandbMode, project: str, name: str, entity: str) -> WandbRef | None:
+    """The W&B run a training made, for the model card and the results file; None when tracking was off.
+
+    The entity comes from the run itself (online) or from [tool.haha] wandb_entity (an offline run
+    that `wandb sync` will upload there under the same run id).
+    """
+    if mode is WandbMode.DISABLED:
+        return None
+    recorded = recorded_runs(run_dir)
+    latest = recorded[-1] if recorded else None
+    return WandbRef(project, name, (latest.entity if latest else "") or entity, latest.run_id if latest else "")

@@ -1,0 +1,73 @@
+"""The eval driver: load the model once, run each task that applies, write one results file atomically.
+
+The results file holds the sweep's `config` and `results` (the haha format outside readers
+parse), `meta` (where the numbers came from) and, for other tasks, `evals.<name>`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.core.files import write_atomic
+from pipeline.evaluate.model import EvalError, backend_name, load_model
+from pipeline.evaluate.tasks import EvalJob, OnProgress, TaskFile, registered
+from pipeline.results.model import ConfigBlock, Meta, ResultsDoc, config_block, dumps_results
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """What an eval did: the results file, and units done now, resumed from disk, and in all."""
+
+    path: Path
+    units: int
+    computed: int
+    resumed: int
+    seconds: float
+
+
+def load_specs(files: Sequence[TaskFile]) -> list[tuple[TaskFile, Any]]:
+    """Each task file's spec, checked by its kind; a broken file stops the eval before the model loads."""
+    tasks = registered()
+    specs = []
+    for file in files:
+        spec, problems = tasks[file.kind].check(file.path, str(file.path))
+        if spec is None:
+            raise EvalError("\n".join(str(p) for p in problems))
+        specs.append((file, spec))
+    return specs
+
+
+def evaluate(job: EvalJob, files: Sequence[TaskFile], on_progress: OnProgress = lambda _p: None) -> EvalReport:
+    """Run (or resume) every task in `files` for one config and write its results file."""
+    clock = time.monotonic()
+    specs = load_specs(files)
+    model = load_model(job.base_model, job.adapter_dir)
+    loaded = time.monotonic() - clock
+    doc = ResultsDoc(config=ConfigBlock(**config_block(job.basename, job.config.data)), results=[], meta=Meta(
+        config_sha256=job.config.sha256, base_model=job.base_model, hub_repo=job.provenance.hub_repo,
+        hub_revision=job.provenance.hub_revision,
+        adapter_source=job.provenance.adapter_source or (str(job.adapter_dir) if job.adapter_dir else None),
+        wandb_run=job.provenance.wandb_run, backend=backend_name(), device=model.describe(),
+        started=datetime.now(UTC).isoformat(timespec="seconds"), timings={"load_s": round(loaded, 3)},
+        pipeline_version=__version__))
+    tasks = registered()
+    units = computed = resumed = 0
+    for file, spec in specs:
+        task = tasks[file.kind]
+        planned = task.plan(spec)
+        output = task.run(job, spec, planned, model, on_progress)
+        doc = task.assemble(job, spec, output, doc)
+        units, computed, resumed = units + len(planned), computed + output.computed, resumed + output.resumed
+    assert doc.meta is not None
+    doc = doc.model_copy(update={"meta": doc.meta.model_copy(update={
+        "finished": datetime.now(UTC).isoformat(timespec="seconds")})})
+    write_atomic(job.out_path, dumps_results(doc))
+    for file, _spec in specs:
+        tasks[file.kind].finish(job)
+    return EvalReport(job.out_path, units, computed, resumed, time.monotonic() - clock)

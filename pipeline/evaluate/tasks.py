@@ -1,0 +1,177 @@
+"""Eval tasks as a registry: each kind of `train/eval/<name>.json` is one `EvalTask` class.
+
+`train/eval/eval.json` is the haha sweep (kind `sweep`, its format unchanged); every other
+`train/eval/<name>.json` names its kind in a `"kind"` key and may limit the configs it applies
+to with `"configs": ["glob", ...]`. Without that, a config gets the tasks its training kind
+lists by default (train/kinds.py). A task is four steps, so the driver (run.py) can load the
+model once for all of them and write one results file:
+
+    check(path)     -> the task's spec, or problems at file:line (used by `haha validate` too)
+    plan(spec)      -> the units of work, pure
+    run(...)        -> each unit's output, on the model; resumable where it is long
+    assemble(...)   -> the results document with this task's part written in, pure
+
+Adding a kind is adding a module that defines a subclass and decorates it with `@register_task`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pipeline.config.loading import LoadedConfig
+from pipeline.core.problems import Problem
+from pipeline.evaluate.model import ModelHandle
+from pipeline.results.model import ResultsDoc
+
+SWEEP_FILE = "eval.json"
+DEFAULT_BATCH_SIZE = 64
+
+SpecT = TypeVar("SpecT")
+UnitT = TypeVar("UnitT", bound=Hashable)
+OutT = TypeVar("OutT", bound="TaskOutput")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the evaluated adapter came from, for the results file's `meta`."""
+
+    hub_repo: str | None = None
+    hub_revision: str | None = None
+    adapter_source: str | None = None
+    wandb_run: str | None = None  # entity/project/run_id, or None when there is no W&B page to link
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """One config's eval: what to load, where the results go, and how to run."""
+
+    config: LoadedConfig
+    basename: str
+    base_model: str
+    adapter_dir: Path | None  # None evaluates the bare base model
+    out_path: Path
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_new_tokens: int | None = None  # caps every setting (smoke runs)
+    provenance: Provenance = field(default_factory=Provenance)
+    time_limit: float | None = None  # seconds; past it a task stops after the batch in flight, progress kept
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress view shows; `computed` counts units made by this run (not resumed ones)."""
+
+    task: str
+    done: int
+    total: int
+    computed: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.computed / self.seconds if self.seconds > 0 else 0.0
+
+    def describe(self) -> str:
+        return f"eval {self.task} {self.done}/{self.total}, {self.rate:.1f}/s"
+
+
+OnProgress = Callable[[Progress], None]
+
+
+@dataclass
+class TaskOutput:
+    """A task's run: how many units it computed now and how many it resumed from disk."""
+
+    computed: int = 0
+    resumed: int = 0
+
+
+class EvalTask(ABC, Generic[SpecT, UnitT, OutT]):
+    kind: ClassVar[str]
+
+    @abstractmethod
+    def check(self, path: Path, display: str) -> tuple[SpecT | None, list[Problem]]:
+        """The parsed spec, or None and a problem per mistake at its line."""
+
+    @abstractmethod
+    def plan(self, spec: SpecT) -> Sequence[UnitT]:
+        """Every unit of work, in the order the results list them."""
+
+    @abstractmethod
+    def run(self, job: EvalJob, spec: SpecT, units: Sequence[UnitT], model: ModelHandle,
+            on_progress: OnProgress) -> OutT:
+        """Compute the units on the model."""
+
+    @abstractmethod
+    def assemble(self, job: EvalJob, spec: SpecT, output: OutT, doc: ResultsDoc) -> ResultsDoc:
+        """The results document with this task's part written in."""
+
+    def finish(self, job: EvalJob) -> None:
+        """After the results file is written: drop what the task kept to resume (nothing, unless it keeps some)."""
+        return
+
+
+TASKS: dict[str, EvalTask[Any, Any, Any]] = {}
+# The modules whose import registers haha's own kinds; imported on first use, so reading a spec stays light.
+BUILTIN_TASK_MODULES = ("pipeline.evaluate.sweep",)
+
+TaskClass = TypeVar("TaskClass", bound=type)
+
+
+def register_task(cls: TaskClass) -> TaskClass:
+    """Class decorator: make a task kind available to `train/eval/*.json` files."""
+    TASKS[cls.kind] = cls()
+    return cls
+
+
+def registered() -> dict[str, EvalTask[Any, Any, Any]]:
+    """Every task kind, haha's own included."""
+    for module in BUILTIN_TASK_MODULES:
+        importlib.import_module(module)
+    return TASKS
+
+
+@dataclass(frozen=True)
+class TaskFile:
+    """One file in train/eval: its name (`eval` for eval.json), kind and the configs it is limited to."""
+
+    name: str
+    path: Path
+    kind: str
+    configs: tuple[str, ...] | None = None  # globs over config basenames; None: the training kind's defaults
+
+    def applies_to(self, basename: str, default_kinds: Sequence[str]) -> bool:
+        if self.configs is not None:
+            return any(fnmatch.fnmatchcase(basename, pattern) for pattern in self.configs)
+        return self.kind in default_kinds
+
+
+def read_task_file(path: Path) -> tuple[TaskFile | None, str]:
+    """A file's kind and config globs, or None and why they cannot be read (its full check is the kind's)."""
+    if path.name == SWEEP_FILE:
+        return TaskFile(path.stem, path, "sweep"), ""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"cannot read it as JSON: {exc}"
+    kinds = ", ".join(sorted(registered()))
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+        return None, f"an eval task file needs a \"kind\" (one of: {kinds})"
+    if data["kind"] not in TASKS:
+        return None, f"unknown kind {data['kind']!r}; known kinds: {kinds}"
+    configs = data.get("configs")
+    if configs is not None and not (isinstance(configs, list) and all(isinstance(c, str) for c in configs)):
+        return None, "\"configs\" must be a list of glob patterns over config names"
+    return TaskFile(path.stem, path, data["kind"], tuple(configs) if configs is not None else None), ""
+
+
+def task_files(eval_dir: Path) -> list[tuple[Path, TaskFile | None, str]]:
+    """Every JSON file in train/eval, eval.json first, with its task file or the reason it is unreadable."""
+    paths = sorted(eval_dir.glob("*.json"), key=lambda p: (p.name != SWEEP_FILE, p.name))
+    return [(path, *read_task_file(path)) for path in paths]

@@ -1,0 +1,64 @@
+"""Training kinds as a registry, keyed on the Axolotl keys that choose the trainer (`rl`, `reward_model`).
+
+A kind says how haha checks and smoke-trains a config of that kind: which of Axolotl's dataset
+models its `datasets` entries are validated against, which row format its data holds
+(data/formats.py), which keys a smoke run adds, and which eval tasks (evaluate/tasks.py) its
+configs get by default. Adding a kind (DPO, reward models) is adding a `TrainingKind` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.core.errors import HahaError
+
+
+class UnknownKindError(HahaError):
+    """A config selects a trainer haha has no kind for yet."""
+
+
+@dataclass(frozen=True)
+class TrainingKind:
+    name: str
+    selects: Callable[[Mapping[str, Any]], bool]  # does this config (its rl / reward_model keys) choose this kind
+    dataset_model: str  # the class in axolotl.utils.schemas.datasets its dataset entries validate against
+    row_format: str  # the key of its row format in data/formats.py
+    default_tasks: tuple[str, ...]  # eval task kinds its configs get unless a task file lists configs
+    smoke_overrides: Mapping[str, Any] = field(default_factory=dict)  # keys a smoke run sets for this kind
+
+
+KINDS: dict[str, TrainingKind] = {}
+
+
+def register_kind(kind: TrainingKind) -> TrainingKind:
+    KINDS[kind.name] = kind
+    return kind
+
+
+def _trainer_keys(config: Mapping[str, Any]) -> str:
+    chosen = [f"{key}: {config[key]}" for key in ("rl", "reward_model", "process_reward_model") if config.get(key)]
+    return ", ".join(chosen) or "no rl or reward_model key"
+
+
+def find_kind(config: Mapping[str, Any]) -> TrainingKind | None:
+    """The kind this config selects; None when haha has none for it."""
+    return next((kind for kind in KINDS.values() if kind.selects(config)), None)
+
+
+def kind_of(config: Mapping[str, Any]) -> TrainingKind:
+    """The kind this config selects, or UnknownKindError naming the keys and the kinds haha has."""
+    if (kind := find_kind(config)) is not None:
+        return kind
+    raise UnknownKindError(f"{_trainer_keys(config)}: haha has no training kind for this yet (it runs: "
+                           f"{', '.join(KINDS)})")
+
+
+SFT = register_kind(TrainingKind(
+    name="sft",
+    selects=lambda config: not any(config.get(key) for key in ("rl", "reward_model", "process_reward_model")),
+    dataset_model="SFTDataset",
+    row_format="instruction_output",
+    default_tasks=("sweep",),
+))
