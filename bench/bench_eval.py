@@ -50,10 +50,15 @@ def build(scratch: Path, model: str) -> tuple[Path, Path]:
 
 
 def batched(base: Path, adapter: Path, spec: EvalSpec, out: Path, max_new_tokens: int, batch_size: int) -> float:
-    from pipeline.evaluate.sweep import evaluate
+    from pipeline.config.loading import load_config
+    from pipeline.evaluate.run import evaluate
+    from pipeline.evaluate.tasks import EvalJob, TaskFile
 
+    spec_file = out.with_name("eval.json")
+    spec_file.write_text(spec.model_dump_json(exclude_none=True))
+    job = EvalJob(load_config(CONFIG), CONFIG.stem, str(base), adapter, out, batch_size, max_new_tokens)
     started = time.perf_counter()
-    evaluate(CONFIG, adapter, str(base), out, spec, batch_size=batch_size, max_new_tokens=max_new_tokens)
+    evaluate(job, [TaskFile("eval", spec_file, "sweep")])
     return time.perf_counter() - started
 
 

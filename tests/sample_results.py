@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.results.model import config_block
+from pipeline.evaluate.spec import EvalSpec, Setting, sweep_cells
+from pipeline.evaluate.sweep import assemble
+from pipeline.results.model import ConfigBlock, Meta, ResultsDoc, config_block, diversity, dumps_results
+from pipeline.train.tracking import WandbRef
 
 PROMPTS = ("It was 100 degrees today.", "My cat knocked over my coffee.")
 SETTINGS = ({"temperature": 0.1}, {"temperature": 0.9, "top_p": 0.95})
@@ -28,26 +31,21 @@ def completions(name: str, prompt: int, setting: int, repeat_cold: bool) -> list
 
 def results_doc(name: str, *, meta: bool = True, repeat_cold: bool = False, finished: str = "2025-03-02T10:00:00+00:00",
                 **config: Any) -> dict[str, Any]:
-    """A results document as the eval stage writes it; `meta=False` gives the old haha format."""
-    doc: dict[str, Any] = {
-        "config": config_block(name, {**BASE_CONFIG, **config}),
-        "results": [
-            {"prompt": prompt, "settingsResults": [
-                {**setting, "completions": completions(name, p, s, repeat_cold)} for s, setting in enumerate(SETTINGS)
-            ]}
-            for p, prompt in enumerate(PROMPTS)
-        ],
-    }
+    """A results document made by the eval's own writers (assemble, diversity, dumps_results); `meta=False` gives
+    the old haha format."""
+    spec = EvalSpec(prompts=list(PROMPTS), settings=[Setting(**s) for s in SETTINGS], seedVariants=3)
+    texts = {cell: completions(name, cell.prompt, cell.setting, repeat_cold)[cell.seed - 1]
+             for cell in sweep_cells(spec)}
+    results = assemble(spec, texts)
+    doc = ResultsDoc(config=ConfigBlock(**config_block(name, {**BASE_CONFIG, **config})), results=results)
     if meta:
-        doc["meta"] = {
-            "config_sha256": "0" * 64, "base_model": "meta-llama/Meta-Llama-3-8B", "hub_repo": f"haha-lab/{name}",
-            "hub_revision": "abc123", "adapter_source": "workspace", "wandb_run": f"haha-lab/haha/{name}-id",
-            "seeds": [1, 2, 3], "backend": "transformers", "device": "cpu", "started": finished, "finished": finished,
-            "timings": {"generate_s": 1.5}, "pipeline_version": "0.1.0",
-            "diversity": [{"setting": {"temperature": 0.1}, "repeated_share": 0.3333 if repeat_cold else 0.0},
-                          {"setting": {"temperature": 0.9, "top_p": 0.95}, "repeated_share": 0.0}],
-        }
-    return doc
+        wandb = WandbRef("haha", name, entity="haha-lab", run_id=f"{name}-id")
+        doc.meta = Meta(
+            config_sha256="0" * 64, base_model="meta-llama/Meta-Llama-3-8B", hub_repo=f"haha-lab/{name}",
+            hub_revision="abc123", adapter_source="workspace", wandb_run=wandb.path, seeds=spec.seeds,
+            backend="transformers", device="cpu", started=finished, finished=finished, timings={"sweep_s": 1.5},
+            pipeline_version="0.1.0", diversity=diversity(results))
+    return json.loads(dumps_results(doc))
 
 
 def write_doc(folder: Path, name: str, doc: dict[str, Any]) -> Path:

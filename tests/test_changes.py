@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli.app import app
+from pipeline.cli.main import app
 from pipeline.config.loading import config_sha256
 from pipeline.core.naming import discover
 from pipeline.gitops.changes import (
@@ -27,7 +27,9 @@ from pipeline.gitops.changes import (
     pending,
     pending_reason,
     push_diff,
+    results_reason,
 )
+from pipeline.results.model import ConfigBlock, Meta, ResultsDoc
 
 ZEROS = "0" * 40
 
@@ -86,24 +88,32 @@ def reasons(root: Path) -> dict[str, str]:
 # --- pure core ------------------------------------------------------------------------------------------------------
 
 
+def results(meta: Meta | None) -> ResultsDoc:
+    """A results file as the eval writes it (meta None: a pre-pipeline haha file)."""
+    return ResultsDoc(config=ConfigBlock(name="x"), results=[], meta=meta)
+
+
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("doc", "expected"),
     [
-        ('{"config": {}, "results": []}', None),  # pre-pipeline haha file: no meta, counts as done
-        ('{"meta": {"config_sha256": "abc", "finished": "2025-01-01"}}', None),
-        ('{"meta": {"config_sha256": "abc"}}', INCOMPLETE),  # a sweep cut off half way has no `finished`
-        ('{"meta": {"config_sha256": "old", "finished": "2025-01-01"}}', CONFIG_CHANGED),
-        ('{"meta": {}}', CONFIG_CHANGED),
-        ('{"meta": {"config_sha256": "abc", "finished": null}}', INCOMPLETE),
+        (results(None), None),  # pre-pipeline haha file: no meta, counts as done
+        (results(Meta(config_sha256="abc", finished="2025-01-01T00:00:00+00:00")), None),
+        (results(Meta(config_sha256="abc")), INCOMPLETE),  # a sweep cut off half way has no `finished`
+        (results(Meta(config_sha256="old", finished="2025-01-01T00:00:00+00:00")), CONFIG_CHANGED),
+        (results(Meta()), CONFIG_CHANGED),
     ],
 )
-def test_pending_reason(text: str, expected: str | None) -> None:
-    assert pending_reason("abc", text) == expected
+def test_pending_reason(doc: ResultsDoc, expected: str | None) -> None:
+    assert pending_reason("abc", doc) == expected
 
 
-@pytest.mark.parametrize("text", ["{not json", "[]", '{"meta": "x"}'])
-def test_unreadable_results_are_pending_and_say_so(text: str) -> None:
-    reason = pending_reason("abc", text)
+@pytest.mark.parametrize("text", ["{not json", "[]", '{"config": {"name": "x"}, "results": [], "meta": "x"}'])
+def test_unreadable_results_are_pending_and_say_so(tmp_path: Path, text: str) -> None:
+    config = tmp_path / "config" / "haha-x-001.yml"
+    config.parent.mkdir()
+    config.write_text("base_model: x\n")
+    (tmp_path / "haha-x-001.json").write_text(text)
+    reason = results_reason(config, tmp_path)
     assert reason is not None and reason.startswith("results file unreadable")
 
 

@@ -8,7 +8,8 @@ import pytest
 from sample_results import results_doc, write_doc
 from typer.testing import CliRunner
 
-from pipeline.cli.app import app
+from pipeline.cli.main import app
+from pipeline.core.errors import UsageError
 from pipeline.results.compare import resolve_results
 
 
@@ -61,5 +62,5 @@ def test_resolve_accepts_basenames_config_paths_and_result_paths(root: Path) -> 
     assert resolve_results("haha-a", results) == results / "haha-a.json"
     assert resolve_results("train/config/haha-a.yml", results) == results / "haha-a.json"
     assert resolve_results(str(results / "haha-b.json"), results) == results / "haha-b.json"
-    with pytest.raises(LookupError, match="known: haha-a, haha-b, haha-broken"):
+    with pytest.raises(UsageError, match="known: haha-a, haha-b, haha-broken"):
         resolve_results("haha-c", results)

@@ -14,18 +14,13 @@ from typing import Any
 
 import pytest
 
-from pipeline.evaluate.spec import EvalSpec
-from pipeline.evaluate.sweep import (
-    Cell,
-    PromptTooLongError,
-    append_progress,
-    check_context,
-    evaluate,
-    read_progress,
-    sidecar_path,
-    start_progress,
-    sweep_cells,
-)
+from pipeline.config.loading import load_config
+from pipeline.evaluate.model import EvalError
+from pipeline.evaluate.resume import append_progress, read_progress, sidecar_path, start_progress
+from pipeline.evaluate.run import evaluate
+from pipeline.evaluate.spec import Cell, EvalSpec, sweep_cells
+from pipeline.evaluate.sweep import PromptTooLongError, cell_records, cells_from, check_context
+from pipeline.evaluate.tasks import EvalJob, Provenance, TaskFile
 from pipeline.results.model import load_results, parse_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,8 +53,19 @@ def spec(**changes: Any) -> EvalSpec:
     return EvalSpec.model_validate({**SPEC, **changes})
 
 
+def run_sweep(tiny_model_dir: Path, adapter_dir: Path, out: Path, eval_spec: EvalSpec, max_new_tokens: int = 8,
+              wandb_run: str | None = None, **options: Any) -> None:
+    """The sweep of `eval_spec` through the eval driver, as the evaluate stage runs it."""
+    spec_file = out.with_name(out.stem + ".eval.json")
+    spec_file.parent.mkdir(parents=True, exist_ok=True)
+    spec_file.write_text(eval_spec.model_dump_json(exclude_none=True))
+    job = EvalJob(load_config(CONFIG), CONFIG.stem, str(tiny_model_dir), adapter_dir, out,
+                  max_new_tokens=max_new_tokens, provenance=Provenance(wandb_run=wandb_run), **options)
+    evaluate(job, [TaskFile("eval", spec_file, "sweep")])
+
+
 def sweep(tiny_model_dir: Path, adapter_dir: Path, out: Path, eval_spec: EvalSpec, **kwargs: Any) -> dict[str, Any]:
-    evaluate(CONFIG, adapter_dir, str(tiny_model_dir), out, eval_spec, max_new_tokens=8, **kwargs)
+    run_sweep(tiny_model_dir, adapter_dir, out, eval_spec, **kwargs)
     return json.loads(out.read_text())
 
 
@@ -123,27 +129,27 @@ def test_prompt_longer_than_the_context_fails_before_generating(tiny_model_dir: 
     long = spec(prompts=["Fine.", "Once upon a time " + "very " * 600 + "long."])
     out = tmp_path / "long.json"
     with pytest.raises(PromptTooLongError, match=r'prompts\[1\] \("Once upon a time very very…"\)'):
-        evaluate(CONFIG, adapter_dir, str(tiny_model_dir), out, long)
+        run_sweep(tiny_model_dir, adapter_dir, out, long, max_new_tokens=None)
     assert not out.exists() and not sidecar_path(out).exists()
 
 
 def test_context_check_counts_the_longest_completion() -> None:
-    check_context(spec(), [[0] * 40] * 3, 48, override=8)
+    check_context(spec(), [[0] * 40] * 3, 48, cap=8)
     with pytest.raises(PromptTooLongError, match="leaves 40 for the prompt when generating up to 8"):
-        check_context(spec(), [[0] * 40, [0] * 41, [0]], 48, override=8)
+        check_context(spec(), [[0] * 40, [0] * 41, [0]], 48, cap=8)
 
 
 def test_progress_from_another_config_or_a_torn_line_is_not_trusted(tmp_path: Path) -> None:
     sidecar = tmp_path / "x.json.partial.jsonl"
     start_progress(sidecar, {"config_sha256": "a"}, "2025-01-01T00:00:00+00:00")
-    append_progress(sidecar, {Cell(0, 0, 1): "one", Cell(0, 0, 2): "two"})
+    append_progress(sidecar, cell_records({Cell(0, 0, 1): "one", Cell(0, 0, 2): "two"}))
     with sidecar.open("a") as handle:
         handle.write('{"prompt": 0, "setting": 1, "se')
     done, started = read_progress(sidecar, {"config_sha256": "a"})
-    assert done == {Cell(0, 0, 1): "one", Cell(0, 0, 2): "two"}
+    assert cells_from(done) == {Cell(0, 0, 1): "one", Cell(0, 0, 2): "two"}
     assert started == "2025-01-01T00:00:00+00:00"
     assert sidecar.read_text().endswith('"two"}\n')
-    assert read_progress(sidecar, {"config_sha256": "b"}) == ({}, None)
+    assert read_progress(sidecar, {"config_sha256": "b"}) == ([], None)
     assert not sidecar.exists()
 
 
@@ -160,7 +166,7 @@ def test_killed_sweep_resumes_without_recomputing(tiny_model_dir: Path, adapter_
     eval_file.write_text(json.dumps({**SPEC, "prompts": [*SPEC["prompts"], "The dentist offered me a lollipop."],
                                      "seedVariants": 3}))
     out = tmp_path / "results" / "haha-llama-3-8b-lora-001.json"
-    command = [sys.executable, "-m", "pipeline.cli.app", "evaluate", str(CONFIG), "--adapter", str(adapter_dir),
+    command = [sys.executable, "-m", "pipeline.cli.main", "evaluate", str(CONFIG), "--adapter", str(adapter_dir),
                "--base-model", str(tiny_model_dir), "--out", str(out), "--eval", str(eval_file), "--batch-size", "2",
                "--max-new-tokens", "48"]
     env = {**os.environ, "HAHA_ROOT": str(REPO)}
@@ -173,7 +179,8 @@ def test_killed_sweep_resumes_without_recomputing(tiny_model_dir: Path, adapter_
         time.sleep(0.01)
     first.send_signal(signal.SIGKILL)
     first.wait()
-    done_before, _ = read_progress(sidecar, json.loads(sidecar.read_text().splitlines()[0])["key"])
+    records, _ = read_progress(sidecar, json.loads(sidecar.read_text().splitlines()[0])["key"])
+    done_before = cells_from(records)
     assert 2 <= len(done_before) < 24 and not out.exists(), "the kill should land mid-sweep"
 
     second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=True)
@@ -185,15 +192,13 @@ def test_killed_sweep_resumes_without_recomputing(tiny_model_dir: Path, adapter_
     for cell, text in done_before.items():
         assert resumed["results"][cell.prompt]["settingsResults"][cell.setting]["completions"][cell.seed - 1] == text
     clean = tmp_path / "clean.json"
-    evaluate(CONFIG, adapter_dir, str(tiny_model_dir), clean, EvalSpec.model_validate_json(eval_file.read_text()),
-             max_new_tokens=48)
+    run_sweep(tiny_model_dir, adapter_dir, clean, EvalSpec.model_validate_json(eval_file.read_text()),
+              max_new_tokens=48)
     assert resumed["results"] == json.loads(clean.read_text())["results"]
 
 
 def test_a_sweep_past_its_time_limit_stops_and_the_next_run_resumes(tiny_model_dir: Path, adapter_dir: Path,
                                                                    tmp_path: Path, full: dict[str, Any]) -> None:
-    from pipeline.evaluate.sweep import EvalError
-
     out = tmp_path / "haha-llama-3-8b-lora-001.json"
     with pytest.raises(EvalError, match=r"past its limit of 0 s with 4 of 12 cells done; they are kept"):
         sweep(tiny_model_dir, adapter_dir, out, spec(), batch_size=4, time_limit=0)

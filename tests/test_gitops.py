@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import pipeline.gitops.git
-from pipeline.cli.app import app
+from pipeline.cli.main import app
 from pipeline.gitops import commit as gitops
 from pipeline.gitops.commit import (
     BOT_NAME,

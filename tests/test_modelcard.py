@@ -27,6 +27,7 @@ CARD = CardInputs(
     config_sha256=SHA,
     effective_config=CONFIG,
     datasets=(DatasetFile("train/data/jokes.jsonl", 1200),),
+    results_path="train/results/haha-llama-3-8b-lora-001.json",
     license="llama3",
     wandb=WandbRef("haha", "haha-llama-3-8b-lora-001"),
 )

@@ -86,7 +86,7 @@ def test_a_second_run_on_the_same_workspace_is_refused_naming_the_holder(haha_re
                                      "train/config/jokes-001.yml"], cwd=haha_repo, env=env, capture_output=True,
                                     text=True, timeout=300)
             assert result.returncode == 1, result.stdout + result.stderr
-            assert f"another haha run is using {workspace / 'runs'} (pid {os.getpid()} on " in result.stdout
+            assert f"another haha run is using {workspace / 'runs'} (pid {os.getpid()} on " in result.stderr
             assert not (workspace / "runs" / "jokes-001").exists()
 
 

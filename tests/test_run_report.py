@@ -1,22 +1,40 @@
-"""The per-config outcome table and the Actions job summary of `haha run`."""
+"""The per-config outcome table, report.json and the Actions job summary of `haha run`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import pytest
-
-from pipeline.orchestration.runner import Outcome, markdown_summary, outcome_table
+from pipeline.core.runs import TrainRecord
+from pipeline.orchestration.context import RunContext, make_context
+from pipeline.orchestration.outcome import (
+    ConfigState,
+    EvalOutcome,
+    Outcome,
+    Sample,
+    StageName,
+    StageResult,
+    StageStatus,
+)
+from pipeline.orchestration.report import markdown_summary, outcome_table, write_report
+from pipeline.orchestration.runner import run_stages
+from pipeline.orchestration.stages import ValidateStage
+from pipeline.train.axolotl import TrainingInterrupted, TrainResult
 
 
 def outcomes() -> list[Outcome]:
-    good = Outcome("haha-x-001", details={
-        "loss_first": 6.65, "loss_last": 5.1,
-        "samples": [{"prompt": "It was | hot.", "temperature": 0.1, "completion": "So hot\nthe pun melted."}],
-    })
-    good.stages.update(validate="ok", train="trained", publish="published", evaluate="evaluated")
+    good = Outcome("haha-x-001")
+    good.stages[StageName.VALIDATE] = StageStatus.OK
+    good.record(StageName.TRAIN, StageResult(StageStatus.TRAINED, TrainResult(
+        TrainRecord(config_sha256="a" * 64, finished="2026-11-22T10:00:00+00:00", seconds=12.5, steps=2,
+                    losses=[6.65, 5.1], loss_steps=[1, 2]), False, ("micro_batch_size: 2 -> 8 (smoke)",),
+        Path("scratch/runs/haha-x-001"))))
+    good.stages[StageName.PUBLISH] = StageStatus.PUBLISHED
+    good.record(StageName.EVALUATE, StageResult(StageStatus.EVALUATED, EvalOutcome(
+        Path("scratch/results/haha-x-001.json"), None,
+        (Sample("It was | hot.", 0.1, "So hot\nthe pun melted.", "It was hot."),))))
     bad = Outcome("haha-x-002", error="train/data/broken.jsonl:3: row: not JSON\nmore detail")
-    bad.stages.update(validate="failed")
+    bad.stages[StageName.VALIDATE] = StageStatus.FAILED
     return [good, bad]
 
 
@@ -29,21 +47,34 @@ def test_the_table_has_a_row_per_config_with_every_stage() -> None:
 def test_the_job_summary_shows_losses_samples_and_failures_as_valid_markdown() -> None:
     summary = markdown_summary(outcomes())
     assert "| haha-x-001 | ok | trained | published | evaluated | 6.650 -> 5.100 |  |" in summary
-    assert "| It was \\| hot. | 0.1 | So hot the pun melted. |" in summary
+    assert "| It was \\| hot. | 0.1 | It was hot. | So hot the pun melted. |" in summary
     assert "<details><summary>haha-x-002 failed</summary>" in summary
     assert "more detail" in summary
 
 
-def test_an_interrupted_config_keeps_the_stages_that_ran(haha_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.core.settings import load_settings
-    from pipeline.orchestration import runner
-    from pipeline.train.axolotl import TrainingInterrupted
+def test_report_json_carries_each_stage_result(tmp_path: Path) -> None:
+    write_report(outcomes(), tmp_path / "report.json")
+    good, bad = json.loads((tmp_path / "report.json").read_text())["configs"]
+    assert good["stages"] == {"validate": "ok", "train": "trained", "publish": "published", "evaluate": "evaluated"}
+    assert good["train"]["losses"] == [6.65, 5.1] and good["train"]["overrides"] == ["micro_batch_size: 2 -> 8 (smoke)"]
+    assert good["evaluate"]["samples"][0]["base"] == "It was hot."
+    assert bad["train"] is None and bad["error"].startswith("train/data/broken.jsonl:3")
 
-    def stopped(*_args: object, **_kwargs: object) -> None:
+
+class StoppedTraining:
+    """A train stage that is asked to stop, as a cancelled job's SIGTERM does."""
+
+    name = StageName.TRAIN
+
+    def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
         raise TrainingInterrupted("training of jokes-001 stopped by SIGTERM")
 
-    monkeypatch.setattr(runner, "stage_train", stopped)
-    ctx = runner.make_context(load_settings(haha_repo), None, None, "disabled", haha_repo / "ws")
-    outcome = runner.run_one(ctx, haha_repo / "train" / "config" / "jokes-001.yml", [], lambda _text: None)
+
+def test_an_interrupted_config_keeps_the_stages_that_ran(haha_repo: Path) -> None:
+    from pipeline.core.settings import load_settings
+
+    ctx = make_context(load_settings(haha_repo), workspace=haha_repo / "ws")
+    outcome = run_stages(ctx, haha_repo / "train" / "config" / "jokes-001.yml",
+                         [ValidateStage(full=False), StoppedTraining()])
     assert outcome.interrupted
     assert outcome.stages == {"validate": "ok", "train": "interrupted", "publish": "-", "evaluate": "-"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli.app import app
+from pipeline.cli.main import app
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = "train/config/jokes-001.yml"

@@ -164,7 +164,7 @@ def test_commit_job_cli_works_without_the_training_stack() -> None:
     """The commit job installs only pyyaml, pydantic, typer and rich; the CLI must start without the rest."""
     block = "; ".join(f"sys.modules[{m!r}] = None" for m in HEAVY_MODULES)
     code = (f"import sys; {block}; import pipeline.gitops.commit, pipeline.gitops.changes; "
-            "from pipeline.cli.app import app; "
+            "from pipeline.cli.main import app; "
             "app(['commit-results', '--help'])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -50,12 +50,26 @@ class Settings:
         return self.root / "train" / "data"
 
     @property
+    def eval_dir(self) -> Path:
+        return self.root / "train" / "eval"
+
+    @property
     def eval_file(self) -> Path:
-        return self.root / "train" / "eval" / "eval.json"
+        """The haha sweep's spec; other eval tasks live beside it (evaluate/tasks.py)."""
+        return self.eval_dir / "eval.json"
 
     @property
     def results_dir(self) -> Path:
         return self.root / "train" / "results"
+
+    def results_file(self, basename: str) -> Path:
+        """Where a config's results are committed (`haha run`; smoke runs use results_path with their own folder)."""
+        return results_path(self.results_dir, basename)
+
+
+def results_path(results_dir: Path, basename: str) -> Path:
+    """`<results_dir>/<basename>.json`: the one place a config's results file is named."""
+    return results_dir / f"{basename}.json"
 
 
 def cache_root() -> Path:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pipeline.core.problems import Problem
 from pipeline.core.runs import adapter_sha256
@@ -100,6 +101,16 @@ def resume_key(job: EvalJob, spec: EvalSpec, model: ModelHandle) -> dict[str, ob
             "sampler": SAMPLER_VERSION, "device": model.describe()}
 
 
+def cell_records(finished: Mapping[Cell, str]) -> list[dict[str, object]]:
+    """Finished cells as sidecar lines."""
+    return [{"prompt": c.prompt, "setting": c.setting, "seed": c.seed, "completion": text}
+            for c, text in finished.items()]
+
+
+def cells_from(records: Sequence[Mapping[str, Any]]) -> dict[Cell, str]:
+    return {Cell(r["prompt"], r["setting"], r["seed"]): r["completion"] for r in records}
+
+
 @dataclass
 class SweepOutput(TaskOutput):
     completions: dict[Cell, str] = field(default_factory=dict)
@@ -130,13 +141,12 @@ class SweepTask(EvalTask[EvalSpec, Cell, SweepOutput]):
         if started is None:
             started = now()
             start_progress(sidecar, key, started)
-        completions = {Cell(r["prompt"], r["setting"], r["seed"]): r["completion"] for r in records}
+        completions = cells_from(records)
         requests = {cell: request_for(cell, spec, prompt_ids, job.max_new_tokens) for cell in units}
         todo = [cell for cell in units if cell not in completions]
         output = SweepOutput(resumed=len(units) - len(todo), completions=completions, started=started)
         for finished in generate_cells(model, plan_batches(todo, requests, job.batch_size), requests):
-            append_progress(sidecar, [{"prompt": c.prompt, "setting": c.setting, "seed": c.seed, "completion": text}
-                                      for c, text in finished.items()])
+            append_progress(sidecar, cell_records(finished))
             completions.update(finished)
             output.computed += len(finished)
             output.seconds = time.monotonic() - clock

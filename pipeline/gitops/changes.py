@@ -18,7 +18,6 @@ modified, renamed or deleted. Deleted configs are reported and never run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,9 @@ from typing import Literal
 
 from pipeline.config.loading import config_sha256
 from pipeline.core.naming import basename_of, sort_key
+from pipeline.core.settings import results_path
 from pipeline.gitops.git import git, git_output
+from pipeline.results.model import ResultsDoc, ResultsError, load_results
 
 NO_RESULTS = "no results"
 CONFIG_CHANGED = "config changed since results"
@@ -46,35 +47,27 @@ class Pending:
         return {"config": str(self.path), "basename": basename_of(self.path), "reason": self.reason}
 
 
-def pending_reason(config_hash: str, results_text: str) -> str | None:
-    """Why a config with this hash still needs a run, given its results file's text; None when it is done."""
-    try:
-        results = json.loads(results_text)
-    except json.JSONDecodeError as exc:
-        return f"results file unreadable: not JSON ({exc.msg} at line {exc.lineno})"
-    if not isinstance(results, dict):
-        return "results file unreadable: not a JSON object"
-    meta = results.get("meta")
-    if meta is None:
+def pending_reason(config_hash: str, doc: ResultsDoc) -> str | None:
+    """Why a config with this hash still needs a run, given its parsed results file; None when it is done."""
+    if doc.meta is None:
         return None  # pre-pipeline haha results: no hash was recorded, so they stand
-    if not isinstance(meta, dict):
-        return "results file unreadable: meta is not an object"
-    if meta.get("config_sha256") != config_hash:
+    if doc.meta.config_sha256 != config_hash:
         return CONFIG_CHANGED
-    if not meta.get("finished"):
+    if not doc.meta.finished:
         return INCOMPLETE  # a sweep cut off half way writes its file without `finished`; the run resumes it
     return None
 
 
 def results_reason(config_path: Path, results_dir: Path) -> str | None:
     """Why this config needs a run, judged by its file on disk against `<results_dir>/<basename>.json`."""
-    try:
-        text = (results_dir / f"{basename_of(config_path)}.json").read_text(encoding="utf-8")
-    except FileNotFoundError:
+    path = results_path(results_dir, basename_of(config_path))
+    if not path.exists():
         return NO_RESULTS
-    except (OSError, UnicodeDecodeError) as exc:
+    try:
+        doc = load_results(path)
+    except ResultsError as exc:
         return f"results file unreadable: {exc}"
-    return pending_reason(config_sha256(config_path), text)
+    return pending_reason(config_sha256(config_path), doc)
 
 
 def pending(config_paths: Iterable[Path], results_dir: Path) -> list[Pending]:

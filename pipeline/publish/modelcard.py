@@ -37,6 +37,7 @@ class CardInputs:
     datasets: Sequence[DatasetFile] = field(default_factory=tuple)
     license: str = "other"
     wandb: WandbRef | None = None
+    results_path: str = ""  # the results file, relative to the repo root (train/results/<basename>.json)
     # The source repository's web address (e.g. https://github.com/org/haha); turns the results path into a link.
     source_repo_url: str = ""
 
@@ -80,7 +81,7 @@ def _config_section(config: Mapping[str, Any]) -> str:
 
 
 def _tracking_section(card: CardInputs) -> str:
-    results_path = f"train/results/{card.basename}.json"
+    results_path = card.results_path
     results = (
         f"[`{results_path}`]({card.source_repo_url.rstrip('/')}/blob/main/{results_path})"
         if card.source_repo_url

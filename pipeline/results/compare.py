@@ -12,6 +12,8 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from pipeline.core.errors import UsageError
+from pipeline.core.settings import results_path
 from pipeline.results.index import (
     differing,
     format_value,
@@ -31,17 +33,17 @@ Named = tuple[str, ResultsDoc]
 def resolve_results(ref: str, results_dir: Path) -> Path:
     """A results file from what a person types: a path, a basename, or a config file's name.
 
-    Raises LookupError listing what exists, so a typo is fixed without another command.
+    Raises UsageError listing what exists, so a typo is fixed without another command.
     """
     if Path(ref).is_file() and ref.endswith(".json"):
         return Path(ref)
     basename = Path(ref).name.removesuffix(".json").removesuffix(".yml").removesuffix(".yaml")
-    candidate = results_dir / f"{basename}.json"
+    candidate = results_path(results_dir, basename)
     if candidate.is_file():
         return candidate
     known = sorted(path.stem for path in results_dir.glob("*.json"))
     hint = f"; known: {', '.join(known)}" if known else f"; {results_dir} has no results yet"
-    raise LookupError(f"{ref}: no results file {candidate}{hint}")
+    raise UsageError(f"{ref}: no results file {candidate}{hint}")
 
 
 def params_table(named: Sequence[Named]) -> RenderableType:

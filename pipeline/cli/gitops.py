@@ -1,0 +1,82 @@
+"""`haha pending` and `haha commit-results`: what needs a run, and committing what the runs made.
+
+These run in the workflows' light jobs, which install only pyyaml, pydantic, typer and rich.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.cli.app import app, console, verb
+from pipeline.core.errors import UsageError
+from pipeline.core.settings import load_settings
+
+
+@app.command()
+@verb
+def pending(
+    diff: Annotated[tuple[str, str] | None, typer.Option(
+        "--diff", metavar="BEFORE AFTER",
+        help="Also report what the push BEFORE..AFTER touched under train/config (added, modified, renamed, "
+             "deleted); first and force pushes are handled.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List configs that still need a run: no results yet, or results made from a different config hash."""
+    from pipeline.core.naming import discover
+    from pipeline.gitops.changes import pending as find_pending
+    from pipeline.gitops.changes import push_diff
+    from pipeline.gitops.git import GitError
+
+    settings = load_settings()
+    found = find_pending(discover(settings.config_dir), settings.results_dir)
+    try:
+        pushed = push_diff(settings.root, diff[0], diff[1], settings.config_dir) if diff else None
+    except GitError as exc:
+        raise UsageError(f"--diff: {exc}") from None
+    if as_json:
+        print(json.dumps({"pending": [{**p.to_json(), "config": _shown(p.path, settings.root)} for p in found],
+                          "diff": pushed.to_json() if pushed else None}, indent=2))
+        raise typer.Exit(0)
+    for item in found:
+        console.print(f"{_shown(item.path, settings.root)}: {item.reason}", markup=False)
+    console.print(f"{len(found)} pending" if found else "nothing pending: every config has results for its hash")
+    if pushed:
+        console.print(f"push {pushed.before[:12]}..{pushed.after[:12]} under train/config:", markup=False)
+        if pushed.note:
+            console.print(f"  note: {pushed.note}", markup=False)
+        for change in pushed.changes:
+            console.print(f"  {change}", markup=False)
+        if not pushed.changes:
+            console.print("  nothing changed", markup=False)
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+@app.command("commit-results")
+@verb
+def commit_results(
+    message: Annotated[str | None, typer.Option(help="Commit message (default: names the configs).")] = None,
+    remote: Annotated[str, typer.Option(help="Remote to push to.")] = "origin",
+    branch: Annotated[str, typer.Option(help="Branch to push to.")] = "main",
+    attempts: Annotated[int, typer.Option(min=1, help="Pushes to try; each rejection rebases first.")] = 5,
+) -> None:
+    """Commit train/results (nothing else) and push it, rebasing and retrying when the branch moved; never forces."""
+    from pipeline.gitops.commit import commit_results as commit_and_push
+
+    settings = load_settings()
+    outcome = commit_and_push(settings.root, _shown(settings.results_dir, settings.root), message, remote, branch,
+                              attempts)
+    if not outcome.committed:
+        console.print("nothing to commit under train/results")
+        raise typer.Exit(0)
+    console.print(f"pushed {outcome.sha[:12]} to {remote}/{branch} ({len(outcome.files)} files, "
+                  f"{outcome.attempts} attempt{'s' if outcome.attempts > 1 else ''})", markup=False)

@@ -1,0 +1,49 @@
+"""`haha results` (the index) and `haha compare` (completions side by side)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pipeline.cli.app import app, console, verb
+from pipeline.core.errors import UsageError
+from pipeline.core.settings import load_settings
+
+
+@app.command()
+@verb
+def results(
+    strict: Annotated[bool, typer.Option(help="Exit 1 when a results file cannot be read.")] = False,
+) -> None:
+    """Rebuild train/results/README.md and index.html from the results files."""
+    from pipeline.results.index import write_index
+
+    results_dir = load_settings().results_dir
+    scan = write_index(results_dir)
+    for broken in scan.broken:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"unreadable: {broken}", style="red",
+                                                                    markup=False)
+    console.print(f"indexed {len(scan.entries)} results files ({len(scan.broken)} unreadable): "
+                  f"{results_dir / 'README.md'}, {results_dir / 'index.html'}", markup=False)
+    raise typer.Exit(1 if strict and scan.broken else 0)
+
+
+@app.command()
+@verb
+def compare(
+    refs: Annotated[list[str], typer.Argument(help="Two or more results: basenames (haha-017) or paths.")],
+    prompt: Annotated[str, typer.Option(help="Only prompts containing this text.")] = "",
+) -> None:
+    """Show configs' completions side by side, per prompt, seed and temperature, after their hyperparameter diff."""
+    from pipeline.results.compare import compare_renderables, resolve_results
+    from pipeline.results.model import load_results
+
+    if len(refs) < 2:
+        raise UsageError("compare needs two or more results files")
+    results_dir = load_settings().results_dir
+    paths = [resolve_results(ref, results_dir) for ref in refs]
+    named = [(path.stem, load_results(path)) for path in paths]
+    for renderable in compare_renderables(named, prompt):
+        console.print(renderable, soft_wrap=False)

@@ -1,0 +1,222 @@
+"""`haha train`, `haha publish`, `haha evaluate` (one stage each) and `haha run` (every stage, every config)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipeline.cli.app import INTERRUPTED, app, console, existing_config, say, verb
+from pipeline.cli.options import (
+    ForceOption,
+    HubOption,
+    SmokeModelOption,
+    SmokeOption,
+    SmokeStepsOption,
+    WandbOption,
+    WorkspaceOption,
+    context,
+    workspace_held,
+)
+from pipeline.config.effective import SMOKE_STEPS
+from pipeline.models.smoke import SmokeModelChoice
+from pipeline.orchestration.context import EvalOptions, RunContext
+from pipeline.orchestration.outcome import Outcome, StageName
+from pipeline.orchestration.stages import PIPELINE, EvaluateStage, PublishStage, Stage, TrainStage, single
+
+
+def run_configs(ctx: RunContext, paths: Sequence[Path], stages: Sequence[Stage]) -> list[Outcome]:
+    """Each config through the stages with a status line; stops early only when asked to (a signal)."""
+    from pipeline.orchestration.runner import run_stages
+
+    outcomes = []
+    with workspace_held(ctx):
+        for index, path in enumerate(paths, start=1):
+            if len(paths) > 1:
+                console.rule(f"[{index}/{len(paths)}] {path.name}")
+            with console.status(f"{path.name}: starting") as status:
+                outcome = run_stages(ctx, path, stages, lambda text, n=path.name: status.update(f"{n}: {text}"))
+            outcomes.append(outcome)
+            if outcome.train:
+                for line in outcome.train.overrides:
+                    say(f"override {line}", "dim")
+            say(f"{path.name}: " + ", ".join(f"{name} {outcome.stages[name]}" for name in _ran(stages)))
+            if outcome.error:
+                say(outcome.error, "yellow" if outcome.interrupted else "red")
+            if outcome.interrupted:
+                break
+    return outcomes
+
+
+def _ran(stages: Sequence[Stage]) -> list[StageName]:
+    return [stage.name for stage in stages]
+
+
+def show_samples(outcome: Outcome) -> None:
+    from pipeline.orchestration.report import sample_table
+
+    if outcome.evaluation and outcome.evaluation.samples:
+        header, rows = sample_table(outcome.evaluation.samples)
+        view = Table(*header, title=f"{outcome.config}: sample completions, seed 1 ({outcome.evaluation.results_path})",
+                     show_lines=True)
+        for row in rows:
+            view.add_row(*row)
+        console.print(view)
+
+
+def exit_for(outcomes: Sequence[Outcome]) -> None:
+    if any(o.interrupted for o in outcomes):
+        raise typer.Exit(INTERRUPTED)
+    raise typer.Exit(1 if any(o.failed for o in outcomes) else 0)
+
+
+def one_stage(ctx: RunContext, config: Path, stage: Stage) -> Outcome:
+    outcome = run_configs(ctx, [existing_config(config)], single(stage))[0]
+    if outcome.failed:
+        exit_for([outcome])
+    return outcome
+
+
+@app.command()
+@verb
+def run(
+    configs: Annotated[list[Path] | None, typer.Argument(help="Configs to run (default: all pending).")] = None,
+    smoke: SmokeOption = False,
+    smoke_model: SmokeModelOption = SmokeModelChoice.AUTO,
+    smoke_steps: SmokeStepsOption = SMOKE_STEPS,
+    hub: HubOption = None,
+    wandb: WandbOption = None,
+    workspace: WorkspaceOption = None,
+    report: Annotated[Path | None, typer.Option(help="Write the per-config outcome as JSON here.")] = None,
+    force: Annotated[bool, typer.Option(help="Retrain and re-evaluate even when this config hash is done.")] = False,
+) -> None:
+    """Validate -> train -> publish -> evaluate each config; one failure never stops the others.
+
+    CONFIGS: config files to run (default: every pending config, see haha pending).
+    """
+    ctx = context(smoke, hub, wandb, workspace, force, smoke_model, smoke_steps)
+    paths = [existing_config(p) for p in configs] if configs else pending_configs(ctx)
+    if not paths:
+        say("nothing to run: every config has results for its current hash")
+        raise typer.Exit(0)
+    outcomes = run_configs(ctx, paths, PIPELINE)
+    close_run(ctx, outcomes, report)
+    exit_for(outcomes)
+
+
+@app.command()
+@verb
+def train(
+    config: Annotated[Path, typer.Argument(help="A config in train/config.")],
+    smoke: SmokeOption = False,
+    smoke_model: SmokeModelOption = SmokeModelChoice.AUTO,
+    smoke_steps: SmokeStepsOption = SMOKE_STEPS,
+    wandb: WandbOption = None,
+    workspace: WorkspaceOption = None,
+    force: ForceOption = False,
+) -> None:
+    """Train one config with Axolotl; skips when this exact config already has an adapter.
+
+    CONFIG: a config file in train/config. A run cut off by a signal resumes from its last complete checkpoint.
+    """
+    ctx = context(smoke, None, wandb, workspace, force, smoke_model, smoke_steps)
+    outcome = one_stage(ctx, config, TrainStage())
+    assert outcome.train is not None
+    say(f"adapter: {outcome.train.run_dir / 'adapter'}")
+
+
+@app.command()
+@verb
+def publish(
+    config: Annotated[Path, typer.Argument(help="A trained config in train/config.")],
+    hub: HubOption = None,
+    smoke: SmokeOption = False,
+    smoke_model: SmokeModelOption = SmokeModelChoice.AUTO,
+    wandb: WandbOption = None,
+    workspace: WorkspaceOption = None,
+    force: ForceOption = False,
+) -> None:
+    """Push a trained adapter and its model card to <org>/<basename>; skips when the Hub has this exact push.
+
+    CONFIG: a config file in train/config, trained with haha train (same --smoke/--workspace).
+    """
+    ctx = context(smoke, hub, wandb, workspace, force, smoke_model)
+    outcome = one_stage(ctx, config, PublishStage())
+    assert outcome.publish is not None
+    say(f"hub: {outcome.publish.url}")
+
+
+@app.command()
+@verb
+def evaluate(
+    config: Annotated[Path, typer.Argument(help="A config in train/config.")],
+    smoke: SmokeOption = False,
+    smoke_model: SmokeModelOption = SmokeModelChoice.AUTO,
+    hub: HubOption = None,
+    wandb: WandbOption = None,
+    workspace: WorkspaceOption = None,
+    force: ForceOption = False,
+    adapter: Annotated[Path | None, typer.Option(help="Evaluate this LoRA adapter folder instead of the config's "
+                                                      "run.")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Base model id or folder (default: the one the run "
+                                                        "trained, else the config's base_model).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results file (default: train/results/<basename>.json, or "
+                                                  "scratch/results with --smoke).")] = None,
+    eval_file: Annotated[Path | None, typer.Option("--eval", help="One sweep spec instead of every task in "
+                                                                  "train/eval.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Completions per forward pass; lower it to save "
+                                                        "memory.")] = 64,
+    max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Cap every setting at N new tokens (default: "
+                                                                   "the setting's own, else 64).")] = None,
+) -> None:
+    """Run the eval tasks (the sweep: prompts x settings x seeds) and write the results file; resumes a cut-off eval.
+
+    CONFIG: a config file in train/config, trained with haha train (same --smoke/--workspace), or any config
+    with --adapter.
+    """
+    options = EvalOptions(batch_size, max_new_tokens, adapter, base_model, out, eval_file)
+    # Forced when the adapter or the output is named: the hash check is for the run's own adapter and results.
+    ctx = context(smoke, hub, wandb, workspace, force or adapter is not None or out is not None, smoke_model,
+                  eval_options=options)
+    outcome = one_stage(ctx, config, EvaluateStage())
+    evaluation = outcome.evaluation
+    assert evaluation is not None
+    show_samples(outcome)
+    if evaluation.report is None:
+        say(f"{outcome.config}: already evaluated for this config hash: {evaluation.results_path}")
+    else:
+        report = evaluation.report
+        say(f"{outcome.config}: {report.computed} cells computed, {report.resumed} resumed, {report.units} in all, "
+            f"{report.seconds:.1f}s: {report.path}")
+
+
+def pending_configs(ctx: RunContext) -> list[Path]:
+    from pipeline.core.naming import discover
+    from pipeline.gitops.changes import pending
+
+    found = pending(discover(ctx.settings.config_dir), ctx.results_dir)
+    for item in found:
+        say(f"pending: {item.path.name} ({item.reason})")
+    return [item.path for item in found]
+
+
+def close_run(ctx: RunContext, outcomes: Sequence[Outcome], report: Path | None) -> None:
+    """The closing table, the sample completions, report.json and the Actions job summary."""
+    from pipeline.orchestration.report import TABLE_HEADER, markdown_summary, outcome_table, write_report
+
+    table = Table(*TABLE_HEADER, title="haha run")
+    for row in outcome_table(outcomes):
+        table.add_row(*row)
+    console.print(table)
+    for outcome in outcomes:
+        show_samples(outcome)
+    report_path = report or ctx.workspace.parent / "report.json"
+    write_report(outcomes, report_path)
+    say(f"report: {report_path}")
+    if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(summary_file, "a", encoding="utf-8") as handle:
+            handle.write(markdown_summary(outcomes))

@@ -1,0 +1,74 @@
+"""What a run needs besides the config: settings, where runs and results go, the hub, W&B, smoke and eval options.
+
+Built once by the CLI from its options (each parsed at the edge into a typed value); every stage reads it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.config.effective import SMOKE_STEPS
+from pipeline.core.runs import RunPaths
+from pipeline.core.settings import Settings, results_path
+from pipeline.evaluate.tasks import DEFAULT_BATCH_SIZE
+from pipeline.models.smoke import SmokeModelChoice
+from pipeline.publish.target import HubTarget, LocalHub
+from pipeline.train.tracking import WandbMode
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """`haha evaluate`'s own knobs; the defaults are what `haha run` does."""
+
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_new_tokens: int | None = None  # caps every setting
+    adapter_dir: Path | None = None  # evaluate this adapter folder instead of the config's run
+    base_model: str | None = None  # instead of the run's (or the config's) base_model
+    out_path: Path | None = None  # instead of <results_dir>/<basename>.json
+    eval_file: Path | None = None  # one sweep spec instead of every task in train/eval
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """`smoke` runs live entirely under `scratch/` (or `--workspace`)."""
+
+    settings: Settings
+    workspace: Path  # runs: <workspace>/<basename>/
+    results_dir: Path
+    hub: HubTarget
+    wandb_mode: WandbMode
+    smoke_model: SmokeModelChoice | None = None  # set for smoke runs: which model stands in for the real one
+    smoke_steps: int = SMOKE_STEPS
+    force: bool = False  # redo every stage even when this config hash is already done
+    eval: EvalOptions = field(default_factory=EvalOptions)
+
+    @property
+    def smoke(self) -> bool:
+        return self.smoke_model is not None
+
+    @property
+    def tiny_model_dir(self) -> Path:
+        """Where `--smoke-model tiny` builds the random tiny Llama: beside the runs, under scratch/."""
+        return self.workspace.parent / "tiny-model"
+
+    def run_paths(self, basename: str) -> RunPaths:
+        return RunPaths(self.workspace, basename)
+
+    def results_path(self, basename: str) -> Path:
+        return self.eval.out_path or results_path(self.results_dir, basename)
+
+
+def make_context(settings: Settings, *, smoke: SmokeModelChoice | None = None, hub: HubTarget | None = None,
+                 wandb_mode: WandbMode = WandbMode.DISABLED, workspace: Path | None = None, force: bool = False,
+                 smoke_steps: int = SMOKE_STEPS, eval_options: EvalOptions | None = None) -> RunContext:
+    """`smoke` None is a real run into workspace/ and train/results; a choice is a smoke run under scratch/."""
+    eval_options = eval_options or EvalOptions()
+    if smoke is not None:
+        scratch = workspace or settings.root / "scratch"
+        return RunContext(settings, scratch / "runs", scratch / "results", hub or LocalHub(scratch / "hub"),
+                          wandb_mode, smoke, smoke_steps, force, eval_options)
+    base = workspace or Path(os.environ.get("HAHA_WORKSPACE", settings.root / "workspace"))
+    return RunContext(settings, base / "runs", settings.results_dir, hub or LocalHub(base / "hub"), wandb_mode,
+                      force=force, eval=eval_options)

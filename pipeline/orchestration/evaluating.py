@@ -1,0 +1,112 @@
+"""The evaluate stage's work: which tasks apply, the job for the eval driver, and the closing samples.
+
+Kept apart from stages.py because it is the one stage that loads models in this process
+(the adapter for every task, then the base model for the before/after samples).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from pipeline.core.errors import StageError
+from pipeline.core.runs import adapter_sha256
+from pipeline.evaluate.model import EvalError
+from pipeline.evaluate.spec import Cell, EvalSpec, load_eval, sample_cells
+from pipeline.evaluate.tasks import EvalJob, Provenance, TaskFile, task_files
+from pipeline.orchestration.context import RunContext
+from pipeline.orchestration.outcome import ConfigState, EvalOutcome, Sample
+from pipeline.orchestration.stages import published_for, require_trained, wandb_reference
+from pipeline.results.model import ResultsError, load_results
+from pipeline.train.kinds import kind_of
+
+
+def already_evaluated(results_path: Path, config_sha256: str) -> bool:
+    try:
+        meta = load_results(results_path).meta
+    except ResultsError:
+        return False
+    return meta is not None and meta.config_sha256 == config_sha256 and bool(meta.finished)
+
+
+def applicable_tasks(ctx: RunContext, state: ConfigState) -> list[TaskFile]:
+    """`--eval FILE` alone, else every task file in train/eval that applies to this config."""
+    if ctx.eval.eval_file is not None:
+        return [TaskFile("eval", ctx.eval.eval_file, "sweep")]
+    kind = kind_of(state.loaded.data)
+    selected = []
+    for path, task, why in task_files(ctx.settings.eval_dir):
+        if task is None:
+            raise StageError(f"{path}: {why}")
+        if task.applies_to(state.run.basename, kind.default_tasks):
+            selected.append(task)
+    if not selected:
+        raise StageError(f"no eval task in {ctx.settings.eval_dir} applies to {state.run.basename}")
+    return selected
+
+
+def base_model_of(ctx: RunContext, state: ConfigState) -> str:
+    """`--base-model`, else the base model the run trained (a smoke run's stand-in), else the config's."""
+    if ctx.eval.base_model:
+        return ctx.eval.base_model
+    if state.run.config.is_file():
+        return str(yaml.safe_load(state.run.config.read_text())["base_model"])
+    if base := state.loaded.data.get("base_model"):
+        return str(base)
+    raise StageError(f"{state.path}: no base_model in the config and none given")
+
+
+def job_for(ctx: RunContext, state: ConfigState, results_path: Path) -> EvalJob:
+    adapter = ctx.eval.adapter_dir
+    if adapter is None:
+        require_trained(ctx, state)
+        adapter = state.run.adapter_dir
+    published = published_for(state, adapter_sha256(adapter)) if adapter.is_dir() else None
+    wandb = wandb_reference(ctx, state) if ctx.eval.adapter_dir is None else None
+    provenance = Provenance(
+        hub_repo=published.repo_id if published else None, hub_revision=published.revision if published else None,
+        adapter_source=published.url if published else None, wandb_run=wandb.path if wandb else None)
+    return EvalJob(state.loaded, state.run.basename, base_model_of(ctx, state), adapter, results_path,
+                   ctx.eval.batch_size, ctx.eval.max_new_tokens, provenance, ctx.settings.eval_timeout_s)
+
+
+def sweep_spec(tasks: list[TaskFile]) -> EvalSpec | None:
+    sweep = next((task for task in tasks if task.kind == "sweep"), None)
+    return load_eval(sweep.path) if sweep else None
+
+
+def samples_from(ctx: RunContext, results_path: Path, base: dict[Cell, str] | None = None) -> tuple[Sample, ...]:
+    """The sweep's sample cells for the closing table, with the base model's completions beside them when given."""
+    try:
+        doc = load_results(results_path)
+        spec = load_eval(ctx.eval.eval_file or ctx.settings.eval_file)
+    except ValueError:  # ResultsError too: samples are a view, never a reason to fail
+        return ()
+    if not doc.results:
+        return ()
+    samples = []
+    for cell in sample_cells(spec):
+        setting = doc.results[cell.prompt].settingsResults[cell.setting]
+        samples.append(Sample(doc.results[cell.prompt].prompt, setting.temperature,
+                              setting.completions[cell.seed - 1] if setting.completions else "",
+                              base[cell] if base is not None else None))
+    return tuple(samples)
+
+
+def evaluate_config(ctx: RunContext, state: ConfigState, results_path: Path) -> EvalOutcome:
+    from pipeline.evaluate.before_after import base_completions
+    from pipeline.evaluate.run import evaluate
+
+    tasks = applicable_tasks(ctx, state)
+    job = job_for(ctx, state, results_path)
+    log = state.run.run_dir / "eval.log" if state.run.run_dir.is_dir() else None
+    try:
+        report = evaluate(job, tasks, lambda progress: state.on_status(progress.describe()))
+        base = None
+        if (spec := sweep_spec(tasks)) is not None:
+            state.on_status("base model: the same sample prompts without the adapter")
+            base = base_completions(state.loaded.data, job.base_model, spec, sample_cells(spec), log)
+    except (EvalError, ValueError) as exc:
+        raise StageError(str(exc)) from None
+    return EvalOutcome(results_path, report, samples_from(ctx, results_path, base))

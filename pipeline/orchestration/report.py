@@ -1,0 +1,55 @@
+"""The end of a run: the per-config table, the sample completions, report.json and the Actions job summary."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.core.files import write_atomic
+from pipeline.core.markdown import table
+from pipeline.orchestration.outcome import Outcome, Sample, StageName
+
+TABLE_HEADER = ["config", *(str(name) for name in StageName), "loss first -> last", "error"]
+
+
+def loss_change(outcome: Outcome) -> str:
+    losses = outcome.train.record.losses if outcome.train else []
+    return f"{losses[0]:.3f} -> {losses[-1]:.3f}" if losses else ""
+
+
+def outcome_table(outcomes: Sequence[Outcome]) -> list[list[str]]:
+    """Rows for the terminal table and the job summary: one per config, a column per stage."""
+    rows = []
+    for outcome in outcomes:
+        first_error_line = outcome.error.strip().splitlines()[0] if outcome.error else ""
+        rows.append([outcome.config, *(str(outcome.stages[name]) for name in StageName), loss_change(outcome),
+                     first_error_line])
+    return rows
+
+
+def sample_table(samples: Sequence[Sample]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the sample completions; base model beside fine-tuned when the run made both."""
+    if all(s.base is not None for s in samples):
+        return (["prompt", "temperature", "base model", "fine-tuned"],
+                [[s.prompt, str(s.temperature), s.base or "", s.completion] for s in samples])
+    return ["prompt", "temperature", "completion"], [[s.prompt, str(s.temperature), s.completion] for s in samples]
+
+
+def markdown_summary(outcomes: Sequence[Outcome]) -> str:
+    """The job summary GitHub Actions shows for the run."""
+    lines = table(TABLE_HEADER, outcome_table(outcomes))
+    for outcome in outcomes:
+        if outcome.evaluation and outcome.evaluation.samples:
+            header, rows = sample_table(outcome.evaluation.samples)
+            lines += ["", f"**{outcome.config}**: sample completions (seed 1)", "", *table(header, rows)]
+        if outcome.error:
+            lines += ["", f"<details><summary>{outcome.config} failed</summary>", "", "```",
+                      outcome.error, "```", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(outcomes: Sequence[Outcome], path: Path) -> None:
+    write_atomic(path, json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                   "configs": [o.to_json() for o in outcomes]}, indent=2))

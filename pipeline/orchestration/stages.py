@@ -1,0 +1,203 @@
+"""The stages: validate -> train -> publish -> evaluate, each a `Stage` over one config.
+
+A stage reads what earlier stages left on disk in the config's run folder (the adapter and
+complete.json from train, published.json from publish), never from memory, so each stage
+command (`haha train`, `haha publish`, `haha evaluate`) runs on its own and gives what
+`haha run` gives.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any, Protocol
+
+import yaml
+
+from pipeline.config.effective import RunPlan, effective_config
+from pipeline.config.loading import ConfigLoadError, LoadedConfig, load_config
+from pipeline.config.policy import check_policy
+from pipeline.config.rules import check_haha_rules, dataset_entries, dataset_file
+from pipeline.config.validation import validate_config
+from pipeline.core.errors import StageError
+from pipeline.core.files import write_atomic
+from pipeline.core.naming import hub_repo_id, name_problem
+from pipeline.core.problems import Problem, errors
+from pipeline.core.quiet import import_training_stack
+from pipeline.data.rows import row_count
+from pipeline.models.smoke import SmokeModel
+from pipeline.orchestration.context import RunContext
+from pipeline.orchestration.outcome import ConfigState, EvalOutcome, StageName, StageResult, StageStatus
+from pipeline.publish.hub import PublishResult
+from pipeline.publish.modelcard import CardInputs, DatasetFile, render_card
+from pipeline.train.axolotl import TrainingError, train
+from pipeline.train.tracking import WandbRef, run_reference
+
+
+class Stage(Protocol):
+    name: StageName
+
+    def run(self, ctx: RunContext, state: ConfigState) -> StageResult: ...
+
+
+# -- validate --------------------------------------------------------------------------------------------------------
+
+class ValidateStage:
+    """Full validation, or (`full=False`, for the single-stage commands) the pure haha and safety rules.
+
+    The full check imports Axolotl's schema and tokenizer, seconds a stage command should not add on
+    top of a training run whose child process validates the config itself.
+    """
+
+    name = StageName.VALIDATE
+
+    def __init__(self, full: bool = True) -> None:
+        self.full = full
+
+    def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
+        path = state.path
+        if (bad_name := name_problem(path)) is not None:
+            raise StageError(str(Problem(str(path), None, "filename", bad_name)))
+        if self.full:
+            report = validate_config(path, ctx.settings, count_lengths=not ctx.smoke)
+            problems, config = report.problems, report.config
+        else:
+            try:
+                config = load_config(path)
+            except ConfigLoadError as exc:
+                raise StageError(str(Problem(str(path), exc.line, "yaml", exc.message))) from None
+            problems = check_haha_rules(config, ctx.settings, str(path)) + check_policy(config, ctx.settings,
+                                                                                          str(path))
+        if failures := errors(problems):
+            raise StageError("\n".join(str(p) for p in failures))
+        assert config is not None
+        state.config = config
+        return StageResult(StageStatus.OK, config)
+
+
+# -- train -----------------------------------------------------------------------------------------------------------
+
+def smoke_model_for(ctx: RunContext, config: LoadedConfig) -> SmokeModel | None:
+    """The model this config's smoke run trains (None for a real run); a twin is built on first use."""
+    if ctx.smoke_model is None:
+        return None
+    from pipeline.models.smoke import choose_smoke_model
+
+    return choose_smoke_model(config.data, ctx.smoke_model, ctx.tiny_model_dir, ctx.settings.data_dir)
+
+
+def effective_for(ctx: RunContext, state: ConfigState) -> tuple[dict[str, Any], list[str]]:
+    run = state.run
+    plan = RunPlan(run.adapter_dir.resolve(), run.prepared_dir.resolve(), ctx.settings.data_dir.resolve(),
+                   ctx.wandb_mode, smoke_model_for(ctx, state.loaded), ctx.smoke_steps)
+    effective, overrides = effective_config(state.loaded.data, run.basename, ctx.settings, plan)
+    return effective, [str(o) for o in overrides]
+
+
+class TrainStage:
+    name = StageName.TRAIN
+
+    def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
+        effective, overrides = effective_for(ctx, state)
+        run = state.run
+        if ctx.force and run.run_dir.exists():
+            # From scratch: its checkpoints would otherwise be "resumed" by Axolotl's auto-resume.
+            shutil.rmtree(run.run_dir)
+        try:
+            result = train(run, effective, state.loaded.sha256, ctx.wandb_mode,
+                           lambda progress: state.on_status(f"training  {progress.describe()}"),
+                           overrides=overrides, time_limit=ctx.settings.train_timeout_s)
+        except TrainingError as exc:
+            raise StageError(f"{exc}\n    full log: {run.log}") from None
+        return StageResult(StageStatus.SKIPPED if result.skipped else StageStatus.TRAINED, result)
+
+
+def require_trained(ctx: RunContext, state: ConfigState) -> None:
+    if state.run.trained(state.loaded.sha256) is None:
+        where = f"--workspace {ctx.workspace.parent}" if ctx.smoke else f"{ctx.workspace}"
+        raise StageError(f"{state.run.basename} is not trained for this config yet (looked in {where}): run "
+                         f"haha train {state.path}{' --smoke' if ctx.smoke else ''} first")
+
+
+def wandb_reference(ctx: RunContext, state: ConfigState) -> WandbRef | None:
+    return run_reference(state.run.run_dir, ctx.wandb_mode, ctx.settings.wandb_project, state.run.basename,
+                         ctx.settings.wandb_entity)
+
+
+# -- publish ---------------------------------------------------------------------------------------------------------
+
+def dataset_files(ctx: RunContext, config: LoadedConfig) -> list[DatasetFile]:
+    files = []
+    for dataset in dataset_entries(config.data):
+        path = dataset_file(dataset.path, ctx.settings) if dataset.path else None
+        if path is not None and path.is_file():
+            files.append(DatasetFile(str(path.relative_to(ctx.settings.root.resolve())), row_count(path)))
+    return files
+
+
+def card_for(ctx: RunContext, state: ConfigState, repo_id: str) -> str:
+    run = state.run
+    effective = yaml.safe_load(run.config.read_text())
+    server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    results = ctx.results_path(run.basename)
+    shown = results.relative_to(ctx.settings.root) if results.is_relative_to(ctx.settings.root) else results
+    return render_card(CardInputs(
+        repo_id=repo_id, basename=run.basename, base_model=str(effective.get("base_model")),
+        config_sha256=state.loaded.sha256, effective_config=effective, datasets=dataset_files(ctx, state.loaded),
+        wandb=wandb_reference(ctx, state), results_path=str(shown),
+        source_repo_url=f"{server}/{repository}" if server and repository else "",
+    ))
+
+
+class PublishStage:
+    """Push the adapter and its model card to `<org>/<basename>`; a push of the same config and bytes is skipped."""
+
+    name = StageName.PUBLISH
+
+    def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
+        from pipeline.publish.hub import Push, publish
+
+        require_trained(ctx, state)
+        settings, run = ctx.settings, state.run
+        try:
+            repo_id = hub_repo_id(settings.hub_org, run.basename)
+        except ValueError as exc:
+            raise StageError(str(exc)) from None
+        result = publish(Push(run.adapter_dir, settings.hub_org, run.basename, card_for(ctx, state, repo_id),
+                              state.loaded.sha256, settings.hub_private, ctx.force), ctx.hub)
+        write_atomic(run.published, result.model_dump_json(indent=2))
+        return StageResult(StageStatus.SKIPPED if result.skipped else StageStatus.PUBLISHED, result)
+
+
+# -- evaluate --------------------------------------------------------------------------------------------------------
+
+def published_for(state: ConfigState, adapter_sha256: str) -> PublishResult | None:
+    """What the publish stage recorded, when it pushed these exact adapter bytes."""
+    try:
+        published = PublishResult.model_validate_json(state.run.published.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return published if published.adapter_sha256 == adapter_sha256 else None
+
+
+class EvaluateStage:
+    """Every eval task that applies into `<results_dir>/<basename>.json`; skipped when done for this config hash."""
+
+    name = StageName.EVALUATE
+
+    def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
+        from pipeline.orchestration.evaluating import already_evaluated, evaluate_config, samples_from
+
+        path = ctx.results_path(state.run.basename)
+        if not ctx.force and already_evaluated(path, state.loaded.sha256):
+            return StageResult(StageStatus.SKIPPED, EvalOutcome(path, None, samples_from(ctx, path)))
+        import_training_stack(state.run.run_dir / "eval.log" if state.run.run_dir.is_dir() else None)
+        return StageResult(StageStatus.EVALUATED, evaluate_config(ctx, state, path))
+
+
+PIPELINE: tuple[Stage, ...] = (ValidateStage(), TrainStage(), PublishStage(), EvaluateStage())
+
+
+def single(stage: Stage) -> tuple[Stage, ...]:
+    """A stage command's stages: the light validation, then the stage."""
+    return ValidateStage(full=False), stage
