@@ -100,7 +100,7 @@ def test_an_empty_basename_config_is_never_run(haha_repo: Path) -> None:
     run = subprocess.run([HAHA, "run", "--smoke", "--smoke-model", "tiny", "--wandb", "disabled",
                           "train/config/.yml"], cwd=haha_repo, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 1
-    assert "'.yml' is not <family>-NNN.yml" in run.stdout
+    assert "'.yml' is not <family>-NNN.yml" in run.stderr
     runs = haha_repo / "scratch" / "runs"
     assert not runs.exists() or not [p for p in runs.iterdir() if p.is_dir()], "no run folder was made"
     validate = subprocess.run([HAHA, "validate", "--json"], cwd=haha_repo, env=env, capture_output=True, text=True,

@@ -76,6 +76,24 @@ def test_wandb_offline_run_is_named_after_the_config(repo: Path, first_run: subp
     assert [(r.project, r.name) for r in runs] == [("haha", CONFIG)]
 
 
+def test_the_wandb_run_is_recorded_as_the_index_links_it(repo: Path,
+                                                         first_run: subprocess.CompletedProcess[str]) -> None:
+    from pipeline.results.index import wandb_link
+    from pipeline.train.tracking import WandbMode, recorded_runs, run_reference
+
+    run_dir = repo / "scratch" / "runs" / CONFIG
+    (run_id,) = [r.run_id for r in recorded_runs(run_dir)]
+    # The repo sets no W&B entity and the run was offline: no page exists to link, so none is recorded.
+    meta = json.loads((repo / "scratch" / "results" / f"{CONFIG}.json").read_text())["meta"]
+    assert meta["wandb_run"] is None
+    # With an entity, `wandb sync` uploads the run there under its own id: that is what results record.
+    ref = run_reference(run_dir, WandbMode.OFFLINE, "haha", CONFIG, "jokes-team")
+    assert ref is not None and ref.path == f"jokes-team/haha/{run_id}"
+    link = wandb_link(ref.path)
+    assert link is not None and link.url == f"https://wandb.ai/jokes-team/haha/runs/{run_id}"
+    assert run_reference(run_dir, WandbMode.DISABLED, "haha", CONFIG, "jokes-team") is None
+
+
 def test_local_hub_holds_adapter_and_model_card(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
     hub_repo = repo / "scratch" / "hub" / "haha-lab" / CONFIG
     assert (hub_repo / "adapter_model.safetensors").is_file()

@@ -1,4 +1,5 @@
-"""The GitHub workflows keep DESIGN.md §7: code from a pull request never reaches the GPU box or a secret.
+"""The GitHub workflows keep their one rule (docs/security.md): code from a pull request never reaches the GPU box
+or a secret.
 
 A workflow mistake is a security hole that no unit test of the pipeline would notice, so the rules
 are checked here, on every `make test`, along with zizmor's audits and GitHub's workflow schema.

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline.cli.app import INTERRUPTED, app, console, existing_config, say, verb
+from pipeline.cli.app import INTERRUPTED, app, console, errors, existing_config, say, verb
 from pipeline.cli.options import (
     ForceOption,
     HubOption,
@@ -46,7 +46,7 @@ def run_configs(ctx: RunContext, paths: Sequence[Path], stages: Sequence[Stage])
                     say(f"override {line}", "dim")
             say(f"{path.name}: " + ", ".join(f"{name} {outcome.stages[name]}" for name in _ran(stages)))
             if outcome.error:
-                say(outcome.error, "yellow" if outcome.interrupted else "red")
+                errors.print(outcome.error, style="yellow" if outcome.interrupted else "red", markup=False)
             if outcome.interrupted:
                 break
     return outcomes

@@ -21,7 +21,7 @@ from pipeline.core.quiet import quiet_libraries
 from pipeline.core.settings import Settings
 from pipeline.data.formats import ROW_FORMATS
 from pipeline.data.rows import DatasetStats, check_dataset, effective_sequence_len
-from pipeline.evaluate.spec import check_eval
+from pipeline.evaluate.tasks import registered, task_files
 from pipeline.train.kinds import find_kind
 
 
@@ -206,9 +206,23 @@ def validate(targets: list[str], settings: Settings, check_eval_file: bool = Tru
     report.other += same_after_parsing(report.configs, settings)
     report.other += importable_files(settings, lambda path: shown(path, settings))
     if check_eval_file:
-        _, eval_problems = check_eval(settings.eval_file, shown(settings.eval_file, settings))
-        report.other += eval_problems
+        report.other += check_eval_tasks(settings)
     return report
+
+
+def check_eval_tasks(settings: Settings) -> list[Problem]:
+    """eval.json (which must exist) and every other task file in train/eval, each checked by its kind."""
+    if not settings.eval_file.is_file():
+        return [Problem(shown(settings.eval_file, settings), None, "eval.json", "file does not exist")]
+    tasks = registered()
+    problems = []
+    for path, task, why in task_files(settings.eval_dir):
+        display = shown(path, settings)
+        if task is None:
+            problems.append(Problem(display, None, "kind", why))
+        else:
+            problems += tasks[task.kind].check(path, display)[1]
+    return problems
 
 
 def readable_lines(report: Report) -> list[tuple[str, str]]:

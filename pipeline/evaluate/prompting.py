@@ -1,7 +1,7 @@
 """Eval prompts, formatted exactly the way training formatted an instruction.
 
 A fine-tune only knows the wrapping it was trained on: the haha configs put the system
-prompt and ChatML markers into the first dataset's custom `type` (DESIGN.md §5), which
+prompt and ChatML markers into the first dataset's custom `type`, which
 Axolotl formats with its `user_defined` strategy. Eval prompts go through the same
 wrapping here, as the instruction of a row with an empty input and no output, so the
 model sees what it saw in training minus the punchline. Configs with a built-in type

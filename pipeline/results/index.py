@@ -3,6 +3,9 @@
 Rendering is pure (a `Scan` in, text out) so it is tested without a disk; `scan_results` and
 `write_index` are the only functions here that touch files. Old-format files (no `meta`) are
 indexed too, and one broken file is listed as broken instead of hiding all the others.
+
+Over 300 lines on purpose: the README table and the HTML page render the same `Scan` and share
+their column logic; split apart, each half would re-derive what differs between configs.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from pipeline.results.model import (
     diversity,
     load_results,
 )
+from pipeline.train.tracking import WANDB_URL, WandbRef
 
 HUB_URL = "https://huggingface.co/"
-WANDB_URL = "https://wandb.ai/"
 WANDB_RUN_PATH = re.compile(r"^([\w.-]+)/([\w.-]+)/([\w.-]+)$")
 TEMPLATE = "results-index.html"
 DATA_MARKER = "__HAHA_DATA__"
@@ -163,7 +166,7 @@ def wandb_link(run: str | None) -> Link | None:
         return Link(run.rstrip("/").rsplit("/", 1)[-1], run)
     if match := WANDB_RUN_PATH.match(run):
         entity, project, run_id = match.groups()
-        return Link(run_id, f"{WANDB_URL}{entity}/{project}/runs/{run_id}")
+        return Link(run_id, WandbRef(project, run_id, entity, run_id).url)
     return Link(run, None)
 
 

@@ -1,0 +1,102 @@
+"""The registries are the seams the next kinds plug into: a new eval task or training kind is one class or one
+entry, and validation, the evaluate stage and the results file pick it up with no other change."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.config.validation import validate
+from pipeline.core.problems import Problem
+from pipeline.core.settings import load_settings
+from pipeline.evaluate.model import ModelHandle
+from pipeline.evaluate.tasks import TASKS, EvalJob, EvalTask, OnProgress, TaskOutput, register_task
+from pipeline.orchestration.context import EvalOptions, make_context
+from pipeline.orchestration.runner import run_stages
+from pipeline.orchestration.stages import EvaluateStage, single
+from pipeline.results.model import ResultsDoc
+from pipeline.train.kinds import KINDS, TrainingKind, kind_of
+
+
+@dataclass
+class EchoOutput(TaskOutput):
+    tokens: dict[str, int] | None = None
+
+
+class EchoTask(EvalTask[dict[str, Any], str, EchoOutput]):
+    """Counts the tokens of each word in its file: a task that needs the model's tokenizer and nothing else."""
+
+    kind = "echo"
+
+    def check(self, path: Path, display: str) -> tuple[dict[str, Any] | None, list[Problem]]:
+        spec = json.loads(path.read_text())
+        if not isinstance(spec.get("words"), list):
+            return None, [Problem(display, None, "words", "a list of words is required")]
+        return spec, []
+
+    def plan(self, spec: dict[str, Any]) -> Sequence[str]:
+        return spec["words"]
+
+    def run(self, job: EvalJob, spec: dict[str, Any], units: Sequence[str], model: ModelHandle,
+            on_progress: OnProgress) -> EchoOutput:
+        return EchoOutput(computed=len(units), tokens={w: len(model.tokenizer(w)["input_ids"]) for w in units})
+
+    def assemble(self, job: EvalJob, spec: dict[str, Any], output: EchoOutput, doc: ResultsDoc) -> ResultsDoc:
+        return doc.model_copy(update={"evals": {**doc.evals, "echo": {"tokens": output.tokens}}})
+
+
+@pytest.fixture
+def echo_registered() -> Iterator[None]:
+    register_task(EchoTask)
+    yield
+    TASKS.pop("echo")
+
+
+def test_a_registered_task_is_validated_planned_run_and_written_into_the_results(
+        haha_repo: Path, tiny_model_dir: Path, echo_registered: None, tmp_path: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    eval_dir = haha_repo / "train" / "eval"
+    (eval_dir / "echo.json").write_text(json.dumps({"kind": "echo", "configs": ["jokes-*"], "words": ["pun", "gag"]}))
+    (eval_dir / "broken.json").write_text(json.dumps({"kind": "echo", "configs": ["nothing-*"]}))
+    (eval_dir / "nope.json").write_text(json.dumps({"kind": "nope"}))
+    settings = load_settings(haha_repo)
+    other = {(p.file, p.key): p.message for p in validate([str(settings.config_dir)], settings).other}
+    assert other[("train/eval/broken.json", "words")] == "a list of words is required"
+    assert other[("train/eval/nope.json", "kind")].startswith("unknown kind 'nope'; known kinds: echo, sweep")
+    (eval_dir / "broken.json").unlink()
+    (eval_dir / "nope.json").unlink()
+
+    adapter = tmp_path / "adapter"
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                   LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(adapter)
+    ctx = make_context(settings, workspace=tmp_path / "ws", force=True,
+                       eval_options=EvalOptions(adapter_dir=adapter, base_model=str(tiny_model_dir), max_new_tokens=4))
+    outcome = run_stages(ctx, settings.config_dir / "jokes-001.yml", single(EvaluateStage()))
+    assert not outcome.failed, outcome.error
+    assert outcome.evaluation is not None and outcome.evaluation.report is not None
+    assert outcome.evaluation.report.units == 2 + 2  # the sweep's 1 prompt x 1 setting x 2 seeds, and two words
+    doc = json.loads(outcome.evaluation.results_path.read_text())
+    assert list(doc) == ["config", "results", "meta", "evals"]
+    assert set(doc["evals"]["echo"]["tokens"]) == {"pun", "gag"}
+
+
+def test_a_registered_training_kind_is_chosen_by_its_axolotl_keys(haha_repo: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    config = haha_repo / "train" / "config" / "jokes-001.yml"
+    config.write_text(config.read_text() + "rl: dpo\n")
+    settings = load_settings(haha_repo)
+    refused = validate([str(config)], settings).problems
+    assert any(p.key == "rl" and "haha has no training kind for this yet (it runs: sft)" in p.message
+               for p in refused)
+
+    dpo = TrainingKind("preference", lambda c: c.get("rl") == "dpo", "DPODataset", "instruction_output", ("sweep",))
+    monkeypatch.setitem(KINDS, "preference", dpo)
+    assert kind_of({"rl": "dpo"}) is dpo and kind_of({}).name == "sft"
+    assert not any(p.key == "rl" for p in validate([str(config)], settings).problems)

@@ -1,0 +1,85 @@
+"""Each stage command stands alone: `haha train`, then `haha publish`, then `haha evaluate` give what `haha run` gives;
+and no verb answers a user mistake with a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from haha_cli import FAST_SMOKE, HAHA
+
+CONFIG = "train/config/jokes-001.yml"
+# What differs between two evals of the same adapter: when they ran, how long, and where the local hub lived.
+VOLATILE_META = ("started", "finished", "timings", "adapter_source")
+
+
+def haha(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([HAHA, *args], cwd=repo, env={**os.environ, "HAHA_ROOT": str(repo)}, capture_output=True,
+                          text=True, timeout=600)
+
+
+def comparable(results: Path) -> dict[str, Any]:
+    doc = json.loads(results.read_text())
+    for key in VOLATILE_META:
+        doc["meta"].pop(key)
+    return doc
+
+
+@pytest.mark.slow
+def test_the_three_stage_commands_make_the_results_file_haha_run_makes(haha_repo: Path) -> None:
+    whole, staged = haha_repo / "whole", haha_repo / "staged"
+    ran = haha(haha_repo, "run", *FAST_SMOKE, "--wandb", "offline", "--workspace", str(whole), CONFIG)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    for verb in ("train", "publish", "evaluate"):
+        options = FAST_SMOKE if verb == "train" else FAST_SMOKE[:3]  # --smoke-steps is train's alone
+        done = haha(haha_repo, verb, *options, "--wandb", "offline", "--workspace", str(staged), CONFIG)
+        assert done.returncode == 0, f"haha {verb}: {done.stdout}{done.stderr}"
+    assert "sample completions" in done.stdout
+    assert comparable(staged / "results" / "jokes-001.json") == comparable(whole / "results" / "jokes-001.json")
+    assert json.loads((staged / "runs" / "jokes-001" / "published.json").read_text())["repo_id"] == \
+        "haha-lab/jokes-001"
+
+
+def test_publish_and_evaluate_before_training_say_to_train_first(haha_repo: Path) -> None:
+    for verb in ("publish", "evaluate"):
+        done = haha(haha_repo, verb, "--smoke", "--workspace", str(haha_repo / "ws"), CONFIG)
+        assert done.returncode == 1
+        assert "jokes-001 is not trained for this config yet" in done.stderr
+        assert f"haha train {CONFIG} --smoke first" in done.stderr
+        assert "Traceback" not in done.stdout + done.stderr
+
+
+def break_rules(repo: Path) -> None:
+    """The config names another W&B project and another chat template: two haha rules broken."""
+    path = repo / CONFIG
+    text = path.read_text().replace("chat_template: chatml", "chat_template: llama3")
+    path.write_text(text.replace("wandb_project: haha", "wandb_project: someone-else"))
+
+
+# Every verb, with the arguments a person would give it on the broken repo.
+VERBS = [
+    ("validate",), ("validate", CONFIG), ("run", *FAST_SMOKE, CONFIG), ("run", "--smoke"), ("train", "--smoke", CONFIG),
+    ("publish", "--smoke", CONFIG), ("evaluate", "--smoke", CONFIG), ("train", CONFIG), ("publish", CONFIG),
+    ("evaluate", CONFIG), ("pending",), ("results",), ("compare", "jokes-001", "jokes-002"),
+    ("commit-results",), ("run", "--smoke", "--hub", "ftp://x", CONFIG), ("train", "--wandb", "loud", CONFIG),
+    ("train", "train/config/missing-001.yml"), ("pending", "--diff", "nope", "HEAD"),
+]
+
+
+@pytest.mark.parametrize("args", VERBS, ids=" ".join)
+def test_no_verb_answers_a_rule_breaking_config_with_a_traceback(haha_repo: Path, args: tuple[str, ...]) -> None:
+    break_rules(haha_repo)
+    done = haha(haha_repo, *args)
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output, output
+    assert done.returncode in (0, 1, 2), output
+    if args[0] in ("run", "train", "publish", "evaluate", "validate") and "missing" not in " ".join(args):
+        assert done.returncode != 0, output
+        if "--hub" in args or "--wandb" in args:
+            assert done.returncode == 2 and ("--hub must be" in output or "--wandb must be" in output), output
+        else:
+            assert "wandb_project" in output and "chat_template" in output, output
