@@ -30,17 +30,17 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Completed
 def test_the_loss_falls_by_at_least_15_percent(demo: tuple[subprocess.CompletedProcess[str], dict]) -> None:
     result, report = demo
     assert result.returncode == 0, result.stdout + result.stderr
-    details = report["details"]
-    assert details["loss_last"] <= 0.85 * details["loss_first"], details
+    losses = report["train"]["losses"]
+    assert losses[-1] <= 0.85 * losses[0], losses
 
 
 def test_completions_are_text_and_shown_beside_the_base_models(
         demo: tuple[subprocess.CompletedProcess[str], dict]) -> None:
     result, report = demo
-    samples = report["details"]["samples"]
-    assert samples and all(s["completion"].strip() and s["base_completion"].strip() for s in samples)
-    assert not [s for s in samples if "\ufffd" in s["completion"] + s["base_completion"]]
-    assert [s["completion"] for s in samples] != [s["base_completion"] for s in samples]
+    samples = report["evaluate"]["samples"]
+    assert samples and all(s["completion"].strip() and s["base"].strip() for s in samples)
+    assert not [s for s in samples if "\ufffd" in s["completion"] + s["base"]]
+    assert [s["completion"] for s in samples] != [s["base"] for s in samples]
     assert "base model" in result.stdout and "fine-tuned" in result.stdout
 
 

@@ -35,7 +35,7 @@ def test_the_three_stage_commands_make_the_results_file_haha_run_makes(haha_repo
     ran = haha(haha_repo, "run", *FAST_SMOKE, "--wandb", "offline", "--workspace", str(whole), CONFIG)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     for verb in ("train", "publish", "evaluate"):
-        options = FAST_SMOKE if verb == "train" else FAST_SMOKE[:3]  # --smoke-steps is train's alone
+        options = FAST_SMOKE if verb == "train" else ("--smoke",)  # the smoke model and steps are train's alone
         done = haha(haha_repo, verb, *options, "--wandb", "offline", "--workspace", str(staged), CONFIG)
         assert done.returncode == 0, f"haha {verb}: {done.stdout}{done.stderr}"
     assert "sample completions" in done.stdout

@@ -135,7 +135,6 @@ def publish(
     config: Annotated[Path, typer.Argument(help="A trained config in train/config.")],
     hub: HubOption = None,
     smoke: SmokeOption = False,
-    smoke_model: SmokeModelOption = SmokeModelChoice.AUTO,
     wandb: WandbOption = None,
     workspace: WorkspaceOption = None,
     force: ForceOption = False,
@@ -144,7 +143,7 @@ def publish(
 
     CONFIG: a config file in train/config, trained with haha train (same --smoke/--workspace).
     """
-    ctx = context(smoke, hub, wandb, workspace, force, smoke_model)
+    ctx = context(smoke, hub, wandb, workspace, force)
     outcome = one_stage(ctx, config, PublishStage())
     assert outcome.publish is not None
     say(f"hub: {outcome.publish.url}")
@@ -155,8 +154,6 @@ def publish(
 def evaluate(
     config: Annotated[Path, typer.Argument(help="A config in train/config.")],
     smoke: SmokeOption = False,
-    smoke_model: SmokeModelOption = SmokeModelChoice.AUTO,
-    hub: HubOption = None,
     wandb: WandbOption = None,
     workspace: WorkspaceOption = None,
     force: ForceOption = False,
@@ -175,12 +172,11 @@ def evaluate(
 ) -> None:
     """Run the eval tasks (the sweep: prompts x settings x seeds) and write the results file; resumes a cut-off eval.
 
-    CONFIG: a config file in train/config, trained with haha train (same --smoke/--workspace), or any config
-    with --adapter.
+    CONFIG: a config in train/config, trained with haha train (same --smoke/--workspace), or any with --adapter.
     """
     options = EvalOptions(batch_size, max_new_tokens, adapter, base_model, out, eval_file)
     # Forced when the adapter or the output is named: the hash check is for the run's own adapter and results.
-    ctx = context(smoke, hub, wandb, workspace, force or adapter is not None or out is not None, smoke_model,
+    ctx = context(smoke, None, wandb, workspace, force or adapter is not None or out is not None,
                   eval_options=options)
     outcome = one_stage(ctx, config, EvaluateStage())
     evaluation = outcome.evaluation
