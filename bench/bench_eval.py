@@ -8,7 +8,12 @@ embedded SmolLM2-135M-Instruct (a real model: completions stop when it ends its 
 `model.generate` once per completion after `torch.manual_seed(seed)`, with `do_sample` at
 that temperature. Target ratio: >= 8x.
 
-    .venv/bin/python bench/bench_eval.py [--model embedded|tiny] [--adapter DIR] [--prompts N] [--max-new-tokens 64]
+    .venv/bin/python bench/bench_eval.py [--model embedded|tiny] [--model-dir DIR] [--adapter DIR] [--prompts N]
+
+On a GPU both sides run on CUDA in the dtype the eval picks (bfloat16 where supported), and an
+untimed batched pass on two prompts goes first: CUDA's one-time start-up (about 12 s on an H100)
+would otherwise land in whichever side runs first. --model-dir takes any local base model folder
+(bench/gpu_model.py builds the random ~1B Llama the GPU figures use).
 
 --adapter takes a trained adapter instead of the random one (for the embedded model, e.g. the one
 `make demo` leaves in scratch/runs/haha-llama-3-8b-lora-001/adapter): a fine-tune ends its turn after
@@ -32,14 +37,23 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "train" / "config" / "haha-llama-3-8b-lora-001.yml"
 
 
-def build(scratch: Path, model: str) -> tuple[Path, Path]:
+def device_and_dtype() -> tuple[str, torch.dtype]:
+    """What the eval's own load_model picks, so the naive side runs on the same hardware in the same precision."""
+    if torch.cuda.is_available():
+        return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return "cpu", torch.float32
+
+
+def build(scratch: Path, model: str, model_dir: Path | None) -> tuple[Path, Path]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     from pipeline.models.embedded import prepare_base_model
     from pipeline.models.tiny import build_tiny_model
 
-    if model == "embedded":
+    if model_dir is not None:
+        base = model_dir
+    elif model == "embedded":
         base = prepare_base_model()
     else:
         base = build_tiny_model(scratch / "tiny-model", ROOT / "train" / "data")
@@ -69,13 +83,15 @@ def naive(base: Path, adapter: Path, spec: EvalSpec, out: Path, max_new_tokens: 
 
     from pipeline.config.loading import load_config
 
+    device, dtype = device_and_dtype()
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter).eval()
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=dtype), adapter)
+    model = model.to(device).eval()
     config = load_config(CONFIG).data
     results = []
     for prompt in spec.prompts:
-        inputs = tokenizer(prompt_text(config, prompt, tokenizer), return_tensors="pt")
+        inputs = tokenizer(prompt_text(config, prompt, tokenizer), return_tensors="pt").to(device)
         settings_results = []
         for setting in spec.settings:
             completions = []
@@ -88,6 +104,8 @@ def naive(base: Path, adapter: Path, spec: EvalSpec, out: Path, max_new_tokens: 
             settings_results.append({**setting.as_dict(), "completions": completions})
         results.append({"prompt": prompt, "settingsResults": settings_results})
     out.write_text(json.dumps({"results": results}, indent=2))
+    if device == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - started
 
 
@@ -97,6 +115,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--model", choices=("embedded", "tiny"), default="embedded")
     parser.add_argument("--prompts", type=int, default=0, help="Only the first N prompts (default: all).")
+    parser.add_argument("--model-dir", type=Path, default=None, help="A local base model folder instead of --model.")
     parser.add_argument("--adapter", type=Path, default=None, help="A trained adapter of --model's base model.")
     args = parser.parse_args()
     from pipeline.core.quiet import import_training_stack
@@ -108,14 +127,19 @@ def main() -> None:
     cells = len(spec.prompts) * len(spec.settings) * len(spec.seeds)
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        base, adapter = build(scratch, args.model)
+        base, adapter = build(scratch, args.model, args.model_dir)
         adapter = args.adapter or adapter
+        if torch.cuda.is_available():
+            warm = spec.model_copy(update={"prompts": spec.prompts[:2]})
+            batched(base, adapter, warm, scratch / "warm-up.json", args.max_new_tokens, args.batch_size)
         batched_s = batched(base, adapter, spec, scratch / "batched.json", args.max_new_tokens, args.batch_size)
         naive_s = naive(base, adapter, spec, scratch / "naive.json", args.max_new_tokens)
     which = f"adapter {args.adapter}" if args.adapter else "a random LoRA"
-    print(f"model: {args.model} with {which}; sweep: {len(spec.prompts)} prompts x {len(spec.settings)} settings x "
-          f"{len(spec.seeds)} seeds = {cells} "
-          f"completions, max_new_tokens {args.max_new_tokens}, torch threads {torch.get_num_threads()}")
+    device, dtype = device_and_dtype()
+    print(f"device: {device} ({torch.cuda.get_device_name() if device == 'cuda' else 'CPU'}), {dtype}")
+    print(f"model: {args.model_dir or args.model} with {which}; sweep: {len(spec.prompts)} prompts x "
+          f"{len(spec.settings)} settings x {len(spec.seeds)} seeds = {cells} completions, max_new_tokens "
+          f"{args.max_new_tokens}, torch threads {torch.get_num_threads()}")
     print(f"{'side':<10}{'seconds':>10}{'completions/s':>16}")
     for name, seconds in (("batched", batched_s), ("naive", naive_s)):
         print(f"{name:<10}{seconds:>10.1f}{cells / seconds:>16.1f}")

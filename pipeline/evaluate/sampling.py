@@ -4,7 +4,11 @@
 call, so a completion would depend on which other rows happened to share its batch. Here
 every row carries its own temperature / top_p / top_k / repetition_penalty and its own
 random numbers, drawn up front from a `torch.Generator` seeded with the row's seed alone:
-a cell's completion is the same whether it runs alone, in a full sweep, or after a resume.
+on CPU in float32 a cell's completion is the same whether it runs alone, in a full sweep, or
+after a resume. On a GPU in bfloat16 the batch's shape still changes the rounding of the matrix
+products, so a near-tie can flip: measured on an H100, 1 of 165 cells of a random 1B model
+matched alone and batched (90 % in float32; bench/RESULTS.md), while a fixed batch layout
+repeats exactly.
 
 Each step turns the row's logits into probabilities the way transformers' logits
 processors do (repetition penalty, temperature, top-k, top-p) and picks the token whose
