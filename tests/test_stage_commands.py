@@ -93,3 +93,13 @@ def test_no_verb_answers_a_rule_breaking_config_with_a_traceback(haha_repo: Path
             assert done.returncode == 2 and ("--hub must be" in output or "--wandb must be" in output), output
         else:
             assert "wandb_project" in output and "chat_template" in output, output
+
+
+def test_bad_settings_and_no_repo_are_messages(haha_repo: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "HAHA_ROOT": str(haha_repo), "HAHA_TRAIN_TIMEOUT_S": "soon"}
+    done = subprocess.run([HAHA, "train", "--smoke", CONFIG], cwd=haha_repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and "HAHA_TRAIN_TIMEOUT_S='soon' is not a number of seconds" in done.stderr
+    env = {k: v for k, v in os.environ.items() if k != "HAHA_ROOT"}
+    done = subprocess.run([HAHA, "pending"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and "no pyproject.toml with a [tool.haha] table" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr

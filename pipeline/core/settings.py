@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.errors import HahaError
+
 ENV_OVERRIDES = {
     "hub_org": "HAHA_HUB_ORG",
     "wandb_project": "HAHA_WANDB_PROJECT",
@@ -88,14 +90,24 @@ def find_root(start: Path | None = None) -> Path:
         pyproject = candidate / "pyproject.toml"
         if pyproject.is_file() and "haha" in tomllib.loads(pyproject.read_text()).get("tool", {}):
             return candidate
-    raise FileNotFoundError(
-        f"no pyproject.toml with a [tool.haha] table in {here} or its parents; run haha inside the repo "
-        "or set HAHA_ROOT"
-    )
+    raise SettingsError(f"no pyproject.toml with a [tool.haha] table in {here} or its parents; run haha inside the "
+                        "repo or set HAHA_ROOT")
+
+
+class SettingsError(HahaError):
+    """`[tool.haha]` or a HAHA_* variable holds something haha cannot use; the message names which."""
 
 
 def load_settings(root: Path | None = None) -> Settings:
+    """`[tool.haha]` of the repo, with HAHA_* environment overrides on top."""
     root = root or find_root()
+    try:
+        return _read_settings(root)
+    except (OSError, tomllib.TOMLDecodeError, TypeError, ValueError) as exc:
+        raise SettingsError(f"{root / 'pyproject.toml'} [tool.haha] or a HAHA_* variable: {exc}") from None
+
+
+def _read_settings(root: Path) -> Settings:
     table = tomllib.loads((root / "pyproject.toml").read_text()).get("tool", {}).get("haha", {})
     settings = Settings(
         root=root,
@@ -114,5 +126,8 @@ def load_settings(root: Path | None = None) -> Settings:
     overrides: dict[str, Any] = {name: os.environ[var] for name, var in ENV_OVERRIDES.items() if os.environ.get(var)}
     for limit in ("train_timeout_s", "eval_timeout_s"):
         if limit in overrides:
-            overrides[limit] = float(overrides[limit])
+            try:
+                overrides[limit] = float(overrides[limit])
+            except ValueError:
+                raise ValueError(f"{ENV_OVERRIDES[limit]}={overrides[limit]!r} is not a number of seconds") from None
     return replace(settings, **overrides)
