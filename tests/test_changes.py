@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sample_results import BASE_CONFIG, results_doc
 from typer.testing import CliRunner
 
 from pipeline.cli.main import app
@@ -20,16 +21,18 @@ from pipeline.gitops.changes import (
     CONFIG_CHANGED,
     INCOMPLETE,
     NO_RESULTS,
+    PREDATES_HASHES,
     Change,
+    Verdict,
     changed_configs,
     choose_base,
+    judge,
     parse_name_status,
     pending,
-    pending_reason,
     push_diff,
-    results_reason,
+    verdict_for,
 )
-from pipeline.results.model import ConfigBlock, Meta, ResultsDoc
+from pipeline.results.model import ConfigBlock, Meta, ResultsDoc, dumps_results
 
 ZEROS = "0" * 40
 
@@ -104,7 +107,7 @@ def results(meta: Meta | None) -> ResultsDoc:
     ],
 )
 def test_pending_reason(doc: ResultsDoc, expected: str | None) -> None:
-    assert pending_reason("abc", doc) == expected
+    assert judge("abc", {}, doc).reason == expected
 
 
 @pytest.mark.parametrize("text", ["{not json", "[]", '{"config": {"name": "x"}, "results": [], "meta": "x"}'])
@@ -113,7 +116,7 @@ def test_unreadable_results_are_pending_and_say_so(tmp_path: Path, text: str) ->
     config.parent.mkdir()
     config.write_text("base_model: x\n")
     (tmp_path / "haha-x-001.json").write_text(text)
-    reason = results_reason(config, tmp_path)
+    reason = verdict_for(config, tmp_path).reason
     assert reason is not None and reason.startswith("results file unreadable")
 
 
@@ -204,6 +207,18 @@ def test_old_format_results_count_as_done(repo: Path) -> None:
     config = write_config(repo, "fam-001")
     write_results(repo, config, meta=None)
     assert reasons(repo) == {}
+
+
+def test_old_format_results_are_judged_on_the_keys_they_recorded() -> None:
+    """A results file from before hashes records 14 hyperparameters; the YAML is compared with exactly those."""
+    doc = ResultsDoc.model_validate_json(dumps_results(ResultsDoc.model_validate(
+        results_doc("haha-llama-017", meta=False, learning_rate=0.000095))))
+    config = {**BASE_CONFIG, "learning_rate": 0.0002, "weight_decay": 0.1}  # weight_decay was never recorded
+    assert judge("abc", config, doc) == Verdict(f"{CONFIG_CHANGED}: learning_rate 9.5e-05 → 0.0002")
+    assert judge("abc", {**config, "learning_rate": "9.5e-5", "lora_r": 8}, doc).reason == \
+        f"{CONFIG_CHANGED}: lora_r 32 → 8"  # PyYAML reads 9.5e-5 as a string: it is still the same number
+    assert judge("abc", {**BASE_CONFIG, "learning_rate": 0.000095}, doc) == Verdict(None, PREDATES_HASHES)
+    assert PREDATES_HASHES == "results predate hashes; matching on the 14 recorded keys"
 
 
 def test_results_that_cannot_be_decoded_are_pending(repo: Path) -> None:
@@ -304,3 +319,18 @@ def test_cli_pending_bad_ref_is_a_usage_error(repo: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("HAHA_ROOT", str(repo))
     result = CliRunner().invoke(app, ["pending", "--diff", ZEROS, "no-such-ref"])
     assert result.exit_code == 2
+
+
+def test_cli_pending_names_what_changed_since_an_old_format_results_file(repo: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAHA_ROOT", str(repo))
+    for name, lr in (("fam-001", "9.5e-05"), ("fam-002", "0.0002")):
+        (repo / "train" / "config" / f"{name}.yml").write_text(
+            "".join(f"{k}: {json.dumps(v)}\n" for k, v in {**BASE_CONFIG, "learning_rate": lr}.items()))
+        doc = results_doc(name, meta=False, learning_rate=0.000095)
+        (repo / "train" / "results" / f"{name}.json").write_text(json.dumps(doc))
+    text = CliRunner().invoke(app, ["pending"])
+    assert text.exit_code == 0, text.output
+    assert "train/config/fam-002.yml: config changed since results: learning_rate 9.5e-05 → 0.0002" in text.output
+    assert f"train/config/fam-001.yml: done ({PREDATES_HASHES})" in text.output
+    assert "1 pending" in text.output

@@ -25,24 +25,30 @@ def pending(
              "deleted); first and force pushes are handled.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """List configs that still need a run: no results yet, or results made from a different config hash."""
+    """List configs that still need a run: no results yet, results made from a different config, or (for results
+    older than config hashes) a recorded hyperparameter the YAML now sets otherwise."""
     from pipeline.core.naming import discover
-    from pipeline.gitops.changes import pending as find_pending
-    from pipeline.gitops.changes import push_diff
+    from pipeline.gitops.changes import Pending, push_diff, verdicts
     from pipeline.gitops.git import GitError
 
     settings = load_settings()
-    found = find_pending(discover(settings.config_dir), settings.results_dir)
+    judged = verdicts(discover(settings.config_dir), settings.results_dir)
+    found = [Pending(path, verdict.reason) for path, verdict in judged if verdict.reason is not None]
+    notes = [(path, verdict.note) for path, verdict in judged if verdict.reason is None and verdict.note]
     try:
         pushed = push_diff(settings.root, diff[0], diff[1], settings.config_dir) if diff else None
     except GitError as exc:
         raise UsageError(f"--diff: {exc}") from None
     if as_json:
         print(json.dumps({"pending": [{**p.to_json(), "config": _shown(p.path, settings.root)} for p in found],
+                          "done_with_notes": [{"config": _shown(path, settings.root), "note": note}
+                                              for path, note in notes],
                           "diff": pushed.to_json() if pushed else None}, indent=2))
         raise typer.Exit(0)
     for item in found:
         console.print(f"{_shown(item.path, settings.root)}: {item.reason}", markup=False)
+    for path, note in notes:
+        console.print(f"{_shown(path, settings.root)}: done ({note})", style="dim", markup=False)
     console.print(f"{len(found)} pending" if found else "nothing pending: every config has results for its hash")
     if pushed:
         console.print(f"push {pushed.before[:12]}..{pushed.after[:12]} under train/config:", markup=False)

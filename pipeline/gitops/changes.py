@@ -8,9 +8,11 @@ the state (config file vs. its results file) finds all three.
 A config is pending when it has no results file, when its results were made from different
 config bytes (`meta.config_sha256`), when the results file cannot be read, or when its
 evaluation never finished (no `meta.finished`: a sweep that was cut off). A results
-file without `meta` comes from the pre-pipeline haha era, before hashes were recorded; it
-counts as done, because re-running those configs would only spend GPU time to reproduce
-published results. Use `haha run --force CONFIG` to redo one.
+file without `meta` comes from the pre-pipeline haha era, before hashes were recorded: it is
+judged on the 14 hyperparameters its `config` block recorded, pending when the YAML now says
+otherwise (the reason names each key, old value and new), done when they match (re-running
+would only spend GPU time to reproduce published results). Use `haha run --force CONFIG` to
+redo one.
 
 The push diff (`--diff BEFORE AFTER`) is a report for people: it says what was added,
 modified, renamed or deleted. Deleted configs are reported and never run.
@@ -18,20 +20,22 @@ modified, renamed or deleted. Deleted configs are reported and never run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pipeline.config.loading import config_sha256
+from pipeline.config.loading import ConfigLoadError, load_config
 from pipeline.core.naming import basename_of, sort_key
 from pipeline.core.settings import results_path
 from pipeline.gitops.git import git, git_output
-from pipeline.results.model import ResultsDoc, ResultsError, load_results
+from pipeline.results.model import CONFIG_KEYS, ConfigBlock, ResultsDoc, ResultsError, load_results
 
 NO_RESULTS = "no results"
 CONFIG_CHANGED = "config changed since results"
 INCOMPLETE = "results incomplete (evaluation did not finish)"
+PREDATES_HASHES = f"results predate hashes; matching on the {len(CONFIG_KEYS)} recorded keys"
 
 ChangeKind = Literal["added", "modified", "renamed", "deleted"]
 
@@ -47,36 +51,81 @@ class Pending:
         return {"config": str(self.path), "basename": basename_of(self.path), "reason": self.reason}
 
 
-def pending_reason(config_hash: str, doc: ResultsDoc) -> str | None:
-    """Why a config with this hash still needs a run, given its parsed results file; None when it is done."""
-    if doc.meta is None:
-        return None  # pre-pipeline haha results: no hash was recorded, so they stand
+def _number(value: object) -> float | None:
+    """A YAML or JSON value as a number when it is one (PyYAML reads `1e-5` as a string), else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def same_value(recorded: object, current: object) -> bool:
+    if (a := _number(recorded)) is not None and (b := _number(current)) is not None:
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+    return ((recorded in (None, "")) and (current in (None, ""))) or recorded == current
+
+
+def shown_value(value: object) -> str:
+    if value in (None, ""):
+        return "unset"
+    if isinstance(value, str) and (number := _number(value)) is not None:
+        return repr(number)  # YAML's string `1e-5` shows as the number it means
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def recorded_drift(block: ConfigBlock, config: Mapping[str, Any]) -> list[str]:
+    """`learning_rate 9.5e-05 → 0.0002` for each hyperparameter the file recorded that the YAML now sets otherwise.
+
+    Keys the file never wrote cannot be compared and are left out.
+    """
+    recorded = block.model_dump(exclude_unset=True)
+    return [f"{key} {shown_value(recorded[key])} → {shown_value(config.get(key))}"
+            for key in CONFIG_KEYS if key in recorded and not same_value(recorded[key], config.get(key))]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a config needs a run: `reason` when it does, else a `note` when the judgement needs one."""
+
+    reason: str | None
+    note: str = ""
+
+
+def judge(config_hash: str, config: Mapping[str, Any], doc: ResultsDoc) -> Verdict:
+    """A config with this hash and these contents against its parsed results file."""
+    if doc.meta is None:  # pre-pipeline haha results: only the recorded hyperparameters can be compared
+        drift = recorded_drift(doc.config, config)
+        return Verdict(f"{CONFIG_CHANGED}: {'; '.join(drift)}") if drift else Verdict(None, PREDATES_HASHES)
     if doc.meta.config_sha256 != config_hash:
-        return CONFIG_CHANGED
+        return Verdict(CONFIG_CHANGED)
     if not doc.meta.finished:
-        return INCOMPLETE  # a sweep cut off half way writes its file without `finished`; the run resumes it
-    return None
+        return Verdict(INCOMPLETE)  # a sweep cut off half way writes its file without `finished`; the run resumes it
+    return Verdict(None)
 
 
-def results_reason(config_path: Path, results_dir: Path) -> str | None:
-    """Why this config needs a run, judged by its file on disk against `<results_dir>/<basename>.json`."""
+def verdict_for(config_path: Path, results_dir: Path) -> Verdict:
+    """Judged by the config file against `<results_dir>/<basename>.json`."""
     path = results_path(results_dir, basename_of(config_path))
     if not path.exists():
-        return NO_RESULTS
+        return Verdict(NO_RESULTS)
     try:
         doc = load_results(path)
-    except ResultsError as exc:
-        return f"results file unreadable: {exc}"
-    return pending_reason(config_sha256(config_path), doc)
+        config = load_config(config_path)
+    except (ResultsError, ConfigLoadError) as exc:
+        return Verdict(f"{'results' if isinstance(exc, ResultsError) else 'config'} file unreadable: {exc}")
+    return judge(config.sha256, config.data, doc)
+
+
+def verdicts(config_paths: Iterable[Path], results_dir: Path) -> list[tuple[Path, Verdict]]:
+    """Every config's verdict, in family then numeric order (010 after 009)."""
+    return [(path, verdict_for(path, results_dir)) for path in sorted(config_paths, key=sort_key)]
 
 
 def pending(config_paths: Iterable[Path], results_dir: Path) -> list[Pending]:
-    """The configs that need a run, in family then numeric order (010 after 009)."""
-    found = []
-    for path in sorted(config_paths, key=sort_key):
-        if (reason := results_reason(path, results_dir)) is not None:
-            found.append(Pending(path, reason))
-    return found
+    """The configs that need a run, in family then numeric order."""
+    return [Pending(path, v.reason) for path, v in verdicts(config_paths, results_dir) if v.reason is not None]
 
 
 # --- what a push touched -------------------------------------------------------------------------------------------
