@@ -1,8 +1,10 @@
 """Results index at scale: `haha results` (README.md + index.html) over 500 results files.
 
-Each file has 11 prompts x 5 temperatures x 3 seeds; half are old-format (no `meta`). The files
-are written to a temp folder, then index generation runs in-process and is timed, best of
-`--repeats`. Target: under 5 s on the 2-core dev machine.
+Each file has 11 prompts x 5 temperatures x 3 seeds; half are old-format (no `meta`), dated by
+their commit. The files are written to a temp git repo (train/results, one commit each for 50
+batches of files, so the log has history to walk), then index generation runs in-process and is
+timed, best of `--repeats`, including the `git log` that dates the old files and reading each
+config's base model. Target: under 5 s on the 2-core dev machine.
 
     .venv/bin/python bench/bench_results.py [--files 500] [--repeats 3]
 """
@@ -12,12 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.results.index import write_index
+from pipeline.gitops.history import commit_times
+from pipeline.results.index import Sources, config_base_models, write_index
 from pipeline.results.model import ResultsDoc, config_block, diversity
 
 PROMPTS = 11
@@ -54,6 +58,10 @@ def results_doc(index: int, rng: random.Random) -> dict[str, Any]:
     return doc
 
 
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=500)
@@ -62,14 +70,22 @@ def main() -> None:
 
     rng = random.Random(0)
     with tempfile.TemporaryDirectory(prefix="haha-bench-results-") as tmp:
-        folder = Path(tmp)
+        root = Path(tmp)
+        folder, configs = root / "train" / "results", root / "train" / "config"
+        folder.mkdir(parents=True)
+        configs.mkdir()
+        git(root, "init", "-q", "-b", "main")
         for index in range(args.files):
             (folder / f"haha-bench-{index:03d}.json").write_text(json.dumps(results_doc(index, rng), indent=2))
+            (configs / f"haha-bench-{index:03d}.yml").write_text("base_model: meta-llama/Meta-Llama-3-8B\n")
+            if index % 10 == 9 or index == args.files - 1:
+                git(root, "add", "-A")
+                git(root, "-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-q", "-m", f"{index}")
         written = sum(path.stat().st_size for path in folder.glob("*.json"))
         times = []
         for _ in range(args.repeats):
             started = time.perf_counter()
-            scan = write_index(folder)
+            scan = write_index(folder, Sources(commit_times(root, folder), config_base_models(configs)))
             times.append(time.perf_counter() - started)
         html = (folder / "index.html").stat().st_size
     print(f"{len(scan.entries)} results files ({written / 1e6:.1f} MB), index.html {html / 1e6:.1f} MB")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,12 @@ from sample_results import results_doc, write_doc
 from typer.testing import CliRunner
 
 from pipeline.cli.main import app
+from pipeline.gitops.history import commit_times
 from pipeline.results.index import (
+    DatedBy,
     Link,
+    Sources,
+    config_base_models,
     differing,
     format_value,
     hub_link,
@@ -30,52 +36,77 @@ from pipeline.results.index import (
 )
 from pipeline.results.model import ResultsDoc
 
-OLD_MTIME = 1_600_000_000  # 2020-09-13, older than every meta.finished below
+OLD_COMMIT = "2020-09-13T12:26:40+00:00"  # when the old-format file was committed: before every meta.finished
+
+
+def git(root: Path, *args: str, **env: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
+                   env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", **env})
 
 
 @pytest.fixture
 def results_dir(tmp_path: Path) -> Path:
-    """Two new-format files that differ in learning rate, one old-format file, one broken file."""
+    """A repo with two new-format files that differ in learning rate, one old-format file committed in 2020 whose
+    config names its base model, and one broken file."""
     folder = tmp_path / "train" / "results"
     folder.mkdir(parents=True)
-    write_doc(folder, "haha-llama-016", results_doc("haha-llama-016", learning_rate=0.0002,
-                                                    finished="2025-03-01T10:00:00+00:00"))
+    (tmp_path / "train" / "config").mkdir()
+    (tmp_path / "train" / "config" / "haha-old-003.yml").write_text("base_model: NousResearch/Llama-2-7b-hf\n")
+    old = write_doc(folder, "haha-old-003", results_doc("haha-old-003", meta=False, repeat_cold=True))
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", str(old))
+    git(tmp_path, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "old results",
+        GIT_COMMITTER_DATE=OLD_COMMIT, GIT_AUTHOR_DATE=OLD_COMMIT)
     write_doc(folder, "haha-llama-017", results_doc("haha-llama-017", repeat_cold=True,
                                                     finished="2025-03-02T10:00:00+00:00"))
-    old = write_doc(folder, "haha-old-003", results_doc("haha-old-003", meta=False, repeat_cold=True))
-    os.utime(old, (OLD_MTIME, OLD_MTIME))
+    write_doc(folder, "haha-llama-016", results_doc("haha-llama-016", learning_rate=0.0002,
+                                                    finished="2025-03-01T10:00:00+00:00"))
     (folder / "haha-broken-001.json").write_text('{"config": {"name": "haha-broken-001"}, "results": [{"prompt": 1')
     return folder
 
 
-def test_scan_reads_old_and_new_newest_first_and_sets_broken_apart(results_dir: Path) -> None:
-    scan = scan_results(results_dir)
-    assert [e.name for e in scan.entries] == ["haha-llama-017", "haha-llama-016", "haha-old-003"]
-    assert [e.dated_by_meta for e in scan.entries] == [True, True, False]
-    assert scan.entries[2].finished.year == 2020
+def sources(results_dir: Path) -> Sources:
+    """What `haha results` reads besides the files: git's commit times and the configs' base models."""
+    root = results_dir.parent.parent
+    return Sources(commit_times(root, results_dir), config_base_models(root / "train" / "config"))
+
+
+def test_scan_reads_old_and_new_in_config_order_and_sets_broken_apart(results_dir: Path) -> None:
+    scan = scan_results(results_dir, sources(results_dir))
+    assert [e.name for e in scan.entries] == ["haha-llama-016", "haha-llama-017", "haha-old-003"]
+    assert [e.dated_by for e in scan.entries] == [DatedBy.META, DatedBy.META, DatedBy.COMMIT]
+    assert scan.entries[2].finished == datetime.fromisoformat(OLD_COMMIT)
+    assert scan_results(results_dir).entries[2].dated_by is DatedBy.UNKNOWN  # no git: unknown, never a file date
     assert [b.file for b in scan.broken] == ["haha-broken-001.json"]
     assert "Invalid JSON" in scan.broken[0].reason and str(results_dir) not in scan.broken[0].reason
 
 
 def test_readme_lists_every_file_with_only_differing_hyperparameters(results_dir: Path) -> None:
-    readme = render_readme(scan_results(results_dir))
+    readme = render_readme(scan_results(results_dir, sources(results_dir)))
     header = next(line for line in readme.splitlines() if line.startswith("| config"))
     assert header.split(" | ")[1:4] == ["base model", "learning_rate", "W&B"]  # sequence_len etc. are all equal
     rows = [line for line in readme.splitlines() if line.startswith("| `")]
-    assert [row.split(" | ")[0] for row in rows] == ["| `haha-llama-017`", "| `haha-llama-016`", "| `haha-old-003`"]
-    newest = rows[0]
+    assert [row.split(" | ")[0] for row in rows] == ["| `haha-llama-016`", "| `haha-llama-017`", "| `haha-old-003`"]
+    newest = rows[1]
     assert "[haha-llama-017-id](https://wandb.ai/haha-lab/haha/runs/haha-llama-017-id)" in newest
     assert "[haha-lab/haha-llama-017](https://huggingface.co/haha-lab/haha-llama-017)" in newest
     assert "2025-03-02 10:00" in newest and newest.endswith("| 67% | 0% |")  # seeds 1 and 2 of 3 agree: 2 of 3 repeat
     old = rows[2]
-    assert "2020-09-13" in old and "†" in old
+    assert "2020-09-13 12:26 †" in old and "last commit" in readme
+    assert "| NousResearch/Llama-2-7b-hf |" in old  # no meta: the base model its config names
     assert old.endswith("| 67% | 0% |")  # old files: the share is computed from their completions
-    assert "| 9.5e-05 |" in old and "| 0.0002 |" in rows[1]
+    assert "| 9.5e-05 |" in old and "| 0.0002 |" in rows[0]
     assert "- `haha-broken-001.json`: top level: Invalid JSON" in readme
 
 
 def test_readme_is_stable_and_says_when_empty(results_dir: Path, tmp_path: Path) -> None:
     assert render_readme(scan_results(results_dir)) == render_readme(scan_results(results_dir))
+    write_index(results_dir, sources(results_dir))
+    built = {name: (results_dir / name).read_bytes() for name in ("README.md", "index.html")}
+    for path in results_dir.iterdir():  # a fresh checkout: every file date is new
+        os.utime(path, (1_900_000_000, 1_900_000_000))
+    write_index(results_dir, sources(results_dir))
+    assert {name: (results_dir / name).read_bytes() for name in built} == built
     empty = tmp_path / "empty"
     empty.mkdir()
     assert "No results yet" in render_readme(scan_results(empty))
@@ -160,7 +191,7 @@ def test_script_json_escapes_markup_characters() -> None:
 
 
 def test_write_index_writes_both_files(results_dir: Path) -> None:
-    scan = write_index(results_dir)
+    scan = write_index(results_dir, sources(results_dir))
     assert len(scan.entries) == 3
     assert (results_dir / "README.md").read_text().startswith("# Results")
     assert (results_dir / "index.html").read_text().startswith("<!doctype html>")

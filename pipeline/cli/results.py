@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from pipeline.cli.app import app, console, verb
+from pipeline.cli.app import app, console, errors, verb
 from pipeline.core.errors import UsageError
 from pipeline.core.settings import load_settings
 
@@ -17,14 +16,19 @@ from pipeline.core.settings import load_settings
 def results(
     strict: Annotated[bool, typer.Option(help="Exit 1 when a results file cannot be read.")] = False,
 ) -> None:
-    """Rebuild train/results/README.md and index.html from the results files."""
-    from pipeline.results.index import write_index
+    """Rebuild train/results/README.md and index.html from the results files.
 
-    results_dir = load_settings().results_dir
-    scan = write_index(results_dir)
+    The same files give the same bytes on any checkout: rows in config order, old files dated by their last commit.
+    """
+    from pipeline.gitops.history import commit_times
+    from pipeline.results.index import Sources, config_base_models, write_index
+
+    settings = load_settings()
+    results_dir = settings.results_dir
+    scan = write_index(results_dir, Sources(commit_times(settings.root, results_dir),
+                                            config_base_models(settings.config_dir)))
     for broken in scan.broken:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"unreadable: {broken}", style="red",
-                                                                    markup=False)
+        errors.print(f"unreadable: {broken}", style="red", markup=False)
     console.print(f"indexed {len(scan.entries)} results files ({len(scan.broken)} unreadable): "
                   f"{results_dir / 'README.md'}, {results_dir / 'index.html'}", markup=False)
     raise typer.Exit(1 if strict and scan.broken else 0)

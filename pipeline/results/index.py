@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pipeline.core.files import write_atomic
 from pipeline.core.markdown import cell
-from pipeline.core.naming import is_hub_id
+from pipeline.core.naming import is_hub_id, sort_key
 from pipeline.results.model import (
     CONFIG_KEYS,
     Diversity,
@@ -40,14 +41,29 @@ DATA_MARKER = "__HAHA_DATA__"
 README_CELL_CHARS = 40
 
 
+class DatedBy(StrEnum):
+    META = "meta"  # the eval's own finish time
+    COMMIT = "commit"  # an old-format file: the last commit of the results file
+    UNKNOWN = "unknown"  # neither (a file not committed yet)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What the index reads besides the results files: git's commit times, and each config's base model."""
+
+    commit_times: Mapping[str, datetime] = field(default_factory=dict)  # by results file name
+    base_models: Mapping[str, str] = field(default_factory=dict)  # by basename, from train/config
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One readable results file. `finished` falls back to the file's mtime when `meta` lacks it."""
+    """One readable results file, with when it finished and how that is known."""
 
     name: str
     doc: ResultsDoc
-    finished: datetime
-    dated_by_meta: bool
+    finished: datetime | None
+    dated_by: DatedBy
+    config_base_model: str | None = None  # the config's base_model, for files whose meta lacks one
 
 
 @dataclass(frozen=True)
@@ -61,7 +77,7 @@ class Broken:
 
 @dataclass(frozen=True)
 class Scan:
-    entries: list[Entry]  # newest first
+    entries: list[Entry]  # by family, then number
     broken: list[Broken]
 
 
@@ -117,18 +133,21 @@ def percent(share: float) -> str:
     return f"{share:.0%}"
 
 
-def base_model_of(doc: ResultsDoc) -> Scalar:
-    """meta's base model; an old file may only have one among its config keys, if at all."""
+def base_model_of(doc: ResultsDoc, config_base_model: str | None = None) -> Scalar:
+    """meta's base model; for an old file its config keys', else the one its config in train/config names."""
     if doc.meta and doc.meta.base_model:
         return doc.meta.base_model
-    return doc.config.hyperparameters().get("base_model")
+    return doc.config.hyperparameters().get("base_model") or config_base_model
 
 
-def hyperparameter_rows(docs: Sequence[ResultsDoc]) -> dict[str, list[Scalar]]:
+def hyperparameter_rows(docs: Sequence[ResultsDoc],
+                        config_base_models: Sequence[str | None] | None = None) -> dict[str, list[Scalar]]:
     """Base model, then every config key (known ones in file order, unknown ones sorted): one value per doc."""
     tables = [doc.config.hyperparameters() for doc in docs]
     extra = sorted({key for table in tables for key in table} - {*CONFIG_KEYS, "base_model"})
-    rows: dict[str, list[Scalar]] = {"base_model": [base_model_of(doc) for doc in docs]}
+    bases = config_base_models or [None] * len(docs)
+    rows: dict[str, list[Scalar]] = {"base_model": [base_model_of(doc, base) for doc, base in zip(docs, bases,
+                                                                                                  strict=True)]}
     rows.update({key: [table.get(key) for table in tables] for key in (*CONFIG_KEYS, *extra)})
     return rows
 
@@ -181,13 +200,13 @@ def parse_time(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+def format_time(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "unknown"
 
 
-def newest_first(entries: Sequence[Entry]) -> list[Entry]:
-    """By finish time, newest first; same-time entries stay in name order so the output is stable."""
-    return sorted(sorted(entries, key=lambda e: e.name), key=lambda e: e.finished, reverse=True)
+def in_config_order(entries: Sequence[Entry]) -> list[Entry]:
+    """By family, then number (010 after 009): the order train/config lists them, the same on every checkout."""
+    return sorted(entries, key=lambda e: sort_key(f"{e.name}.yml"))
 
 
 # ---- README.md ----
@@ -210,7 +229,7 @@ def render_readme(scan: Scan) -> str:
     No generation time is written, so rebuilding an unchanged folder gives an identical file.
     """
     docs = [entry.doc for entry in scan.entries]
-    rows = hyperparameter_rows(docs)
+    rows = hyperparameter_rows(docs, [entry.config_base_model for entry in scan.entries])
     keys = [key for key in differing(rows) if key != "base_model"]
     labels = setting_labels(docs)
     lines = [
@@ -227,8 +246,8 @@ def render_readme(scan: Scan) -> str:
             lines.append("| " + " | ".join(_readme_row(entry, [rows[key][index] for key in keys], labels)) + " |")
         lines += ["", "*repeated*: share of completions identical to another seed's completion of the same prompt "
                   "(lower means more varied jokes)."]
-        if not all(entry.dated_by_meta for entry in scan.entries):
-            lines.append("† no finish time recorded (older format): the file's modification time.")
+        if any(entry.dated_by is DatedBy.COMMIT for entry in scan.entries):
+            lines.append("† no finish time recorded (older format): the time of the results file's last commit.")
     else:
         lines.append("No results yet: `haha run` writes one file per config here.")
     if scan.broken:
@@ -242,11 +261,11 @@ def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -
     repeated = repeated_by_label(entry.doc)
     return [
         f"`{entry.name}`",
-        _short_cell(format_value(base_model_of(entry.doc))),
+        _short_cell(format_value(base_model_of(entry.doc, entry.config_base_model))),
         *(_short_cell(format_value(value)) for value in values),
         _markdown_link(wandb_link(meta.wandb_run if meta else None)),
         _markdown_link(hub_link(meta.hub_repo if meta else None)),
-        format_time(entry.finished) + ("" if entry.dated_by_meta else " †"),
+        format_time(entry.finished) + (" †" if entry.dated_by is DatedBy.COMMIT else ""),
         *(percent(repeated[label]) if label in repeated else "—" for label in labels),
     ]
 
@@ -257,7 +276,7 @@ def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -
 def index_payload(scan: Scan) -> dict[str, Any]:
     """Everything the page shows, as one JSON object; values are pre-formatted so the page and README agree."""
     docs = [entry.doc for entry in scan.entries]
-    rows = hyperparameter_rows(docs)
+    rows = hyperparameter_rows(docs, [entry.config_base_model for entry in scan.entries])
     return {
         "keys": list(rows),
         "settings": setting_labels(docs),
@@ -277,7 +296,7 @@ def _config_payload(entry: Entry, values: Mapping[str, Scalar]) -> dict[str, Any
         "hub": asdict(hub) if hub else None,
         "wandb": asdict(run) if run else None,
         "finished": format_time(entry.finished),
-        "datedByMeta": entry.dated_by_meta,
+        "datedBy": str(entry.dated_by),
         "repeated": repeated_by_label(doc),
         "results": [
             {
@@ -313,27 +332,44 @@ def render_html(scan: Scan) -> str:
 # ---- disk ----
 
 
-def read_entry(path: Path) -> Entry | Broken:
+def read_entry(path: Path, sources: Sources = Sources()) -> Entry | Broken:
     """One results file as an Entry, or Broken with the reason (named by file name, not machine path)."""
     try:
         doc = load_results(path, display=path.name)
     except ResultsError as exc:
         return Broken(path.name, str(exc).removeprefix(f"{path.name}: "))
-    finished = parse_time(doc.meta.finished) if doc.meta else None
-    if finished is None:
-        return Entry(path.stem, doc, datetime.fromtimestamp(path.stat().st_mtime, UTC), dated_by_meta=False)
-    return Entry(path.stem, doc, finished, dated_by_meta=True)
+    base = sources.base_models.get(path.stem)
+    if (finished := parse_time(doc.meta.finished) if doc.meta else None) is not None:
+        return Entry(path.stem, doc, finished, DatedBy.META, base)
+    if (committed := sources.commit_times.get(path.name)) is not None:
+        return Entry(path.stem, doc, committed, DatedBy.COMMIT, base)
+    return Entry(path.stem, doc, None, DatedBy.UNKNOWN, base)
 
 
-def scan_results(results_dir: Path) -> Scan:
-    read = [read_entry(path) for path in sorted(results_dir.glob("*.json"))]
-    entries = newest_first([item for item in read if isinstance(item, Entry)])
+def scan_results(results_dir: Path, sources: Sources = Sources()) -> Scan:
+    read = [read_entry(path, sources) for path in sorted(results_dir.glob("*.json"))]
+    entries = in_config_order([item for item in read if isinstance(item, Entry)])
     return Scan(entries, [item for item in read if isinstance(item, Broken)])
 
 
-def write_index(results_dir: Path) -> Scan:
+def config_base_models(config_dir: Path) -> dict[str, str]:
+    """Each config's `base_model` by basename; a config that cannot be read is left out."""
+    from pipeline.config.loading import ConfigLoadError, load_config
+
+    found = {}
+    for path in sorted(config_dir.glob("*.yml")):
+        try:
+            base = load_config(path).data.get("base_model")
+        except (ConfigLoadError, OSError, UnicodeDecodeError):
+            continue
+        if isinstance(base, str):
+            found[path.stem] = base
+    return found
+
+
+def write_index(results_dir: Path, sources: Sources = Sources()) -> Scan:
     """Rebuild README.md and index.html in `results_dir`; each is replaced atomically."""
-    scan = scan_results(results_dir)
+    scan = scan_results(results_dir, sources)
     write_atomic(results_dir / "README.md", render_readme(scan))
     write_atomic(results_dir / "index.html", render_html(scan))
     return scan
