@@ -3,8 +3,8 @@
 Each file has 11 prompts x 5 temperatures x 3 seeds; half are old-format (no `meta`), dated by
 their commit. The files are written to a temp git repo (train/results, one commit each for 50
 batches of files, so the log has history to walk), then index generation runs in-process and is
-timed, best of `--repeats`, including the `git log` that dates the old files and reading each
-config's base model. Target: under 5 s on the 2-core dev machine.
+timed, best of `--repeats`, including the git look-ups (commit times, and each old file's config at
+the commit that added it, read with one `git cat-file --batch`). Target: under 5 s on the 2-core dev machine.
 
     .venv/bin/python bench/bench_results.py [--files 500] [--repeats 3]
 """
@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.gitops.history import commit_times
-from pipeline.results.index import Sources, config_base_models, write_index
+from pipeline.results.index import write_index
 from pipeline.results.model import ResultsDoc, config_block, diversity
+from pipeline.results.sources import read_sources
 
 PROMPTS = 11
 TEMPERATURES = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -85,7 +85,7 @@ def main() -> None:
         times = []
         for _ in range(args.repeats):
             started = time.perf_counter()
-            scan = write_index(folder, Sources(commit_times(root, folder), config_base_models(configs)))
+            scan = write_index(folder, read_sources(root, folder, configs))
             times.append(time.perf_counter() - started)
         html = (folder / "index.html").stat().st_size
     print(f"{len(scan.entries)} results files ({written / 1e6:.1f} MB), index.html {html / 1e6:.1f} MB")

@@ -8,7 +8,15 @@ from typing import Any
 
 from pipeline.evaluate.spec import EvalSpec, Setting, sweep_cells
 from pipeline.evaluate.sweep import assemble
-from pipeline.results.model import ConfigBlock, Meta, ResultsDoc, config_block, diversity, dumps_results
+from pipeline.results.model import (
+    ConfigBlock,
+    Meta,
+    ResultsDoc,
+    config_block,
+    diversity,
+    dumps_results,
+    hyperparameters_of,
+)
 from pipeline.train.tracking import WandbRef
 
 PROMPTS = ("It was 100 degrees today.", "My cat knocked over my coffee.")
@@ -44,7 +52,8 @@ def results_doc(name: str, *, meta: bool = True, repeat_cold: bool = False, fini
             config_sha256="0" * 64, base_model="meta-llama/Meta-Llama-3-8B", hub_repo=f"haha-lab/{name}",
             hub_revision="abc123", adapter_source="workspace", wandb_run=wandb.path, seeds=spec.seeds,
             backend="transformers", device="cpu", started=finished, finished=finished, timings={"sweep_s": 1.5},
-            pipeline_version="0.1.0", diversity=diversity(results))
+            pipeline_version="0.1.0", diversity=diversity(results),
+            hyperparameters=hyperparameters_of({"base_model": "meta-llama/Meta-Llama-3-8B", **BASE_CONFIG, **config}))
     return json.loads(dumps_results(doc))
 
 

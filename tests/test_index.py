@@ -10,20 +10,19 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sample_results import results_doc, write_doc
+from sample_results import BASE_CONFIG, results_doc, write_doc
 from typer.testing import CliRunner
 
 from pipeline.cli.main import app
-from pipeline.gitops.history import commit_times
 from pipeline.results.index import (
     DatedBy,
     Link,
     Sources,
-    config_base_models,
     differing,
     format_value,
     hub_link,
     hyperparameter_rows,
+    hyperparameters_of_entry,
     index_payload,
     parse_time,
     render_html,
@@ -35,6 +34,7 @@ from pipeline.results.index import (
     write_index,
 )
 from pipeline.results.model import ResultsDoc
+from pipeline.results.sources import read_sources
 
 OLD_COMMIT = "2020-09-13T12:26:40+00:00"  # when the old-format file was committed: before every meta.finished
 
@@ -66,9 +66,9 @@ def results_dir(tmp_path: Path) -> Path:
 
 
 def sources(results_dir: Path) -> Sources:
-    """What `haha results` reads besides the files: git's commit times and the configs' base models."""
+    """What `haha results` reads besides the files: git's commit times and the configs."""
     root = results_dir.parent.parent
-    return Sources(commit_times(root, results_dir), config_base_models(root / "train" / "config"))
+    return read_sources(root, results_dir, root / "train" / "config")
 
 
 def test_scan_reads_old_and_new_in_config_order_and_sets_broken_apart(results_dir: Path) -> None:
@@ -124,7 +124,7 @@ def test_hyperparameter_rows_and_differences() -> None:
     docs = [ResultsDoc.model_validate(doc) for doc in (
         results_doc("a", lora_r=32), results_doc("b", lora_r=64), results_doc("c", meta=False, lora_r=32.0))]
     docs[2].config.base_model = "an/old-model"  # type: ignore[attr-defined]  # an extra key some old files have
-    rows = hyperparameter_rows(docs)
+    rows = hyperparameter_rows([hyperparameters_of_entry(doc, None)[0] for doc in docs])
     assert list(rows)[:2] == ["base_model", "default_system_message"]
     assert rows["base_model"] == ["meta-llama/Meta-Llama-3-8B", "meta-llama/Meta-Llama-3-8B", "an/old-model"]
     assert list(rows).count("base_model") == 1
@@ -208,3 +208,39 @@ def test_cli_results_reports_broken_files_and_fails_only_when_strict(results_dir
     assert "haha-broken-001.json" in result.stderr
     assert "haha-old-003" in (results_dir / "README.md").read_text()
     assert CliRunner().invoke(app, ["results", "--strict"]).exit_code == 1
+
+
+def test_old_results_are_compared_on_their_whole_config_as_committed(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two old-format files whose 14 recorded keys agree; their YAMLs differ in weight_decay and warmup_steps."""
+    results, configs = tmp_path / "train" / "results", tmp_path / "train" / "config"
+    results.mkdir(parents=True)
+    configs.mkdir()
+    (tmp_path / "pyproject.toml").write_text("[tool.haha]\n")
+    for name, decay, warmup in (("haha-old-001", 0.0, 10), ("haha-old-002", 0.1, 100)):
+        yaml_text = "".join(f"{key}: {json.dumps(value)}\n" for key, value in {
+            "base_model": "NousResearch/Llama-2-7b-hf", **BASE_CONFIG, "weight_decay": decay,
+            "warmup_steps": warmup}.items())
+        (configs / f"{name}.yml").write_text(yaml_text)
+        write_doc(results, name, results_doc(name, meta=False))
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "results",
+        GIT_COMMITTER_DATE=OLD_COMMIT, GIT_AUTHOR_DATE=OLD_COMMIT)
+    # Edited since: the comparison is of what ran, the config as it was committed with its results.
+    (configs / "haha-old-002.yml").write_text((configs / "haha-old-001.yml").read_text())
+
+    scan = scan_results(results, sources(results))
+    assert all(entry.hyperparameters_from.endswith("the commit that added its results") for entry in scan.entries)
+    readme = render_readme(scan)
+    header = next(line for line in readme.splitlines() if line.startswith("| config"))
+    assert header.split(" | ")[1:4] == ["base model", "warmup_steps", "weight_decay"]
+    payload = index_payload(scan)
+    assert [c["values"]["weight_decay"] for c in payload["configs"]] == ["0", "0.1"]
+    monkeypatch.setenv("HAHA_ROOT", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "160")
+    compared = CliRunner().invoke(app, ["compare", "haha-old-001", "haha-old-002"])
+    assert compared.exit_code == 0, compared.output
+    assert "hyperparameters that differ" in compared.stdout
+    row = next(line for line in compared.stdout.splitlines() if "warmup_steps" in line)
+    assert [cell.strip() for cell in row.strip("│ ").split("│")] == ["warmup_steps", "10", "100"]

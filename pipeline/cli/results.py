@@ -20,13 +20,12 @@ def results(
 
     The same files give the same bytes on any checkout: rows in config order, old files dated by their last commit.
     """
-    from pipeline.gitops.history import commit_times
-    from pipeline.results.index import Sources, config_base_models, write_index
+    from pipeline.results.index import write_index
+    from pipeline.results.sources import read_sources
 
     settings = load_settings()
     results_dir = settings.results_dir
-    scan = write_index(results_dir, Sources(commit_times(settings.root, results_dir),
-                                            config_base_models(settings.config_dir)))
+    scan = write_index(results_dir, read_sources(settings.root, results_dir, settings.config_dir))
     for broken in scan.broken:
         errors.print(f"unreadable: {broken}", style="red", markup=False)
     console.print(f"indexed {len(scan.entries)} results files ({len(scan.broken)} unreadable): "
@@ -40,14 +39,23 @@ def compare(
     refs: Annotated[list[str], typer.Argument(help="Two or more results: basenames (haha-017) or paths.")],
     prompt: Annotated[str, typer.Option(help="Only prompts containing this text.")] = "",
 ) -> None:
-    """Show configs' completions side by side, per prompt, seed and temperature, after their hyperparameter diff."""
+    """Show configs' completions side by side, per prompt, seed and temperature, after their hyperparameter diff.
+
+    The diff is over every hyperparameter: what new results recorded, and for older ones their config as it was
+    committed with the results.
+    """
     from pipeline.results.compare import compare_renderables, resolve_results
-    from pipeline.results.model import load_results
+    from pipeline.results.index import Entry, read_entry
+    from pipeline.results.model import ResultsError
+    from pipeline.results.sources import read_sources
 
     if len(refs) < 2:
         raise UsageError("compare needs two or more results files")
-    results_dir = load_settings().results_dir
-    paths = [resolve_results(ref, results_dir) for ref in refs]
-    named = [(path.stem, load_results(path)) for path in paths]
-    for renderable in compare_renderables(named, prompt):
+    settings = load_settings()
+    paths = [resolve_results(ref, settings.results_dir) for ref in refs]
+    sources = read_sources(settings.root, settings.results_dir, settings.config_dir)
+    entries = [read_entry(path, sources) for path in paths]
+    if broken := [str(entry) for entry in entries if not isinstance(entry, Entry)]:
+        raise ResultsError("\n".join(broken))
+    for renderable in compare_renderables([e for e in entries if isinstance(e, Entry)], prompt):
         console.print(renderable, soft_wrap=False)

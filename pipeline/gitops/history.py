@@ -7,6 +7,7 @@ the same bytes.
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,3 +36,44 @@ def commit_times(root: Path, folder: Path) -> dict[str, datetime]:
     except (ValueError, GitError, OSError):
         return {}
     return parse_log(output)
+
+
+def adding_commits(root: Path, folder: Path) -> dict[str, str]:
+    """The commit that first added each file in `folder`, by file name; empty outside a git checkout."""
+    try:
+        relative = folder.resolve().relative_to(root.resolve())
+        output = git_output(root, "log", "--diff-filter=A", "--format=%x00%H", "--name-only", "--", str(relative))
+    except (ValueError, GitError, OSError):
+        return {}
+    added: dict[str, str] = {}
+    commit = ""
+    for line in output.splitlines():  # newest first: the last commit seen for a name is its first add
+        if line.startswith(COMMIT_MARK):
+            commit = line[1:]
+        elif line.strip() and commit:
+            added[Path(line).name] = commit
+    return added
+
+
+def files_at(root: Path, wanted: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """`{key: text}` for each `{key: (commit, path)}` that exists at that commit, read by one `git cat-file`."""
+    if not wanted:
+        return {}
+    keys = list(wanted)
+    request = "".join(f"{wanted[key][0]}:{wanted[key][1]}\n" for key in keys).encode()
+    try:
+        done = subprocess.run(["git", "cat-file", "--batch"], cwd=root, input=request, capture_output=True,
+                              check=True)
+    except (subprocess.CalledProcessError, OSError):
+        return {}
+    found: dict[str, str] = {}
+    data, offset = done.stdout, 0
+    for key in keys:
+        end = data.index(b"\n", offset)
+        header = data[offset:end].split()
+        offset = end + 1
+        if len(header) == 3 and header[1] == b"blob":
+            size = int(header[2])
+            found[key] = data[offset:offset + size].decode("utf-8", errors="replace")
+            offset += size + 1
+    return found

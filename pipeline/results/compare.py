@@ -15,6 +15,7 @@ from rich.text import Text
 from pipeline.core.errors import UsageError
 from pipeline.core.settings import results_path
 from pipeline.results.index import (
+    Entry,
     differing,
     format_value,
     hyperparameter_rows,
@@ -26,8 +27,6 @@ from pipeline.results.index import (
     setting_labels,
 )
 from pipeline.results.model import ResultsDoc
-
-Named = tuple[str, ResultsDoc]
 
 
 def resolve_results(ref: str, results_dir: Path) -> Path:
@@ -46,12 +45,12 @@ def resolve_results(ref: str, results_dir: Path) -> Path:
     raise UsageError(f"{ref}: no results file {candidate}{hint}")
 
 
-def params_table(named: Sequence[Named]) -> RenderableType:
+def params_table(entries: Sequence[Entry]) -> RenderableType:
     """Only the keys that differ, plus the repeated share per setting: what sets the configs apart."""
-    docs = [doc for _, doc in named]
-    rows = hyperparameter_rows(docs)
+    docs = [entry.doc for entry in entries]
+    rows = hyperparameter_rows([entry.hyperparameters for entry in entries])
     keys = differing(rows)
-    table = Table("", *(name for name, _ in named), title="hyperparameters that differ" if keys else
+    table = Table("", *(entry.name for entry in entries), title="hyperparameters that differ" if keys else
                   "same hyperparameters and base model", title_justify="left", caption_justify="left",
                   caption="repeated: share of completions identical to another seed's (↻ below)")
     for index, key in enumerate(keys):
@@ -78,24 +77,25 @@ def _cell(completions: Sequence[str], index: int) -> Text:
     return Text(completions[index])
 
 
-def prompt_table(named: Sequence[Named], prompt: str, labels: Sequence[str]) -> Table:
+def prompt_table(entries: Sequence[Entry], prompt: str, labels: Sequence[str]) -> Table:
     """One prompt: a column per config, a row per setting and seed; ↻ marks a completion another seed repeated."""
-    table = Table("setting", "seed", *(name for name, _ in named), title=prompt, title_justify="left",
+    table = Table("setting", "seed", *(entry.name for entry in entries), title=prompt, title_justify="left",
                   title_style="bold", show_lines=True, expand=True)
-    by_config = [_completions(doc, prompt) for _, doc in named]
+    by_config = [_completions(entry.doc, prompt) for entry in entries]
     for label in labels:
         lists = [completions.get(label, []) for completions in by_config]
         seeds = max(len(items) for items in lists)
         for index in range(seeds):
-            seed = next(seed_of(doc, index) for (_, doc), items in zip(named, lists, strict=True) if index < len(items))
+            seed = next(seed_of(entry.doc, index) for entry, items in zip(entries, lists, strict=True)
+                        if index < len(items))
             table.add_row(label if index == 0 else "", str(seed), *(_cell(items, index) for items in lists))
     return table
 
 
-def compare_renderables(named: Sequence[Named], prompt_filter: str = "") -> list[RenderableType]:
+def compare_renderables(entries: Sequence[Entry], prompt_filter: str = "") -> list[RenderableType]:
     """The parameter table, then one table per prompt (those containing `prompt_filter`, case-insensitive)."""
-    docs = [doc for _, doc in named]
+    docs = [entry.doc for entry in entries]
     labels = setting_labels(docs)
     prompts = list(dict.fromkeys(result.prompt for doc in docs for result in doc.results))
     needle = prompt_filter.lower()
-    return [params_table(named), *(prompt_table(named, p, labels) for p in prompts if needle in p.lower())]
+    return [params_table(entries), *(prompt_table(entries, p, labels) for p in prompts if needle in p.lower())]

@@ -48,22 +48,35 @@ class DatedBy(StrEnum):
 
 
 @dataclass(frozen=True)
+class ConfigSnapshot:
+    """A config's hyperparameters as read from train/config, and from where (which commit, or the current file)."""
+
+    hyperparameters: dict[str, Scalar]
+    source: str
+
+
+@dataclass(frozen=True)
 class Sources:
-    """What the index reads besides the results files: git's commit times, and each config's base model."""
+    """What the index reads besides the results files (results/sources.py gathers it from git and train/config)."""
 
     commit_times: Mapping[str, datetime] = field(default_factory=dict)  # by results file name
-    base_models: Mapping[str, str] = field(default_factory=dict)  # by basename, from train/config
+    configs: Mapping[str, ConfigSnapshot] = field(default_factory=dict)  # by basename
+
+
+RECORDED = "recorded with the results"
+RECORDED_KEYS = f"only the {len(CONFIG_KEYS)} keys the results file recorded (no config found)"
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One readable results file, with when it finished and how that is known."""
+    """One readable results file, with when it finished, its hyperparameters, and how each is known."""
 
     name: str
     doc: ResultsDoc
     finished: datetime | None
     dated_by: DatedBy
-    config_base_model: str | None = None  # the config's base_model, for files whose meta lacks one
+    hyperparameters: Mapping[str, Scalar]  # flattened, base_model included
+    hyperparameters_from: str  # RECORDED, a config snapshot's source, or RECORDED_KEYS
 
 
 @dataclass(frozen=True)
@@ -133,23 +146,28 @@ def percent(share: float) -> str:
     return f"{share:.0%}"
 
 
-def base_model_of(doc: ResultsDoc, config_base_model: str | None = None) -> Scalar:
-    """meta's base model; for an old file its config keys', else the one its config in train/config names."""
+def hyperparameters_of_entry(doc: ResultsDoc, snapshot: ConfigSnapshot | None) -> tuple[dict[str, Scalar], str]:
+    """The whole config the results file recorded; for older files its config from train/config (as committed with
+    the results, else the current file), else the 14 keys its `config` block holds. The base model is meta's."""
+    if doc.meta and doc.meta.hyperparameters is not None:
+        table, source = dict(doc.meta.hyperparameters), RECORDED
+    elif snapshot is not None:
+        table, source = {**doc.config.hyperparameters(), **snapshot.hyperparameters}, snapshot.source
+    else:
+        table, source = doc.config.hyperparameters(), RECORDED_KEYS
     if doc.meta and doc.meta.base_model:
-        return doc.meta.base_model
-    return doc.config.hyperparameters().get("base_model") or config_base_model
+        table["base_model"] = doc.meta.base_model
+    return table, source
 
 
-def hyperparameter_rows(docs: Sequence[ResultsDoc],
-                        config_base_models: Sequence[str | None] | None = None) -> dict[str, list[Scalar]]:
-    """Base model, then every config key (known ones in file order, unknown ones sorted): one value per doc."""
-    tables = [doc.config.hyperparameters() for doc in docs]
+def base_model_of(entry: Entry) -> Scalar:
+    return entry.hyperparameters.get("base_model")
+
+
+def hyperparameter_rows(tables: Sequence[Mapping[str, Scalar]]) -> dict[str, list[Scalar]]:
+    """Base model, the 14 haha keys in their order, then every other key sorted: one value per table."""
     extra = sorted({key for table in tables for key in table} - {*CONFIG_KEYS, "base_model"})
-    bases = config_base_models or [None] * len(docs)
-    rows: dict[str, list[Scalar]] = {"base_model": [base_model_of(doc, base) for doc, base in zip(docs, bases,
-                                                                                                  strict=True)]}
-    rows.update({key: [table.get(key) for table in tables] for key in (*CONFIG_KEYS, *extra)})
-    return rows
+    return {key: [table.get(key) for table in tables] for key in ("base_model", *CONFIG_KEYS, *extra)}
 
 
 def differing(rows: Mapping[str, Sequence[Scalar]]) -> list[str]:
@@ -229,7 +247,7 @@ def render_readme(scan: Scan) -> str:
     No generation time is written, so rebuilding an unchanged folder gives an identical file.
     """
     docs = [entry.doc for entry in scan.entries]
-    rows = hyperparameter_rows(docs, [entry.config_base_model for entry in scan.entries])
+    rows = hyperparameter_rows([entry.hyperparameters for entry in scan.entries])
     keys = [key for key in differing(rows) if key != "base_model"]
     labels = setting_labels(docs)
     lines = [
@@ -261,7 +279,7 @@ def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -
     repeated = repeated_by_label(entry.doc)
     return [
         f"`{entry.name}`",
-        _short_cell(format_value(base_model_of(entry.doc, entry.config_base_model))),
+        _short_cell(format_value(base_model_of(entry))),
         *(_short_cell(format_value(value)) for value in values),
         _markdown_link(wandb_link(meta.wandb_run if meta else None)),
         _markdown_link(hub_link(meta.hub_repo if meta else None)),
@@ -276,7 +294,7 @@ def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -
 def index_payload(scan: Scan) -> dict[str, Any]:
     """Everything the page shows, as one JSON object; values are pre-formatted so the page and README agree."""
     docs = [entry.doc for entry in scan.entries]
-    rows = hyperparameter_rows(docs, [entry.config_base_model for entry in scan.entries])
+    rows = hyperparameter_rows([entry.hyperparameters for entry in scan.entries])
     return {
         "keys": list(rows),
         "settings": setting_labels(docs),
@@ -297,6 +315,7 @@ def _config_payload(entry: Entry, values: Mapping[str, Scalar]) -> dict[str, Any
         "wandb": asdict(run) if run else None,
         "finished": format_time(entry.finished),
         "datedBy": str(entry.dated_by),
+        "hyperparametersFrom": entry.hyperparameters_from,
         "repeated": repeated_by_label(doc),
         "results": [
             {
@@ -338,33 +357,18 @@ def read_entry(path: Path, sources: Sources = Sources()) -> Entry | Broken:
         doc = load_results(path, display=path.name)
     except ResultsError as exc:
         return Broken(path.name, str(exc).removeprefix(f"{path.name}: "))
-    base = sources.base_models.get(path.stem)
+    table, source = hyperparameters_of_entry(doc, sources.configs.get(path.stem))
     if (finished := parse_time(doc.meta.finished) if doc.meta else None) is not None:
-        return Entry(path.stem, doc, finished, DatedBy.META, base)
+        return Entry(path.stem, doc, finished, DatedBy.META, table, source)
     if (committed := sources.commit_times.get(path.name)) is not None:
-        return Entry(path.stem, doc, committed, DatedBy.COMMIT, base)
-    return Entry(path.stem, doc, None, DatedBy.UNKNOWN, base)
+        return Entry(path.stem, doc, committed, DatedBy.COMMIT, table, source)
+    return Entry(path.stem, doc, None, DatedBy.UNKNOWN, table, source)
 
 
 def scan_results(results_dir: Path, sources: Sources = Sources()) -> Scan:
     read = [read_entry(path, sources) for path in sorted(results_dir.glob("*.json"))]
     entries = in_config_order([item for item in read if isinstance(item, Entry)])
     return Scan(entries, [item for item in read if isinstance(item, Broken)])
-
-
-def config_base_models(config_dir: Path) -> dict[str, str]:
-    """Each config's `base_model` by basename; a config that cannot be read is left out."""
-    from pipeline.config.loading import ConfigLoadError, load_config
-
-    found = {}
-    for path in sorted(config_dir.glob("*.yml")):
-        try:
-            base = load_config(path).data.get("base_model")
-        except (ConfigLoadError, OSError, UnicodeDecodeError):
-            continue
-        if isinstance(base, str):
-            found[path.stem] = base
-    return found
 
 
 def write_index(results_dir: Path, sources: Sources = Sources()) -> Scan:

@@ -36,6 +36,11 @@ CONFIG_KEYS = (
     "lora_dropout",
 )
 
+# Keys that say where a run lived or who ran it, not how the model was trained: left out of the recorded
+# hyperparameters, so the same config evaluated on two machines records the same ones.
+RUN_PLACE_KEYS = frozenset({"output_dir", "dataset_prepared_path", "wandb_name", "wandb_project", "wandb_entity",
+                            "wandb_mode", "wandb_run_id", "hub_model_id", "hub_strategy"})
+
 # Config values are echoed as the YAML gave them: PyYAML reads `1e-5` as a string, so a
 # narrower type would call a perfectly good old file broken.
 Scalar = bool | int | float | str | None
@@ -119,6 +124,9 @@ class Meta(_Open):
     timings: dict[str, float] = Field(default_factory=dict)
     pipeline_version: str | None = None
     diversity: list[Diversity] = Field(default_factory=list)
+    # The whole config as its author wrote it, flattened to dotted keys (`datasets[0].type.system_prompt`),
+    # credentials dropped: what two results files are compared on.
+    hyperparameters: dict[str, Scalar] | None = None
 
 
 class ResultsDoc(_Open):
@@ -134,6 +142,30 @@ def config_block(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
     All keys are always written so that readers comparing two files see the same columns.
     """
     return {"name": name, **{key: config.get(key) for key in CONFIG_KEYS}}
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Scalar]:
+    """Nested mappings and lists as dotted keys with scalar values, in the order they were written."""
+    if isinstance(value, Mapping):
+        items = [(f"{prefix}.{key}" if prefix else str(key), item) for key, item in value.items()]
+    elif isinstance(value, list):
+        items = [(f"{prefix}[{index}]", item) for index, item in enumerate(value)]
+    else:
+        return {prefix: value if isinstance(value, bool | int | float | str) or value is None else str(value)}
+    if not items:
+        return {prefix: None} if prefix else {}
+    flat: dict[str, Scalar] = {}
+    for key, item in items:
+        flat.update(flatten(item, key))
+    return flat
+
+
+def hyperparameters_of(config: Mapping[str, Any]) -> dict[str, Scalar]:
+    """What a results file records of its config: everything but where it ran, credentials dropped."""
+    from pipeline.core.secrets import scrub_config
+
+    kept = {key: value for key, value in config.items() if key not in RUN_PLACE_KEYS}
+    return flatten(scrub_config(kept))
 
 
 def repeated_share(completions_by_prompt: Sequence[Sequence[str]]) -> float:
