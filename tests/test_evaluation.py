@@ -19,7 +19,7 @@ from pipeline.evaluate.model import EvalError
 from pipeline.evaluate.resume import append_progress, read_progress, sidecar_path, start_progress
 from pipeline.evaluate.run import evaluate
 from pipeline.evaluate.spec import Cell, EvalSpec, sweep_cells
-from pipeline.evaluate.sweep import PromptTooLongError, cell_records, cells_from, check_context
+from pipeline.evaluate.sweep import Completion, PromptTooLongError, cell_records, cells_from, check_context
 from pipeline.evaluate.tasks import EvalJob, Provenance, TaskFile
 from pipeline.results.model import load_results, parse_results
 
@@ -142,13 +142,14 @@ def test_context_check_counts_the_longest_completion() -> None:
 def test_progress_from_another_config_or_a_torn_line_is_not_trusted(tmp_path: Path) -> None:
     sidecar = tmp_path / "x.json.partial.jsonl"
     start_progress(sidecar, {"config_sha256": "a"}, "2025-01-01T00:00:00+00:00")
-    append_progress(sidecar, cell_records({Cell(0, 0, 1): "one", Cell(0, 0, 2): "two"}))
+    append_progress(sidecar, cell_records({Cell(0, 0, 1): Completion("one", False),
+                                           Cell(0, 0, 2): Completion("two", True)}))
     with sidecar.open("a") as handle:
         handle.write('{"prompt": 0, "setting": 1, "se')
     done, started = read_progress(sidecar, {"config_sha256": "a"})
-    assert cells_from(done) == {Cell(0, 0, 1): "one", Cell(0, 0, 2): "two"}
+    assert cells_from(done) == {Cell(0, 0, 1): ("one", False), Cell(0, 0, 2): ("two", True)}
     assert started == "2025-01-01T00:00:00+00:00"
-    assert sidecar.read_text().endswith('"two"}\n')
+    assert sidecar.read_text().endswith('"hit_limit": true}\n')
     assert read_progress(sidecar, {"config_sha256": "b"}) == ([], None)
     assert not sidecar.exists()
 
@@ -180,7 +181,7 @@ def test_killed_sweep_resumes_without_recomputing(tiny_model_dir: Path, adapter_
     first.send_signal(signal.SIGKILL)
     first.wait()
     records, _ = read_progress(sidecar, json.loads(sidecar.read_text().splitlines()[0])["key"])
-    done_before = cells_from(records)
+    done_before = {cell: done.text for cell, done in cells_from(records).items()}
     assert 2 <= len(done_before) < 24 and not out.exists(), "the kill should land mid-sweep"
 
     second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=True)

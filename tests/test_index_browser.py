@@ -239,3 +239,63 @@ def test_clicking_configs_filtering_and_hiding_settings(index_html: Path, tmp_pa
         run("document.getElementById('show-same').click()")
         assert run("document.querySelectorAll('table.params tr[data-key]').length") == 15
     assert browser.exceptions == []
+
+
+@pytest.fixture
+def twenty_configs(tmp_path: Path) -> Path:
+    """20 configs written by the eval's own writers: one whose completions are all empty, one with a completion of
+    8,872 characters, and training loss curves (recorded by the evaluate stage from the run)."""
+    from pipeline.results.model import LossCurve, ResultsDoc
+    from pipeline.results.quality import quality
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for number in range(1, 21):
+        name = f"haha-many-{number:03d}"
+        doc = ResultsDoc.model_validate(results_doc(name, learning_rate=0.0001 * number,
+                                                    finished=f"2025-04-{number:02d}T10:00:00+00:00"))
+        if number == 19:
+            for prompt in doc.results:
+                for setting in prompt.settingsResults:
+                    setting.completions = ["", "", ""]
+        if number == 20:
+            doc.results[0].settingsResults[0].completions[0] = "Why " * 2218  # 8,872 characters
+        assert doc.meta is not None
+        doc.meta.quality = quality(doc.results)
+        doc.meta.training_loss = LossCurve(steps=list(range(1, 25)), loss=[4.0 - step / (10 + number)
+                                                                           for step in range(1, 25)])
+        write_doc(folder, name, json.loads(doc.model_dump_json(exclude_unset=True)))
+    write_index(folder)
+    return folder / "index.html"
+
+
+def test_twenty_configs_chart_each_chosen_one_and_collapse_long_text(twenty_configs: Path, tmp_path: Path) -> None:
+    with DevTools(tmp_path / "profile") as browser:
+        page = browser.open(f"{twenty_configs.as_uri()}#select=haha-many-019,haha-many-020")
+
+        def run(expression: str) -> Any:
+            return browser.evaluate(page, expression)
+
+        assert run("[...document.querySelectorAll('.chart')].map(c => c.dataset.config)") == [
+            "haha-many-019", "haha-many-020"]
+        assert run("document.querySelectorAll('.chart svg').length") == 4  # loss and quality for each
+        assert run("document.querySelectorAll('.chart svg polyline[data-series=loss]').length") == 2
+        empty = "[...document.querySelectorAll('.chart[data-config=haha-many-019] polyline[data-series=empty]')]"
+        assert run(f"{empty}.length") == 1
+        # The all-empty config's "empty" line sits at the top of its 0..1 scale at every temperature.
+        assert run(f"new Set({empty}[0].getAttribute('points').split(' ').map(p => p.split(',')[1])).size") == 1
+        assert run("[...document.querySelectorAll('td.completion.empty .text')].every(t => t.textContent === "
+                   "'(empty)')")
+        assert run("document.querySelectorAll('td.completion.empty.rep').length") == 0  # empties are not repeats
+        long_cell = "document.querySelector('td.completion.long')"
+        assert run(f"{long_cell}.getBoundingClientRect().height") < 250
+        run(f"{long_cell}.querySelector('button.more').click()")
+        assert run(f"{long_cell}.getBoundingClientRect().height") > 1000
+        assert run(f"{long_cell}.querySelector('button.more').textContent") == "show less"
+    assert browser.exceptions == []
+    artifacts = Path(os.environ.get("HAHA_ARTIFACTS") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = artifacts / "index-charts.png"
+    run_chromium([f"--screenshot={shot}", "--window-size=1400,1400",
+                  f"{twenty_configs.as_uri()}#select=haha-many-019,haha-many-020"], tmp_path / "profile-shot")
+    assert shot.stat().st_size > 10_000

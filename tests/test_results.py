@@ -133,3 +133,19 @@ def test_write_atomic_failure_keeps_the_old_file(tmp_path: Path, monkeypatch: py
         write_atomic(path, "new")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["haha-001.json"]
+
+
+def test_quality_signals_per_setting() -> None:
+    from pipeline.results.model import PromptResult, SettingResult
+    from pipeline.results.quality import distinct_2, quality
+
+    results = [PromptResult(prompt="p", settingsResults=[
+        SettingResult(temperature=0.1, completions=["", "", "a cat sat"]),
+        SettingResult(temperature=0.9, completions=["the cat sat down", "the cat sat down", "dogs bark loud"]),
+    ])]
+    cold, warm = quality(results, {(0, 1, 0): True, (0, 1, 1): True})
+    assert (cold.completions, cold.empty_share, cold.repeated_share) == (3, 0.6667, 0.0)  # two empties: no repeat
+    assert cold.never_stopped_share == 0.0 and cold.mean_chars == 3.0
+    assert warm.never_stopped_share == 0.6667 and warm.repeated_share == 0.6667 and warm.empty_share == 0.0
+    assert warm.distinct_2 == round(distinct_2(["the cat sat down", "the cat sat down", "dogs bark loud"]), 4) == 0.625
+    assert quality(results)[0].never_stopped_share is None  # not recorded: unknown, not zero

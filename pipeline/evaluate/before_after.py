@@ -27,5 +27,5 @@ def base_completions(config: Mapping[str, Any], base_model: str, spec: EvalSpec,
     requests = {cell: request_for(cell, spec, prompt_ids, None) for cell in cells}
     completions: dict[Cell, str] = {}
     for finished in generate_cells(model, [list(cells)], requests):
-        completions.update(finished)
+        completions.update({cell: done.text for cell, done in finished.items()})
     return completions

@@ -17,7 +17,15 @@ from pipeline import __version__
 from pipeline.core.files import write_atomic
 from pipeline.evaluate.model import EvalError, backend_name, load_model
 from pipeline.evaluate.tasks import EvalJob, OnProgress, TaskFile, registered
-from pipeline.results.model import ConfigBlock, Meta, ResultsDoc, config_block, dumps_results, hyperparameters_of
+from pipeline.results.model import (
+    ConfigBlock,
+    LossCurve,
+    Meta,
+    ResultsDoc,
+    config_block,
+    dumps_results,
+    hyperparameters_of,
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,9 @@ def evaluate(job: EvalJob, files: Sequence[TaskFile], on_progress: OnProgress = 
         adapter_source=job.provenance.adapter_source or (str(job.adapter_dir) if job.adapter_dir else None),
         wandb_run=job.provenance.wandb_run, backend=backend_name(), device=model.describe(),
         started=datetime.now(UTC).isoformat(timespec="seconds"), timings={"load_s": round(loaded, 3)},
-        pipeline_version=__version__, hyperparameters=hyperparameters_of(job.config.data)))
+        pipeline_version=__version__, hyperparameters=hyperparameters_of(job.config.data),
+        training_loss=LossCurve(steps=list(job.provenance.loss_steps), loss=list(job.provenance.losses))
+        if job.provenance.losses else None))
     tasks = registered()
     units = computed = resumed = 0
     for file, spec in specs:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.core.problems import Problem
 from pipeline.core.runs import adapter_sha256
@@ -23,6 +23,7 @@ from pipeline.evaluate.resume import append_progress, read_progress, sidecar_pat
 from pipeline.evaluate.spec import Cell, EvalSpec, check_eval, sweep_cells
 from pipeline.evaluate.tasks import EvalJob, EvalTask, OnProgress, Progress, TaskOutput, register_task
 from pipeline.results.model import PromptResult, ResultsDoc, SettingResult, diversity
+from pipeline.results.quality import quality
 
 
 class PromptTooLongError(EvalError):
@@ -81,14 +82,24 @@ def now() -> str:
 
 # -- running ---------------------------------------------------------------------------------------------------------
 
+class Completion(NamedTuple):
+    text: str
+    hit_limit: bool  # ran to max_new_tokens without an end-of-turn token
+
+
 def generate_cells(model: ModelHandle, batches: Sequence[Sequence[Cell]],
-                   requests: Mapping[Cell, Request]) -> Iterator[dict[Cell, str]]:
-    """Completions batch by batch, so the caller can checkpoint each before the next starts."""
+                   requests: Mapping[Cell, Request]) -> Iterator[dict[Cell, Completion]]:
+    """Completions batch by batch, so the caller can checkpoint each before the next starts.
+
+    The sampler leaves the stop token out, so a row that stopped has fewer than max_new_tokens ids.
+    """
     from pipeline.evaluate.sampling import generate
 
     for batch in batches:
         outputs = generate(model.model, [requests[c] for c in batch], stop_ids=model.stop_ids, pad_id=model.pad_id)
-        yield dict(zip(batch, model.decode_all(outputs), strict=True))
+        texts = model.decode_all(outputs)
+        yield {cell: Completion(text, len(ids) >= requests[cell].max_new_tokens)
+               for cell, text, ids in zip(batch, texts, outputs, strict=True)}
 
 
 def resume_key(job: EvalJob, spec: EvalSpec, model: ModelHandle) -> dict[str, object]:
@@ -98,22 +109,27 @@ def resume_key(job: EvalJob, spec: EvalSpec, model: ModelHandle) -> dict[str, ob
     return {"config_sha256": job.config.sha256,
             "adapter_sha256": adapter_sha256(job.adapter_dir) if job.adapter_dir else None,
             "base_model": job.base_model, "eval_sha256": spec_sha256(spec), "max_new_tokens": job.max_new_tokens,
-            "sampler": SAMPLER_VERSION, "device": model.describe()}
+            "sampler": SAMPLER_VERSION, "device": model.describe(), "records": RECORD_VERSION}
 
 
-def cell_records(finished: Mapping[Cell, str]) -> list[dict[str, object]]:
+# The sidecar's line format, part of the resume key: version 2 records whether each cell hit its token limit.
+RECORD_VERSION = 2
+
+
+def cell_records(finished: Mapping[Cell, Completion]) -> list[dict[str, object]]:
     """Finished cells as sidecar lines."""
-    return [{"prompt": c.prompt, "setting": c.setting, "seed": c.seed, "completion": text}
-            for c, text in finished.items()]
+    return [{"prompt": c.prompt, "setting": c.setting, "seed": c.seed, "completion": done.text,
+             "hit_limit": done.hit_limit} for c, done in finished.items()]
 
 
-def cells_from(records: Sequence[Mapping[str, Any]]) -> dict[Cell, str]:
-    return {Cell(r["prompt"], r["setting"], r["seed"]): r["completion"] for r in records}
+def cells_from(records: Sequence[Mapping[str, Any]]) -> dict[Cell, Completion]:
+    return {Cell(r["prompt"], r["setting"], r["seed"]): Completion(r["completion"], bool(r.get("hit_limit")))
+            for r in records}
 
 
 @dataclass
 class SweepOutput(TaskOutput):
-    completions: dict[Cell, str] = field(default_factory=dict)
+    completions: dict[Cell, Completion] = field(default_factory=dict)
     started: str = ""
     seconds: float = 0.0
 
@@ -159,9 +175,11 @@ class SweepTask(EvalTask[EvalSpec, Cell, SweepOutput]):
         return output
 
     def assemble(self, job: EvalJob, spec: EvalSpec, output: SweepOutput, doc: ResultsDoc) -> ResultsDoc:
-        results = assemble(spec, output.completions)
+        results = assemble(spec, {cell: done.text for cell, done in output.completions.items()})
+        hit_limit = {(c.prompt, c.setting, c.seed - 1): done.hit_limit for c, done in output.completions.items()}
         meta = (doc.meta.model_copy(update={
             "seeds": spec.seeds, "started": output.started, "diversity": diversity(results),
+            "quality": quality(results, hit_limit),
             "timings": {**doc.meta.timings, "sweep_s": round(output.seconds, 3),
                         "completions_per_s": round(output.computed / output.seconds, 2)
                         if output.seconds > 0 and output.computed else 0.0,

@@ -46,6 +46,8 @@ class Provenance:
     hub_revision: str | None = None
     adapter_source: str | None = None
     wandb_run: str | None = None  # entity/project/run_id, or None when there is no W&B page to link
+    loss_steps: tuple[int, ...] = ()  # the training loss of the evaluated adapter, when its run is known
+    losses: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,11 @@ def job_for(ctx: RunContext, state: ConfigState, results_path: Path) -> EvalJob:
         adapter = state.run.adapter_dir
     published = published_for(state, adapter_sha256(adapter)) if adapter.is_dir() else None
     wandb = wandb_reference(ctx, state) if ctx.eval.adapter_dir is None else None
+    record = state.run.completion() if ctx.eval.adapter_dir is None else None
     provenance = Provenance(
         hub_repo=published.repo_id if published else None, hub_revision=published.revision if published else None,
-        adapter_source=published.url if published else None, wandb_run=wandb.path if wandb else None)
+        adapter_source=published.url if published else None, wandb_run=wandb.path if wandb else None,
+        loss_steps=tuple(record.loss_steps) if record else (), losses=tuple(record.losses) if record else ())
     return EvalJob(state.loaded, state.run.basename, base_model_of(ctx, state), adapter, results_path,
                    ctx.eval.batch_size, ctx.eval.max_new_tokens, provenance, ctx.settings.eval_timeout_s)
 

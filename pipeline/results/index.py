@@ -26,12 +26,14 @@ from pipeline.core.naming import is_hub_id, sort_key
 from pipeline.results.model import (
     CONFIG_KEYS,
     Diversity,
+    Quality,
     ResultsDoc,
     ResultsError,
     Scalar,
     diversity,
     load_results,
 )
+from pipeline.results.quality import quality
 from pipeline.train.tracking import WANDB_URL, WandbRef
 
 HUB_URL = "https://huggingface.co/"
@@ -136,6 +138,42 @@ def diversity_figures(doc: ResultsDoc) -> list[Diversity]:
     if doc.meta and doc.meta.diversity:
         return doc.meta.diversity
     return diversity(doc.results)
+
+
+def quality_of(doc: ResultsDoc) -> list[Quality]:
+    """The signals the eval recorded, else (older files) the same computed from the completions."""
+    return doc.meta.quality if doc.meta and doc.meta.quality else quality(doc.results)
+
+
+# The signals the index shows for a whole config: (label, Quality field).
+SIGNALS = (("empty", "empty_share"), ("never stopped", "never_stopped_share"), ("distinct-2", "distinct_2"),
+           ("mean length", "mean_chars"))
+
+
+def overall_quality(doc: ResultsDoc) -> dict[str, float | None]:
+    """Each signal over all settings, weighted by completions; None when a setting did not record it."""
+    figures = quality_of(doc)
+    total = sum(q.completions for q in figures)
+    found: dict[str, float | None] = {}
+    for _label, field_name in SIGNALS:
+        values = [getattr(q, field_name) for q in figures]
+        found[field_name] = (None if not total or any(v is None for v in values) else
+                             sum(v * q.completions for v, q in zip(values, figures, strict=True)) / total)
+    return found
+
+
+def format_signal(field_name: str, value: float | None) -> str:
+    if value is None:
+        return "—"
+    if field_name == "mean_chars":
+        return f"{value:.0f} chars"
+    return f"{value:.2f}" if field_name == "distinct_2" else percent(value)
+
+
+def loss_change(doc: ResultsDoc) -> str:
+    """`3.96 → 3.10`: the training loss from its first logged step to its last, when the results recorded it."""
+    curve = doc.meta.training_loss if doc.meta else None
+    return f"{curve.loss[0]:.2f} → {curve.loss[-1]:.2f}" if curve and curve.loss else "—"
 
 
 def repeated_by_label(doc: ResultsDoc) -> dict[str, float]:
@@ -258,12 +296,14 @@ def render_readme(scan: Scan) -> str:
         "",
     ]
     if scan.entries:
-        header = ["config", "base model", *keys, "W&B", "Hub", "finished (UTC)", *(f"repeated {x}" for x in labels)]
+        header = ["config", "base model", *keys, "W&B", "Hub", "finished (UTC)", "loss", "empty", "never stopped",
+                  *(f"repeated {x}" for x in labels)]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for index, entry in enumerate(scan.entries):
             lines.append("| " + " | ".join(_readme_row(entry, [rows[key][index] for key in keys], labels)) + " |")
-        lines += ["", "*repeated*: share of completions identical to another seed's completion of the same prompt "
-                  "(lower means more varied jokes)."]
+        lines += ["", "*empty*: completions with no text; *never stopped*: completions that ran to max_new_tokens "
+                  "without ending their turn (— when not recorded); *repeated*: share of completions identical to "
+                  "another seed's completion of the same prompt, empties aside (lower means more varied jokes)."]
         if any(entry.dated_by is DatedBy.COMMIT for entry in scan.entries):
             lines.append("† no finish time recorded (older format): the time of the results file's last commit.")
     else:
@@ -277,6 +317,7 @@ def render_readme(scan: Scan) -> str:
 def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -> list[str]:
     meta = entry.doc.meta
     repeated = repeated_by_label(entry.doc)
+    overall = overall_quality(entry.doc)
     return [
         f"`{entry.name}`",
         _short_cell(format_value(base_model_of(entry))),
@@ -284,6 +325,8 @@ def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -
         _markdown_link(wandb_link(meta.wandb_run if meta else None)),
         _markdown_link(hub_link(meta.hub_repo if meta else None)),
         format_time(entry.finished) + (" †" if entry.dated_by is DatedBy.COMMIT else ""),
+        loss_change(entry.doc),
+        *(format_signal(name, overall[name]) for name in ("empty_share", "never_stopped_share")),
         *(percent(repeated[label]) if label in repeated else "—" for label in labels),
     ]
 
@@ -306,6 +349,7 @@ def index_payload(scan: Scan) -> dict[str, Any]:
 
 def _config_payload(entry: Entry, values: Mapping[str, Scalar]) -> dict[str, Any]:
     doc, meta = entry.doc, entry.doc.meta
+    overall = overall_quality(doc)
     hub = hub_link(meta.hub_repo if meta else None)
     run = wandb_link(meta.wandb_run if meta else None)
     return {
@@ -317,6 +361,13 @@ def _config_payload(entry: Entry, values: Mapping[str, Scalar]) -> dict[str, Any
         "datedBy": str(entry.dated_by),
         "hyperparametersFrom": entry.hyperparameters_from,
         "repeated": repeated_by_label(doc),
+        "quality": {label: format_signal(name, overall[name]) for label, name in SIGNALS},
+        "loss": [[step, loss] for step, loss in zip(meta.training_loss.steps, meta.training_loss.loss, strict=False)]
+        if meta and meta.training_loss else None,
+        "qualityBySetting": [{"setting": setting_label(q.setting), "temperature": q.setting.get("temperature"),
+                              **q.model_dump(include={
+            "empty_share", "never_stopped_share", "repeated_share", "distinct_2", "mean_chars"})}
+            for q in quality_of(doc)],
         "results": [
             {
                 "prompt": prompt.prompt,

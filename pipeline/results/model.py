@@ -103,6 +103,25 @@ class Diversity(_Open):
     repeated_share: float
 
 
+class Quality(_Open):
+    """How one setting's completions look over all prompts and seeds (results/quality.py says why each)."""
+
+    setting: dict[str, Any]
+    completions: int
+    empty_share: float
+    never_stopped_share: float | None = None  # None: the file did not record where generation stopped
+    repeated_share: float
+    distinct_2: float
+    mean_chars: float
+
+
+class LossCurve(_Open):
+    """The training loss as the Trainer logged it, step by step (across resumed attempts)."""
+
+    steps: list[int]
+    loss: list[float]
+
+
 class Meta(_Open):
     """Where a results file came from. Every field is optional: a sweep cut off half way has no `finished`.
 
@@ -124,6 +143,8 @@ class Meta(_Open):
     timings: dict[str, float] = Field(default_factory=dict)
     pipeline_version: str | None = None
     diversity: list[Diversity] = Field(default_factory=list)
+    quality: list[Quality] = Field(default_factory=list)
+    training_loss: LossCurve | None = None
     # The whole config as its author wrote it, flattened to dotted keys (`datasets[0].type.system_prompt`),
     # credentials dropped: what two results files are compared on.
     hyperparameters: dict[str, Scalar] | None = None
@@ -171,13 +192,14 @@ def hyperparameters_of(config: Mapping[str, Any]) -> dict[str, Scalar]:
 def repeated_share(completions_by_prompt: Sequence[Sequence[str]]) -> float:
     """Share of completions identical to another seed's completion of the same prompt.
 
-    A model that ignores the seed scores 1.0, one that never repeats itself 0.0; an empty
-    sweep counts as 0.0 so a half-written file still has a figure.
+    A model that ignores the seed scores 1.0, one that never repeats itself 0.0. Empty
+    completions are not repeats (they are counted as empty, see quality.py); an empty sweep
+    counts as 0.0 so a half-written file still has a figure.
     """
     total = repeated = 0
     for completions in completions_by_prompt:
         total += len(completions)
-        repeated += sum(1 for text in completions if completions.count(text) > 1)
+        repeated += sum(1 for text in completions if text.strip() and completions.count(text) > 1)
     return repeated / total if total else 0.0
 
 
