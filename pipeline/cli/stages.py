@@ -23,10 +23,19 @@ from pipeline.cli.options import (
     workspace_held,
 )
 from pipeline.config.effective import SMOKE_STEPS
+from pipeline.core.errors import UsageError
 from pipeline.models.smoke import SmokeModelChoice
 from pipeline.orchestration.context import EvalOptions, RunContext
 from pipeline.orchestration.outcome import Outcome, StageName
-from pipeline.orchestration.stages import PIPELINE, EvaluateStage, PublishStage, Stage, TrainStage, single
+from pipeline.orchestration.stages import (
+    PIPELINE,
+    BaseReferenceStage,
+    EvaluateStage,
+    PublishStage,
+    Stage,
+    TrainStage,
+    single,
+)
 
 
 def run_configs(ctx: RunContext, paths: Sequence[Path], stages: Sequence[Stage]) -> list[Outcome]:
@@ -167,6 +176,9 @@ def evaluate(
                                                                   "train/eval.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Completions per forward pass; lower it to save "
                                                         "memory.")] = 64,
+    base: Annotated[bool, typer.Option("--base", help="The base model without an adapter instead: the reference "
+                                                      "row of the index, made once per base model, eval spec and "
+                                                      "prompt format into train/results/base/.")] = False,
     max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Cap every setting at N new tokens (default: "
                                                                    "the setting's own, else 64).")] = None,
 ) -> None:
@@ -174,16 +186,19 @@ def evaluate(
 
     CONFIG: a config in train/config, trained with haha train (same --smoke/--workspace), or any with --adapter.
     """
+    if base and adapter is not None:
+        raise UsageError("--base evaluates the base model without an adapter: leave out --adapter")
     options = EvalOptions(batch_size, max_new_tokens, adapter, base_model, out, eval_file)
     # Forced when the adapter or the output is named: the hash check is for the run's own adapter and results.
     ctx = context(smoke, None, wandb, workspace, force or adapter is not None or out is not None,
                   eval_options=options)
-    outcome = one_stage(ctx, config, EvaluateStage())
+    outcome = one_stage(ctx, config, BaseReferenceStage() if base else EvaluateStage())
     evaluation = outcome.evaluation
     assert evaluation is not None
     show_samples(outcome)
     if evaluation.report is None:
-        say(f"{outcome.config}: already evaluated for this config hash: {evaluation.results_path}")
+        done = "this base model, eval spec and prompt format" if base else "this config hash"
+        say(f"{outcome.config}: already evaluated for {done}: {evaluation.results_path}")
     else:
         report = evaluation.report
         say(f"{outcome.config}: {report.computed} cells computed, {report.resumed} resumed, {report.units} in all, "

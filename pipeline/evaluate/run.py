@@ -65,7 +65,7 @@ def evaluate(job: EvalJob, files: Sequence[TaskFile], on_progress: OnProgress = 
         started=datetime.now(UTC).isoformat(timespec="seconds"), timings={"load_s": round(loaded, 3)},
         pipeline_version=__version__, hyperparameters=hyperparameters_of(job.config.data),
         training_loss=LossCurve(steps=list(job.provenance.loss_steps), loss=list(job.provenance.losses))
-        if job.provenance.losses else None))
+        if job.provenance.losses else None, reference=job.reference))
     tasks = registered()
     units = computed = resumed = 0
     for file, spec in specs:

@@ -179,6 +179,7 @@ class SweepTask(EvalTask[EvalSpec, Cell, SweepOutput]):
         hit_limit = {(c.prompt, c.setting, c.seed - 1): done.hit_limit for c, done in output.completions.items()}
         meta = (doc.meta.model_copy(update={
             "seeds": spec.seeds, "started": output.started, "diversity": diversity(results),
+            "eval_sha256": spec_sha256(spec),
             "quality": quality(results, hit_limit),
             "timings": {**doc.meta.timings, "sweep_s": round(output.seconds, 3),
                         "completions_per_s": round(output.computed / output.seconds, 2)

@@ -63,6 +63,7 @@ class EvalJob:
     max_new_tokens: int | None = None  # caps every setting (smoke runs)
     provenance: Provenance = field(default_factory=Provenance)
     time_limit: float | None = None  # seconds; past it a task stops after the batch in flight, progress kept
+    reference: str | None = None  # "base" for the base model's reference sweep
 
 
 @dataclass(frozen=True)

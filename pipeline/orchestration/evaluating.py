@@ -6,6 +6,9 @@ Kept apart from stages.py because it is the one stage that loads models in this 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from pathlib import Path
 
 import yaml
@@ -94,6 +97,53 @@ def samples_from(ctx: RunContext, results_path: Path, base: dict[Cell, str] | No
                               setting.completions[cell.seed - 1] if setting.completions else "",
                               base[cell] if base is not None else None))
     return tuple(samples)
+
+
+# The config keys that shape an eval prompt (evaluate/prompting.py): base references differ when these do.
+PROMPT_KEYS = ("chat_template", "default_system_message")
+
+
+def base_reference_path(ctx: RunContext, state: ConfigState, base_model: str) -> Path:
+    """`<results_dir>/base/<model>-<key>.json`: one reference per base model, eval spec and prompt format.
+
+    The key hashes eval.json and what formats the prompts (the first dataset's custom type, the chat
+    template, the default system message), so configs that prompt alike share one reference.
+    """
+    data = state.loaded.data
+    datasets = data.get("datasets") or [{}]
+    shape = {"eval": (ctx.eval.eval_file or ctx.settings.eval_file).read_text(encoding="utf-8"),
+             "type": datasets[0].get("type") if isinstance(datasets[0], dict) else None,
+             **{key: data.get(key) for key in PROMPT_KEYS}}
+    key = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "--", base_model.strip("/")).strip("-.")[-80:] or "model"
+    return ctx.results_dir / "base" / f"{slug}-{key}.json"
+
+
+def reference_done(path: Path, base_model: str) -> bool:
+    try:
+        meta = load_results(path).meta
+    except ResultsError:
+        return False
+    return meta is not None and meta.base_model == base_model and bool(meta.finished)
+
+
+def evaluate_base(ctx: RunContext, state: ConfigState) -> tuple[bool, EvalOutcome]:
+    """The sweep on the base model without an adapter, unless this reference exists; (ran, outcome)."""
+    from pipeline.evaluate.run import evaluate
+
+    base = base_model_of(ctx, state)
+    path = base_reference_path(ctx, state, base)
+    if not ctx.force and reference_done(path, base):
+        return False, EvalOutcome(path, None)
+    spec_file = ctx.eval.eval_file or ctx.settings.eval_file
+    job = EvalJob(state.loaded, path.stem, base, None, path, ctx.eval.batch_size, ctx.eval.max_new_tokens,
+                  Provenance(), ctx.settings.eval_timeout_s, reference="base")
+    try:
+        report = evaluate(job, [TaskFile("eval", spec_file, "sweep")],
+                          lambda progress: state.on_status(progress.describe()))
+    except (EvalError, ValueError) as exc:
+        raise StageError(str(exc)) from None
+    return True, EvalOutcome(path, report)
 
 
 def evaluate_config(ctx: RunContext, state: ConfigState, results_path: Path) -> EvalOutcome:

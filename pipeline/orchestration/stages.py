@@ -195,6 +195,20 @@ class EvaluateStage:
         return StageResult(StageStatus.EVALUATED, evaluate_config(ctx, state, path))
 
 
+class BaseReferenceStage:
+    """The sweep on the config's base model without the adapter (`haha evaluate --base`), once per base model,
+    eval spec and prompt format: the reference that says what fine-tuning changed."""
+
+    name = StageName.EVALUATE
+
+    def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
+        from pipeline.orchestration.evaluating import evaluate_base
+
+        import_training_stack(None)
+        ran, outcome = evaluate_base(ctx, state)
+        return StageResult(StageStatus.EVALUATED if ran else StageStatus.SKIPPED, outcome)
+
+
 PIPELINE: tuple[Stage, ...] = (ValidateStage(), TrainStage(), PublishStage(), EvaluateStage())
 
 

@@ -66,6 +66,7 @@ class Sources:
 
 
 RECORDED = "recorded with the results"
+BASE = "base"  # the folder of base-model references inside the results folder
 RECORDED_KEYS = f"only the {len(CONFIG_KEYS)} keys the results file recorded (no config found)"
 
 
@@ -79,6 +80,7 @@ class Entry:
     dated_by: DatedBy
     hyperparameters: Mapping[str, Scalar]  # flattened, base_model included
     hyperparameters_from: str  # RECORDED, a config snapshot's source, or RECORDED_KEYS
+    reference: bool = False  # a base-model reference (`haha evaluate --base`), not a config's results
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,8 @@ def render_readme(scan: Scan) -> str:
     """
     docs = [entry.doc for entry in scan.entries]
     rows = hyperparameter_rows([entry.hyperparameters for entry in scan.entries])
-    keys = [key for key in differing(rows) if key != "base_model"]
+    trained = hyperparameter_rows([entry.hyperparameters for entry in scan.entries if not entry.reference])
+    keys = [key for key in differing(trained) if key != "base_model"]  # a reference has no training to differ in
     labels = setting_labels(docs)
     lines = [
         "# Results",
@@ -319,7 +322,7 @@ def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -
     repeated = repeated_by_label(entry.doc)
     overall = overall_quality(entry.doc)
     return [
-        f"`{entry.name}`",
+        f"`{entry.name}` (base model, no adapter)" if entry.reference else f"`{entry.name}`",
         _short_cell(format_value(base_model_of(entry))),
         *(_short_cell(format_value(value)) for value in values),
         _markdown_link(wandb_link(meta.wandb_run if meta else None)),
@@ -360,6 +363,7 @@ def _config_payload(entry: Entry, values: Mapping[str, Scalar]) -> dict[str, Any
         "finished": format_time(entry.finished),
         "datedBy": str(entry.dated_by),
         "hyperparametersFrom": entry.hyperparameters_from,
+        "reference": entry.reference,
         "repeated": repeated_by_label(doc),
         "quality": {label: format_signal(name, overall[name]) for label, name in SIGNALS},
         "loss": [[step, loss] for step, loss in zip(meta.training_loss.steps, meta.training_loss.loss, strict=False)]
@@ -402,12 +406,21 @@ def render_html(scan: Scan) -> str:
 # ---- disk ----
 
 
-def read_entry(path: Path, sources: Sources = Sources()) -> Entry | Broken:
-    """One results file as an Entry, or Broken with the reason (named by file name, not machine path)."""
+def read_entry(path: Path, sources: Sources = Sources(), reference: bool = False) -> Entry | Broken:
+    """One results file as an Entry, or Broken with the reason (named by file name, not machine path).
+
+    A base-model reference is named `base/<file stem>`, so it can never take a config's name.
+    """
+    shown = f"{BASE}/{path.name}" if reference else path.name
     try:
-        doc = load_results(path, display=path.name)
+        doc = load_results(path, display=shown)
     except ResultsError as exc:
-        return Broken(path.name, str(exc).removeprefix(f"{path.name}: "))
+        return Broken(shown, str(exc).removeprefix(f"{shown}: "))
+    if reference:  # no training: only the model itself to compare on
+        base = doc.meta.base_model if doc.meta else None
+        finished = parse_time(doc.meta.finished) if doc.meta else None
+        return Entry(f"{BASE}/{path.stem}", doc, finished, DatedBy.META if finished else DatedBy.UNKNOWN,
+                     {"base_model": base}, "the base model without an adapter", reference=True)
     table, source = hyperparameters_of_entry(doc, sources.configs.get(path.stem))
     if (finished := parse_time(doc.meta.finished) if doc.meta else None) is not None:
         return Entry(path.stem, doc, finished, DatedBy.META, table, source)
@@ -417,9 +430,12 @@ def read_entry(path: Path, sources: Sources = Sources()) -> Entry | Broken:
 
 
 def scan_results(results_dir: Path, sources: Sources = Sources()) -> Scan:
+    """Every config's results in config order, then the base-model references (`base/`, `haha evaluate --base`)."""
     read = [read_entry(path, sources) for path in sorted(results_dir.glob("*.json"))]
+    references = [read_entry(path, sources, reference=True) for path in sorted(results_dir.glob(f"{BASE}/*.json"))]
     entries = in_config_order([item for item in read if isinstance(item, Entry)])
-    return Scan(entries, [item for item in read if isinstance(item, Broken)])
+    entries += [item for item in references if isinstance(item, Entry)]
+    return Scan(entries, [item for item in read + references if isinstance(item, Broken)])
 
 
 def write_index(results_dir: Path, sources: Sources = Sources()) -> Scan:

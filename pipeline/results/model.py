@@ -145,6 +145,8 @@ class Meta(_Open):
     diversity: list[Diversity] = Field(default_factory=list)
     quality: list[Quality] = Field(default_factory=list)
     training_loss: LossCurve | None = None
+    eval_sha256: str | None = None  # the sweep spec the completions were made for
+    reference: str | None = None  # "base": the base model without an adapter, the reference fine-tunes are read against
     # The whole config as its author wrote it, flattened to dotted keys (`datasets[0].type.system_prompt`),
     # credentials dropped: what two results files are compared on.
     hyperparameters: dict[str, Scalar] | None = None
