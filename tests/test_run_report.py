@@ -78,3 +78,34 @@ def test_an_interrupted_config_keeps_the_stages_that_ran(haha_repo: Path) -> Non
                          [ValidateStage(full=False), StoppedTraining()])
     assert outcome.interrupted
     assert outcome.stages == {"validate": "ok", "train": "interrupted", "publish": "-", "evaluate": "-"}
+
+
+def test_a_new_config_is_shown_beside_the_previous_config_of_its_family(tmp_path: Path) -> None:
+    from sample_results import results_doc, write_doc
+
+    from pipeline.orchestration.report import family_comparisons
+    from pipeline.results.model import LossCurve, ResultsDoc
+
+    for name, loss, empty in (("haha-x-001", 3.5, False), ("haha-x-003", 3.1, True), ("other-001", 1.0, False)):
+        doc = ResultsDoc.model_validate(results_doc(name))
+        assert doc.meta is not None
+        doc.meta.training_loss = LossCurve(steps=[1, 2], loss=[4.0, loss])
+        if empty:
+            doc.results[0].settingsResults[0].completions = ["", "", ""]
+        write_doc(tmp_path, name, json.loads(doc.model_dump_json(exclude_unset=True)))
+    new = Outcome("haha-x-003")
+    new.record(StageName.EVALUATE, StageResult(StageStatus.EVALUATED, EvalOutcome(tmp_path / "haha-x-003.json", None)))
+    first = Outcome("haha-x-001")
+    first.record(StageName.EVALUATE, StageResult(StageStatus.SKIPPED, EvalOutcome(tmp_path / "haha-x-001.json", None)))
+    comparisons = family_comparisons([new, first])
+    assert list(comparisons) == ["haha-x-003"]  # 002 has no results: 001 is the previous; 001 has none before it
+    rows = {row.label: row for row in comparisons["haha-x-003"].rows}
+    assert (rows["final training loss"].previous, rows["final training loss"].current,
+            rows["final training loss"].change) == ("3.500", "3.100", "-0.400")
+    assert (rows["empty"].previous, rows["empty"].current, rows["empty"].change) == ("0%", "25%", "+25 points")
+    summary = markdown_summary([new], comparisons)
+    assert "**haha-x-003** beside **haha-x-001**, the previous config of its family" in summary
+    assert "| final training loss | 3.500 | 3.100 | -0.400 |" in summary
+    write_report([new], tmp_path / "report.json", comparisons)
+    previous = json.loads((tmp_path / "report.json").read_text())["configs"][0]["previous"]
+    assert previous["config"] == "haha-x-001" and previous["signals"][1]["current"] == "25%"

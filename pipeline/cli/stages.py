@@ -217,7 +217,13 @@ def pending_configs(ctx: RunContext) -> list[Path]:
 
 def close_run(ctx: RunContext, outcomes: Sequence[Outcome], report: Path | None) -> None:
     """The closing table, the sample completions, report.json and the Actions job summary."""
-    from pipeline.orchestration.report import TABLE_HEADER, markdown_summary, outcome_table, write_report
+    from pipeline.orchestration.report import (
+        TABLE_HEADER,
+        family_comparisons,
+        markdown_summary,
+        outcome_table,
+        write_report,
+    )
 
     table = Table(*TABLE_HEADER, title="haha run")
     for row in outcome_table(outcomes):
@@ -225,9 +231,16 @@ def close_run(ctx: RunContext, outcomes: Sequence[Outcome], report: Path | None)
     console.print(table)
     for outcome in outcomes:
         show_samples(outcome)
+    comparisons = family_comparisons(outcomes)
+    for comparison in comparisons.values():
+        view = Table("signal", comparison.previous, comparison.config, "change",
+                     title=f"{comparison.config} beside {comparison.previous}, the previous config of its family")
+        for row in comparison.rows:
+            view.add_row(row.label, row.previous, row.current, row.change)
+        console.print(view)
     report_path = report or ctx.workspace.parent / "report.json"
-    write_report(outcomes, report_path)
+    write_report(outcomes, report_path, comparisons)
     say(f"report: {report_path}")
     if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(summary_file, "a", encoding="utf-8") as handle:
-            handle.write(markdown_summary(outcomes))
+            handle.write(markdown_summary(outcomes, comparisons))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pipeline.core.files import write_atomic
 from pipeline.core.markdown import table
 from pipeline.orchestration.outcome import Outcome, Sample, StageName
+from pipeline.results.family import FamilyComparison, compare_with_previous
+from pipeline.results.model import ResultsError, load_results
 
 TABLE_HEADER = ["config", *(str(name) for name in StageName), "loss first -> last", "error"]
 
@@ -37,10 +39,31 @@ def sample_table(samples: Sequence[Sample]) -> tuple[list[str], list[list[str]]]
     return ["prompt", "temperature", "completion"], [[s.prompt, str(s.temperature), s.completion] for s in samples]
 
 
-def markdown_summary(outcomes: Sequence[Outcome]) -> str:
+def family_comparisons(outcomes: Sequence[Outcome]) -> dict[str, FamilyComparison]:
+    """Each evaluated config's signals beside the previous config of its family (from the same results folder)."""
+    found = {}
+    for outcome in outcomes:
+        evaluation = outcome.evaluation
+        if evaluation is None:
+            continue
+        try:
+            doc = load_results(evaluation.results_path)
+        except ResultsError:
+            continue
+        comparison = compare_with_previous(evaluation.results_path.parent, outcome.config, doc)
+        if comparison is not None:
+            found[outcome.config] = comparison
+    return found
+
+
+def markdown_summary(outcomes: Sequence[Outcome], comparisons: Mapping[str, FamilyComparison] | None = None) -> str:
     """The job summary GitHub Actions shows for the run."""
     lines = table(TABLE_HEADER, outcome_table(outcomes))
     for outcome in outcomes:
+        if comparison := (comparisons or {}).get(outcome.config):
+            lines += ["", f"**{outcome.config}** beside **{comparison.previous}**, the previous config of its family",
+                      "", *table(["signal", comparison.previous, outcome.config, "change"],
+                                 [[r.label, r.previous, r.current, r.change] for r in comparison.rows])]
         if outcome.evaluation and outcome.evaluation.samples:
             header, rows = sample_table(outcome.evaluation.samples)
             lines += ["", f"**{outcome.config}**: sample completions (seed 1)", "", *table(header, rows)]
@@ -50,6 +73,16 @@ def markdown_summary(outcomes: Sequence[Outcome]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(outcomes: Sequence[Outcome], path: Path) -> None:
+def write_report(outcomes: Sequence[Outcome], path: Path,
+                 comparisons: Mapping[str, FamilyComparison] | None = None) -> None:
+    """report.json: every config's outcome, and (`previous`) its signals beside the previous config of its family."""
+    configs = []
+    for outcome in outcomes:
+        entry = outcome.to_json()
+        comparison = (comparisons or {}).get(outcome.config)
+        entry["previous"] = None if comparison is None else {"config": comparison.previous, "signals": [
+            {"signal": r.label, "previous": r.previous, "current": r.current, "change": r.change}
+            for r in comparison.rows]}
+        configs.append(entry)
     write_atomic(path, json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                   "configs": [o.to_json() for o in outcomes]}, indent=2))
+                                   "configs": configs}, indent=2))
