@@ -125,7 +125,7 @@ class LossCurve(_Open):
 class Meta(_Open):
     """Where a results file came from. Every field is optional: a sweep cut off half way has no `finished`.
 
-    `wandb_run` is `entity/project/run_id` when the run was synced online, else the run name;
+    `wandb_run` is `entity/project/run_id` when a W&B page exists to link (older files may hold a bare name);
     `started` and `finished` are ISO 8601 timestamps with a UTC offset.
     """
 
