@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.results.index import write_index
 from pipeline.results.model import ResultsDoc, config_block, diversity
+from pipeline.results.rebuild import write_index
 from pipeline.results.sources import read_sources
 
 PROMPTS = 11

@@ -23,17 +23,15 @@ from pipeline.results.index import (
     hub_link,
     hyperparameter_rows,
     hyperparameters_of_entry,
-    index_payload,
     parse_time,
-    render_html,
-    render_readme,
     scan_results,
-    script_json,
     setting_label,
     wandb_link,
-    write_index,
 )
 from pipeline.results.model import ResultsDoc
+from pipeline.results.page import index_payload, render_html, script_json
+from pipeline.results.readme import render_readme
+from pipeline.results.rebuild import write_index
 from pipeline.results.sources import read_sources
 
 OLD_COMMIT = "2020-09-13T12:26:40+00:00"  # when the old-format file was committed: before every meta.finished

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sample_results import completions, results_doc, write_doc
 
-from pipeline.results.index import write_index
+from pipeline.results.rebuild import write_index
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ def results(
 
     The same files give the same bytes on any checkout: rows in config order, old files dated by their last commit.
     """
-    from pipeline.results.index import write_index
+    from pipeline.results.rebuild import write_index
     from pipeline.results.sources import read_sources
 
     settings = load_settings()

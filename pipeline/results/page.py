@@ -1,0 +1,97 @@
+"""`train/results/index.html`: one self-contained page, the template (inline CSS and JS) with the data embedded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from importlib import resources
+from typing import Any
+
+from pipeline.results.index import (
+    SIGNALS,
+    Entry,
+    Scan,
+    format_signal,
+    format_time,
+    format_value,
+    hub_link,
+    hyperparameter_rows,
+    overall_quality,
+    quality_of,
+    repeated_by_label,
+    seed_of,
+    setting_label,
+    setting_labels,
+    wandb_link,
+)
+from pipeline.results.model import Scalar
+
+TEMPLATE = "results-index.html"
+DATA_MARKER = "__HAHA_DATA__"
+
+
+def index_payload(scan: Scan) -> dict[str, Any]:
+    """Everything the page shows, as one JSON object; values are pre-formatted so the page and README agree."""
+    docs = [entry.doc for entry in scan.entries]
+    rows = hyperparameter_rows([entry.hyperparameters for entry in scan.entries])
+    return {
+        "keys": list(rows),
+        "settings": setting_labels(docs),
+        "configs": [_config_payload(entry, {key: values[i] for key, values in rows.items()})
+                    for i, entry in enumerate(scan.entries)],
+        "broken": [str(broken) for broken in scan.broken],
+    }
+
+
+def _config_payload(entry: Entry, values: Mapping[str, Scalar]) -> dict[str, Any]:
+    doc, meta = entry.doc, entry.doc.meta
+    overall = overall_quality(doc)
+    hub = hub_link(meta.hub_repo if meta else None)
+    run = wandb_link(meta.wandb_run if meta else None)
+    return {
+        "name": entry.name,
+        "values": {key: format_value(value) for key, value in values.items()},
+        "hub": asdict(hub) if hub else None,
+        "wandb": asdict(run) if run else None,
+        "finished": format_time(entry.finished),
+        "datedBy": str(entry.dated_by),
+        "hyperparametersFrom": entry.hyperparameters_from,
+        "reference": entry.reference,
+        "repeated": repeated_by_label(doc),
+        "quality": {label: format_signal(name, overall[name]) for label, name in SIGNALS},
+        "loss": [[step, loss] for step, loss in zip(meta.training_loss.steps, meta.training_loss.loss, strict=False)]
+        if meta and meta.training_loss else None,
+        "qualityBySetting": [{"setting": setting_label(q.setting), "temperature": q.setting.get("temperature"),
+                              **q.model_dump(include={
+            "empty_share", "never_stopped_share", "repeated_share", "distinct_2", "mean_chars"})}
+            for q in quality_of(doc)],
+        "results": [
+            {
+                "prompt": prompt.prompt,
+                "settings": {
+                    setting_label(result.setting): [
+                        [seed_of(doc, i), text] for i, text in enumerate(result.completions)
+                    ]
+                    for result in prompt.settingsResults
+                },
+            }
+            for prompt in doc.results
+        ],
+    }
+
+
+def script_json(payload: Any) -> str:
+    """JSON safe inside a <script> element: no `<`, `>` or `&` can end it or open a comment.
+
+    `\\u003c` is the same string to JSON.parse, so nothing is lost.
+    """
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_html(scan: Scan) -> str:
+    """One self-contained page: the template (inline CSS and JS) with the data embedded; no network needed."""
+    template = resources.files("pipeline.results").joinpath("templates", TEMPLATE).read_text(encoding="utf-8")
+    head, tail = template.split(DATA_MARKER)
+    return head + script_json(index_payload(scan)) + tail
