@@ -135,6 +135,16 @@ def test_unknown_keys_inside_a_dataset_and_its_type(haha_repo: Path) -> None:
     ]
 
 
+def test_pretraining_entries_are_checked_against_their_own_model(haha_repo: Path) -> None:
+    """`text_column` and `skip` belong to Axolotl's PretrainingDataset; a typo there used to pass unreported."""
+    path = config_path(haha_repo)
+    path.write_text(path.read_text() + "pretraining_dataset:\n  - path: /workspace/data/jokes.jsonl\n"
+                                       "    text_column: text\n    skip: 2\n    sklp: 3\n")
+    unknown = [p for p in run(haha_repo).problems if "unknown key" in p.message]
+    assert unknown == [Problem(CONFIG, line_containing(path, "sklp"), "pretraining_dataset[0].sklp",
+                               "unknown key (Axolotl would silently ignore it); did you mean 'skip'?")]
+
+
 def test_axolotl_judges_the_values_once_per_key(haha_repo: Path) -> None:
     """A dataset is a union of models in Axolotl: only the SFT branch's complaint is shown."""
     path = edit_config(haha_repo, learning_rate="fast", datasets=[{"path": 3, "type": "alpaca"}])

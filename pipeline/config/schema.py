@@ -44,6 +44,9 @@ def axolotl_models() -> tuple[type[BaseModel], frozenset[str], frozenset[str]]:
     return AxolotlInputConfig, _known_keys(AxolotlInputConfig), _known_keys(UserDefinedPrompterType)
 
 
+PRETRAINING_LIST, PRETRAINING_MODEL = "pretraining_dataset", "PretrainingDataset"
+
+
 @cache
 def dataset_keys(model_name: str) -> frozenset[str]:
     """The keys of one of Axolotl's dataset models (a training kind's `dataset_model`)."""
@@ -180,7 +183,9 @@ def check_schema(config: LoadedConfig, display: str) -> list[Problem]:
     problems = _unknown(data, top_keys, "", config, display)
     _, entry_keys = schema_keys(data)
     for dataset in dataset_entries(data):
-        problems += _unknown(dataset.entry, entry_keys, dataset.where, config, display)
+        # pretraining_dataset entries have their own, smaller model (text_column, skip); the others the kind's.
+        known = dataset_keys(PRETRAINING_MODEL) if dataset.list_key == PRETRAINING_LIST else entry_keys
+        problems += _unknown(dataset.entry, known, dataset.where, config, display)
         if isinstance(dataset.entry.get("type"), dict):
             problems += _unknown(dataset.entry["type"], type_keys, f"{dataset.where}.type", config, display)
     return problems + _value_errors(model, {k: v for k, v in data.items() if k in top_keys}, config, display)
