@@ -32,7 +32,7 @@ from pipeline.gitops.changes import (
     push_diff,
     verdict_for,
 )
-from pipeline.results.model import ConfigBlock, Meta, ResultsDoc, dumps_results
+from pipeline.results.model import ConfigBlock, Meta, ResultsDoc, dumps_results, hyperparameters_of
 
 ZEROS = "0" * 40
 
@@ -334,3 +334,12 @@ def test_cli_pending_names_what_changed_since_an_old_format_results_file(repo: P
     assert "train/config/fam-002.yml: config changed since results: learning_rate 9.5e-05 → 0.0002" in text.output
     assert f"train/config/fam-001.yml: done ({PREDATES_HASHES})" in text.output
     assert "1 pending" in text.output
+
+
+def test_a_changed_config_names_the_keys_its_results_recorded_otherwise() -> None:
+    recorded = {**BASE_CONFIG, "weight_decay": 0.0}
+    doc = ResultsDoc(config=ConfigBlock(name="x"), results=[],
+                     meta=Meta(config_sha256="old", finished="2025-01-01T00:00:00+00:00",
+                               hyperparameters=hyperparameters_of(recorded)))
+    verdict = judge("new", {**recorded, "lora_r": 8, "weight_decay": 0.1}, doc)
+    assert verdict.reason == f"{CONFIG_CHANGED}: lora_r 32 → 8; weight_decay 0.0 → 0.1"

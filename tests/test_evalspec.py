@@ -84,7 +84,7 @@ def test_settings_objects(tmp_path: Path, setting: dict[str, Any], key: str, mes
 def test_unknown_top_level_keys(tmp_path: Path) -> None:
     assert problems_for(tmp_path, {**GOOD, "seed_variants": 3}) == [
         (line_containing(tmp_path, "seed_variants"), "seed_variants",
-         "unknown key; allowed: prompts, settings, seedVariants")]
+         "unknown key; allowed: prompts, settings, seedVariants, kind, configs")]
 
 
 def test_files_that_are_not_a_spec(tmp_path: Path) -> None:

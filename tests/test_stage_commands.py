@@ -59,7 +59,7 @@ def test_publish_and_evaluate_before_training_say_to_train_first(haha_repo: Path
         done = haha(haha_repo, verb, "--smoke", "--workspace", str(haha_repo / "ws"), CONFIG)
         assert done.returncode == 1
         assert "jokes-001 is not trained for this config yet" in done.stderr
-        assert f"haha train {CONFIG} --smoke first" in done.stderr
+        assert f"haha train {CONFIG} --smoke --workspace {haha_repo / 'ws'} first" in done.stderr
         assert "Traceback" not in done.stdout + done.stderr
 
 

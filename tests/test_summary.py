@@ -8,27 +8,28 @@ from pathlib import Path
 import pytest
 
 from pipeline.config.summary import main, validation_markdown
+from pipeline.config.validation import ConfigReport, Report
+from pipeline.core.problems import Problem
+from pipeline.data.rows import DatasetStats, Lengths
 
-REPORT = {
-    "problems": [
-        {"file": "train/config/a-001.yml", "line": 3, "key": "learning_rate", "message": "must be > 0 | got -1",
-         "severity": "error"},
-        {"file": "train/config", "line": None, "key": "filename", "message": "family 'a' skips a-002",
-         "severity": "warning"},
-    ],
-    "datasets": [
-        {"config": "a-001.yml", "file": "train/data/d.jsonl", "rows": 64, "duplicates": 1, "too_long": 5,
-         "length_check": "tiny"},
-        {"config": "a-003.yml", "file": "train/data/d.jsonl", "rows": 64, "duplicates": 1, "too_long": None,
-         "length_check": ""},
-    ],
-    "summary": {"configs": 2, "errors": 1, "warnings": 1},
-}
+
+def report() -> dict[str, object]:
+    """What `haha validate --json` prints, made by its own writer: two configs, one error, one warning."""
+    first = ConfigReport(Path("train/config/a-001.yml"), None,
+                         [Problem("train/config/a-001.yml", 3, "learning_rate", "must be > 0 | got -1")],
+                         [DatasetStats("train/data/d.jsonl", 64, 1, Lengths(64, 5, 80), "tiny")])
+    third = ConfigReport(Path("train/config/a-003.yml"), None, [],
+                         [DatasetStats("train/data/d.jsonl", 64, 1, None, "")])
+    warning = Problem("train/config", None, "filename", "family 'a' skips a-002", "warning")
+    return Report([first, third], [warning]).to_json()
+
+
+REPORT = report()
 
 
 def test_validation_markdown_has_verdict_problems_and_dataset_rows() -> None:
     text = validation_markdown(REPORT)
-    assert "❌ 2 configs, 1 errors, 1 warnings" in text
+    assert "❌ 2 configs, 1 error, 1 warning" in text
     assert "| train/config/a-001.yml:3 | learning_rate | error | must be > 0 \\| got -1 |" in text
     assert "| train/config | filename | warning |" in text
     assert "| a-001.yml | train/data/d.jsonl | 64 | 1 | 5 |" in text
@@ -36,9 +37,8 @@ def test_validation_markdown_has_verdict_problems_and_dataset_rows() -> None:
 
 
 def test_clean_report_has_no_problem_table() -> None:
-    text = validation_markdown({"problems": [], "datasets": [], "summary": {"configs": 1, "errors": 0,
-                                                                             "warnings": 0}})
-    assert text.startswith("## Validation\n\n✅ 1 configs")
+    text = validation_markdown(Report([ConfigReport(Path("train/config/a-001.yml"), None)]).to_json())
+    assert text.startswith("## Validation\n\n✅ 1 config, 0 errors, 0 warnings")
     assert "| where |" not in text
 
 

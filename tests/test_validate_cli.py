@@ -29,7 +29,7 @@ def test_the_real_repo_validates_clean(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HAHA_ROOT", str(REPO))
     code, output = validate()
     assert code == 0, output
-    assert output.splitlines()[-1] == "OK: 1 configs, 0 errors, 0 warnings"
+    assert output.splitlines()[-1] == "OK: 1 config, 0 errors, 0 warnings"
 
 
 def test_problems_print_as_file_line_key_message_and_fail(haha_repo: Path) -> None:
@@ -40,7 +40,7 @@ def test_problems_print_as_file_line_key_message_and_fail(haha_repo: Path) -> No
     assert code == 1
     assert f"{CONFIG}:{line}: lora_rr: unknown key (Axolotl would silently ignore it); did you mean 'lora_r'?" in (
         output.splitlines())
-    assert output.splitlines()[-1] == "FAILED: 1 configs, 1 errors, 0 warnings"
+    assert output.splitlines()[-1] == "FAILED: 1 config, 1 error, 0 warnings"
 
 
 def test_warnings_pass_unless_strict(haha_repo: Path) -> None:
@@ -48,10 +48,10 @@ def test_warnings_pass_unless_strict(haha_repo: Path) -> None:
     code, output = validate()
     assert code == 0
     assert "train/data/jokes.jsonl: rows: warning: 1 duplicate rows" in output.splitlines()
-    assert output.splitlines()[-1] == "OK: 1 configs, 0 errors, 1 warnings"
+    assert output.splitlines()[-1] == "OK: 1 config, 0 errors, 1 warning"
     code, output = validate("--strict")
     assert code == 1
-    assert output.splitlines()[-1] == "FAILED: 1 configs, 0 errors, 1 warnings"
+    assert output.splitlines()[-1] == "FAILED: 1 config, 0 errors, 1 warning"
 
 
 def test_notes_are_printed_but_never_fail(haha_repo: Path) -> None:

@@ -49,7 +49,8 @@ def pending(
         console.print(f"{_shown(item.path, settings.root)}: {item.reason}", markup=False)
     for path, note in notes:
         console.print(f"{_shown(path, settings.root)}: done ({note})", style="dim", markup=False)
-    console.print(f"{len(found)} pending" if found else "nothing pending: every config has results for its hash")
+    console.print(f"{len(found)} pending" if found else
+                  "nothing pending: every config has results for its current config")
     if pushed:
         console.print(f"push {pushed.before[:12]}..{pushed.after[:12]} under train/config:", markup=False)
         if pushed.note:

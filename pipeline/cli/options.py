@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from pipeline.config.effective import SMOKE_STEPS
+from pipeline.core.errors import UsageError
 from pipeline.core.settings import load_settings
 from pipeline.models.smoke import SmokeModelChoice
 from pipeline.orchestration.context import EvalOptions, RunContext, make_context
@@ -41,6 +42,8 @@ def context(smoke: bool, hub: str | None, wandb: str | None, workspace: Path | N
     from pipeline.publish.target import parse_hub
     from pipeline.train.tracking import wandb_mode
 
+    if not smoke and (smoke_model is not SmokeModelChoice.AUTO or smoke_steps != SMOKE_STEPS):
+        raise UsageError("--smoke-model and --smoke-steps take effect only with --smoke")
     return make_context(load_settings(), smoke=smoke_model if smoke else None,
                         hub=parse_hub(hub) if hub is not None else None, wandb_mode=wandb_mode(wandb),
                         workspace=workspace, force=force, smoke_steps=smoke_steps, eval_options=eval_options)

@@ -57,5 +57,8 @@ def compare(
     entries = [read_entry(path, sources) for path in paths]
     if broken := [str(entry) for entry in entries if not isinstance(entry, Entry)]:
         raise ResultsError("\n".join(broken))
-    for renderable in compare_renderables([e for e in entries if isinstance(e, Entry)], prompt):
+    renderables = compare_renderables([e for e in entries if isinstance(e, Entry)], prompt)
+    for renderable in renderables:
         console.print(renderable, soft_wrap=False)
+    if prompt and len(renderables) == 1:  # the hyperparameter table alone
+        console.print(f"no prompt contains {prompt!r}", style="yellow", markup=False)

@@ -135,6 +135,9 @@ def train(
     ctx = context(smoke, None, wandb, workspace, force, smoke_model, smoke_steps)
     outcome = one_stage(ctx, config, TrainStage())
     assert outcome.train is not None
+    losses = outcome.train.record.losses
+    if losses:
+        say(f"loss {losses[0]:.3f} -> {losses[-1]:.3f} over {outcome.train.record.steps} steps")
     say(f"adapter: {outcome.train.run_dir / 'adapter'}")
 
 
@@ -178,7 +181,9 @@ def evaluate(
                                                         "memory.")] = 64,
     base: Annotated[bool, typer.Option("--base", help="The base model without an adapter instead: the reference "
                                                       "row of the index, made once per base model, eval spec and "
-                                                      "prompt format into train/results/base/.")] = False,
+                                                      "prompt format into the results folder's base/ "
+                                                      "(train/results/base/; with --smoke, scratch/results/base/).")]
+    = False,
     max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Cap every setting at N new tokens (default: "
                                                                    "the setting's own, else 64).")] = None,
 ) -> None:
@@ -226,6 +231,7 @@ def close_run(ctx: RunContext, outcomes: Sequence[Outcome], report: Path | None)
     )
 
     table = Table(*TABLE_HEADER, title="haha run")
+    table.columns[0].overflow = "fold"  # config names stay whole on an 80-column CI log
     for row in outcome_table(outcomes):
         table.add_row(*row)
     console.print(table)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from pipeline.cli.app import app, console, verb
+from pipeline.core.markdown import plural
 from pipeline.core.problems import errors, warnings
 from pipeline.core.settings import load_settings
 
@@ -39,6 +40,6 @@ def validate(
         summary = report.to_json()["summary"]
         assert isinstance(summary, dict)
         verdict = "[red]FAILED[/red]" if failed else "[green]OK[/green]"
-        console.print(f"{verdict}: {summary['configs']} configs, {summary['errors']} errors, "
-                      f"{summary['warnings']} warnings")
+        console.print(f"{verdict}: {plural(summary['configs'], 'config')}, {plural(summary['errors'], 'error')}, "
+                      f"{plural(summary['warnings'], 'warning')}")
     raise typer.Exit(1 if failed else 0)

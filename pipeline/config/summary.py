@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.markdown import table
+from pipeline.core.markdown import plural, table
 
 
 def validation_markdown(report: dict[str, Any]) -> str:
@@ -23,8 +23,8 @@ def validation_markdown(report: dict[str, Any]) -> str:
     datasets = report.get("datasets", [])
     failed = summary.get("errors", 0) > 0
     lines = ["## Validation", "",
-             f"{'❌' if failed else '✅'} {summary.get('configs', 0)} configs, {summary.get('errors', 0)} errors, "
-             f"{summary.get('warnings', 0)} warnings", ""]
+             f"{'❌' if failed else '✅'} {plural(summary.get('configs', 0), 'config')}, "
+             f"{plural(summary.get('errors', 0), 'error')}, {plural(summary.get('warnings', 0), 'warning')}", ""]
     if problems:
         lines += table(["where", "key", "severity", "message"],
                        [[f"{p['file']}:{p['line']}" if p.get("line") else p["file"], p["key"], p["severity"],

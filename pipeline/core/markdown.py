@@ -1,4 +1,4 @@
-"""Markdown tables for the places people read haha's output on GitHub: job summaries and the results README."""
+"""Text for people: markdown tables for GitHub job summaries and the results README, and counted nouns."""
 
 from __future__ import annotations
 
@@ -14,3 +14,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     """The table's lines: header, separator, one line per row."""
     return ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header),
             *("| " + " | ".join(cell(value) for value in row) + " |" for row in rows)]
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 config`, `2 configs`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

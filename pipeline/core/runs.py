@@ -47,6 +47,7 @@ class TrainRecord(BaseModel):
     steps: int
     losses: list[float] = Field(default_factory=list)
     loss_steps: list[int] = Field(default_factory=list)
+    smoke: bool = False  # trained on a smoke stand-in: never the adapter of a real run
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,9 @@ class RunPaths:
         except (OSError, ValidationError):
             return None
 
-    def trained(self, config_sha256: str) -> TrainRecord | None:
-        """The completion record when it names this exact config and the adapter files are really there."""
+    def trained(self, config_sha256: str, smoke: bool) -> TrainRecord | None:
+        """The completion record when it names this exact config, the same kind of run (smoke or real), and the
+        adapter files are really there."""
         record = self.completion()
-        return record if record and record.config_sha256 == config_sha256 and self.adapter_complete() else None
+        return (record if record and record.config_sha256 == config_sha256 and record.smoke == smoke
+                and self.adapter_complete() else None)

@@ -6,6 +6,7 @@ no module grows its own idea of them.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -130,4 +131,10 @@ def _read_settings(root: Path) -> Settings:
                 overrides[limit] = float(overrides[limit])
             except ValueError:
                 raise ValueError(f"{ENV_OVERRIDES[limit]}={overrides[limit]!r} is not a number of seconds") from None
-    return replace(settings, **overrides)
+    settings = replace(settings, **overrides)
+    for limit in ("train_timeout_s", "eval_timeout_s"):
+        value = getattr(settings, limit)
+        if not math.isfinite(value) or value <= 0:
+            where = ENV_OVERRIDES[limit] if limit in overrides else f"[tool.haha] {limit}"
+            raise ValueError(f"{where} must be a positive number of seconds, got {value:g}")
+    return settings

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.core.errors import HahaError
-from pipeline.core.runs import adapter_problem
+from pipeline.core.runs import ADAPTER_FILES, adapter_problem
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -48,8 +48,7 @@ class ModelHandle:
 
 def check_adapter(adapter_dir: Path | None) -> None:
     if adapter_dir is not None and (problem := adapter_problem(adapter_dir)) is not None:
-        raise EvalError(f"{problem}: no LoRA adapter here; train the config first (haha train CONFIG) or pass "
-                        "--adapter DIR")
+        raise EvalError(f"{problem}: not a LoRA adapter folder (it needs {' and '.join(ADAPTER_FILES)})")
 
 
 def load_model(base_model: str, adapter_dir: Path | None) -> ModelHandle:
@@ -67,8 +66,11 @@ def load_model(base_model: str, adapter_dir: Path | None) -> ModelHandle:
     cuda = torch.cuda.is_available()
     dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
     tokenizer_source = adapter_dir if adapter_dir and (adapter_dir / "tokenizer_config.json").is_file() else base_model
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
-    model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
+        model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype)
+    except (OSError, ValueError, RuntimeError) as exc:  # a missing folder, a repo id offline, a gated repo
+        raise EvalError(f"cannot load the base model {base_model!r}: {exc}") from None
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
     if adapter_dir is not None:

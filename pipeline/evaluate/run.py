@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.core.files import write_atomic
-from pipeline.evaluate.model import EvalError, backend_name, load_model
+from pipeline.evaluate.model import EvalError, ModelHandle, backend_name, load_model
 from pipeline.evaluate.tasks import EvalJob, OnProgress, TaskFile, registered
 from pipeline.results.model import (
     ConfigBlock,
@@ -51,21 +51,31 @@ def load_specs(files: Sequence[TaskFile]) -> list[tuple[TaskFile, Any]]:
     return specs
 
 
+def first_doc(job: EvalJob, model: ModelHandle, load_seconds: float) -> ResultsDoc:
+    """The results document before any task: the config block and where the numbers will come from."""
+    trained = job.reference is None  # a base-model reference trained nothing: no hyperparameters to record
+    provenance = job.provenance
+    meta = Meta(
+        config_sha256=job.config.sha256, base_model=job.base_model, hub_repo=provenance.hub_repo,
+        hub_revision=provenance.hub_revision,
+        adapter_source=provenance.adapter_source or (str(job.adapter_dir) if job.adapter_dir else None),
+        wandb_run=provenance.wandb_run, backend=backend_name(), device=model.describe(),
+        started=datetime.now(UTC).isoformat(timespec="seconds"), timings={"load_s": round(load_seconds, 3)},
+        pipeline_version=__version__, hyperparameters=hyperparameters_of(job.config.data) if trained else None,
+        training_loss=LossCurve(steps=list(provenance.loss_steps), loss=list(provenance.losses))
+        if provenance.losses else None, reference=job.reference)
+    block = ConfigBlock(**config_block(job.basename, job.config.data if trained else {}))
+    doc = ResultsDoc(config=block, results=[], meta=meta)
+    return doc
+
+
 def evaluate(job: EvalJob, files: Sequence[TaskFile], on_progress: OnProgress = lambda _p: None) -> EvalReport:
     """Run (or resume) every task in `files` for one config and write its results file."""
     clock = time.monotonic()
     specs = load_specs(files)
     model = load_model(job.base_model, job.adapter_dir)
     loaded = time.monotonic() - clock
-    doc = ResultsDoc(config=ConfigBlock(**config_block(job.basename, job.config.data)), results=[], meta=Meta(
-        config_sha256=job.config.sha256, base_model=job.base_model, hub_repo=job.provenance.hub_repo,
-        hub_revision=job.provenance.hub_revision,
-        adapter_source=job.provenance.adapter_source or (str(job.adapter_dir) if job.adapter_dir else None),
-        wandb_run=job.provenance.wandb_run, backend=backend_name(), device=model.describe(),
-        started=datetime.now(UTC).isoformat(timespec="seconds"), timings={"load_s": round(loaded, 3)},
-        pipeline_version=__version__, hyperparameters=hyperparameters_of(job.config.data),
-        training_loss=LossCurve(steps=list(job.provenance.loss_steps), loss=list(job.provenance.losses))
-        if job.provenance.losses else None, reference=job.reference))
+    doc = first_doc(job, model, loaded)
     tasks = registered()
     units = computed = resumed = 0
     for file, spec in specs:

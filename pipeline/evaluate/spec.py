@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -41,6 +41,9 @@ class EvalSpec(BaseModel):
     prompts: list[Annotated[str, StringConstraints(pattern=r"\S")]] = Field(min_length=1)
     settings: list[Setting] = Field(min_length=1)
     seedVariants: int = Field(ge=1, le=MAX_SEEDS, strict=True)
+    # A sweep in a task file other than eval.json names its kind, and may limit the configs it applies to.
+    kind: Literal["sweep"] | None = None
+    configs: list[str] | None = None
 
     @field_validator("settings")
     @classmethod

@@ -73,7 +73,8 @@ def assemble(spec: EvalSpec, completions: Mapping[Cell, str]) -> list[PromptResu
 
 
 def spec_sha256(spec: EvalSpec) -> str:
-    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+    """What the completions depend on: prompts, settings, seeds (not which file holds them or whom it is for)."""
+    return hashlib.sha256(spec.model_dump_json(exclude={"kind", "configs"}).encode()).hexdigest()
 
 
 def now() -> str:
@@ -170,7 +171,7 @@ class SweepTask(EvalTask[EvalSpec, Cell, SweepOutput]):
             if job.time_limit is not None and output.seconds > job.time_limit and len(completions) < len(units):
                 raise EvalError(f"evaluation ran past its limit of {job.time_limit:.0f} s with {len(completions)} of "
                                 f"{len(units)} cells done; they are kept, so running it again resumes (raise "
-                                "[tool.haha] eval_timeout_s if it needs longer)")
+                                "[tool.haha] eval_timeout_s or HAHA_EVAL_TIMEOUT_S if it needs longer)")
         output.seconds = time.monotonic() - clock
         return output
 

@@ -30,7 +30,14 @@ from pipeline.config.loading import ConfigLoadError, load_config
 from pipeline.core.naming import basename_of, sort_key
 from pipeline.core.settings import results_path
 from pipeline.gitops.git import git, git_output
-from pipeline.results.model import CONFIG_KEYS, ConfigBlock, ResultsDoc, ResultsError, load_results
+from pipeline.results.model import (
+    CONFIG_KEYS,
+    ConfigBlock,
+    ResultsDoc,
+    ResultsError,
+    hyperparameters_of,
+    load_results,
+)
 
 NO_RESULTS = "no results"
 CONFIG_CHANGED = "config changed since results"
@@ -85,6 +92,15 @@ def recorded_drift(block: ConfigBlock, config: Mapping[str, Any]) -> list[str]:
             for key in CONFIG_KEYS if key in recorded and not same_value(recorded[key], config.get(key))]
 
 
+def hyperparameter_drift(recorded: Mapping[str, Any], current: Mapping[str, Any], shown_keys: int = 5) -> str:
+    """`lora_r 32 → 8; weight_decay unset → 0.1`: what changed between the recorded config and the YAML now."""
+    keys = [key for key in dict.fromkeys([*recorded, *current])
+            if not same_value(recorded.get(key), current.get(key))]
+    changes = [f"{key} {shown_value(recorded.get(key))} → {shown_value(current.get(key))}" for key in keys]
+    more = f"; and {len(changes) - shown_keys} more" if len(changes) > shown_keys else ""
+    return "; ".join(changes[:shown_keys]) + more
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Whether a config needs a run: `reason` when it does, else a `note` when the judgement needs one."""
@@ -99,7 +115,9 @@ def judge(config_hash: str, config: Mapping[str, Any], doc: ResultsDoc) -> Verdi
         drift = recorded_drift(doc.config, config)
         return Verdict(f"{CONFIG_CHANGED}: {'; '.join(drift)}") if drift else Verdict(None, PREDATES_HASHES)
     if doc.meta.config_sha256 != config_hash:
-        return Verdict(CONFIG_CHANGED)
+        recorded = doc.meta.hyperparameters
+        drift = hyperparameter_drift(recorded, hyperparameters_of(config)) if recorded is not None else ""
+        return Verdict(f"{CONFIG_CHANGED}: {drift}" if drift else CONFIG_CHANGED)
     if not doc.meta.finished:
         return Verdict(INCOMPLETE)  # a sweep cut off half way writes its file without `finished`; the run resumes it
     return Verdict(None)

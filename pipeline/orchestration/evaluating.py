@@ -25,12 +25,14 @@ from pipeline.results.model import ResultsError, load_results
 from pipeline.train.kinds import kind_of
 
 
-def already_evaluated(results_path: Path, config_sha256: str) -> bool:
+def already_evaluated(results_path: Path, config_sha256: str, eval_sha256: str | None) -> bool:
+    """Finished for this config, and (when the file recorded it) for this sweep spec."""
     try:
         meta = load_results(results_path).meta
     except ResultsError:
         return False
-    return meta is not None and meta.config_sha256 == config_sha256 and bool(meta.finished)
+    return (meta is not None and meta.config_sha256 == config_sha256 and bool(meta.finished)
+            and (meta.eval_sha256 is None or eval_sha256 is None or meta.eval_sha256 == eval_sha256))
 
 
 def applicable_tasks(ctx: RunContext, state: ConfigState) -> list[TaskFile]:
@@ -79,6 +81,16 @@ def job_for(ctx: RunContext, state: ConfigState, results_path: Path) -> EvalJob:
 def sweep_spec(tasks: list[TaskFile]) -> EvalSpec | None:
     sweep = next((task for task in tasks if task.kind == "sweep"), None)
     return load_eval(sweep.path) if sweep else None
+
+
+def sweep_sha256(tasks: list[TaskFile]) -> str | None:
+    from pipeline.evaluate.sweep import spec_sha256
+
+    try:
+        spec = sweep_spec(tasks)
+    except ValueError as exc:
+        raise StageError(str(exc)) from None
+    return spec_sha256(spec) if spec else None
 
 
 def samples_from(ctx: RunContext, results_path: Path, base: dict[Cell, str] | None = None) -> tuple[Sample, ...]:
@@ -146,11 +158,10 @@ def evaluate_base(ctx: RunContext, state: ConfigState) -> tuple[bool, EvalOutcom
     return True, EvalOutcome(path, report)
 
 
-def evaluate_config(ctx: RunContext, state: ConfigState, results_path: Path) -> EvalOutcome:
+def evaluate_config(ctx: RunContext, state: ConfigState, results_path: Path, tasks: list[TaskFile]) -> EvalOutcome:
     from pipeline.evaluate.before_after import base_completions
     from pipeline.evaluate.run import evaluate
 
-    tasks = applicable_tasks(ctx, state)
     job = job_for(ctx, state, results_path)
     log = state.run.run_dir / "eval.log" if state.run.run_dir.is_dir() else None
     try:
@@ -158,7 +169,8 @@ def evaluate_config(ctx: RunContext, state: ConfigState, results_path: Path) -> 
         base = None
         if (spec := sweep_spec(tasks)) is not None:
             state.on_status("base model: the same sample prompts without the adapter")
-            base = base_completions(state.loaded.data, job.base_model, spec, sample_cells(spec), log)
+            base = base_completions(state.loaded.data, job.base_model, spec, sample_cells(spec), log,
+                                    ctx.eval.max_new_tokens)
     except (EvalError, ValueError) as exc:
         raise StageError(str(exc)) from None
     return EvalOutcome(results_path, report, samples_from(ctx, results_path, base))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
@@ -43,16 +44,18 @@ class Stage(Protocol):
 # -- validate --------------------------------------------------------------------------------------------------------
 
 class ValidateStage:
-    """Full validation, or (`full=False`, for the single-stage commands) the pure haha and safety rules.
+    """Full validation, or (`full=False`, for the single-stage commands) the haha and safety rules, plus with
+    `schema` Axolotl's own schema (what `haha train` needs so Axolotl's refusal is a message, not its traceback).
 
-    The full check imports Axolotl's schema and tokenizer, seconds a stage command should not add on
-    top of a training run whose child process validates the config itself.
+    The full check also loads the tokenizer and counts every row's tokens: seconds to minutes that a
+    stage command should not add on top of a training run.
     """
 
     name = StageName.VALIDATE
 
-    def __init__(self, full: bool = True) -> None:
+    def __init__(self, full: bool = True, schema: bool = False) -> None:
         self.full = full
+        self.schema = schema
 
     def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
         path = state.path
@@ -68,6 +71,10 @@ class ValidateStage:
                 raise StageError(str(Problem(str(path), exc.line, "yaml", exc.message))) from None
             problems = check_haha_rules(config, ctx.settings, str(path)) + check_policy(config, ctx.settings,
                                                                                           str(path))
+            if self.schema:
+                from pipeline.config.schema import check_schema
+
+                problems += check_schema(config, str(path))
         if failures := errors(problems):
             raise StageError("\n".join(str(p) for p in failures))
         assert config is not None
@@ -106,17 +113,34 @@ class TrainStage:
         try:
             result = train(run, effective, state.loaded.sha256, ctx.wandb_mode,
                            lambda progress: state.on_status(f"training  {progress.describe()}"),
-                           overrides=overrides, time_limit=ctx.settings.train_timeout_s)
+                           overrides=overrides, time_limit=ctx.settings.train_timeout_s, smoke=ctx.smoke)
         except TrainingError as exc:
             raise StageError(f"{exc}\n    full log: {run.log}") from None
         return StageResult(StageStatus.SKIPPED if result.skipped else StageStatus.TRAINED, result)
 
 
 def require_trained(ctx: RunContext, state: ConfigState) -> None:
-    if state.run.trained(state.loaded.sha256) is None:
-        where = f"--workspace {ctx.workspace.parent}" if ctx.smoke else f"{ctx.workspace}"
-        raise StageError(f"{state.run.basename} is not trained for this config yet (looked in {where}): run "
-                         f"haha train {state.path}{' --smoke' if ctx.smoke else ''} first")
+    """The run folder holds this config's adapter, trained the way this command runs (smoke or real)."""
+    if state.run.trained(state.loaded.sha256, ctx.smoke) is not None:
+        return
+    workspace = f" --workspace {ctx.workspace.parent}" if ctx.workspace.parent != default_workspace(ctx) else ""
+    command = f"haha train {state.path}{' --smoke' if ctx.smoke else ''}{workspace}"
+    other = state.run.trained(state.loaded.sha256, not ctx.smoke)
+    if other is not None:
+        kind, wanted = ("a smoke run", "a real one") if other.smoke else ("a real run", "a smoke one")
+        raise StageError(f"{state.run.basename} in {ctx.workspace} was trained by {kind}, and this is {wanted}: "
+                         f"run {command} first, or use another --workspace")
+    raise StageError(f"{state.run.basename} is not trained for this config yet (looked in {ctx.workspace}): run "
+                     f"{command} first")
+
+
+def default_workspace(ctx: RunContext) -> Path:
+    """Where runs go without --workspace: scratch/ for smoke runs, else workspace/ (or $HAHA_WORKSPACE)."""
+    import os
+
+    if ctx.smoke:
+        return ctx.settings.root / "scratch"
+    return Path(os.environ.get("HAHA_WORKSPACE", ctx.settings.root / "workspace"))
 
 
 def wandb_reference(ctx: RunContext, state: ConfigState) -> WandbRef | None:
@@ -186,13 +210,20 @@ class EvaluateStage:
     name = StageName.EVALUATE
 
     def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
-        from pipeline.orchestration.evaluating import already_evaluated, evaluate_config, samples_from
+        from pipeline.orchestration.evaluating import (
+            already_evaluated,
+            applicable_tasks,
+            evaluate_config,
+            samples_from,
+            sweep_sha256,
+        )
 
         path = ctx.results_path(state.run.basename)
-        if not ctx.force and already_evaluated(path, state.loaded.sha256):
+        tasks = applicable_tasks(ctx, state)  # a broken task file stops here, skipped or not
+        if not ctx.force and already_evaluated(path, state.loaded.sha256, sweep_sha256(tasks)):
             return StageResult(StageStatus.SKIPPED, EvalOutcome(path, None, samples_from(ctx, path)))
         import_training_stack(state.run.run_dir / "eval.log" if state.run.run_dir.is_dir() else None)
-        return StageResult(StageStatus.EVALUATED, evaluate_config(ctx, state, path))
+        return StageResult(StageStatus.EVALUATED, evaluate_config(ctx, state, path, tasks))
 
 
 class BaseReferenceStage:
@@ -213,5 +244,5 @@ PIPELINE: tuple[Stage, ...] = (ValidateStage(), TrainStage(), PublishStage(), Ev
 
 
 def single(stage: Stage) -> tuple[Stage, ...]:
-    """A stage command's stages: the light validation, then the stage."""
-    return ValidateStage(full=False), stage
+    """A stage command's stages: the light validation (with Axolotl's schema before training), then the stage."""
+    return ValidateStage(full=False, schema=isinstance(stage, TrainStage)), stage

@@ -69,8 +69,8 @@ def change(field_name: str, before: float | None, after: float | None) -> str:
     if field_name in ("loss_last", "distinct_2"):
         return f"{delta:+.3f}" if field_name == "loss_last" else f"{delta:+.2f}"
     if field_name == "mean_chars":
-        return f"{delta:+.0f} chars"
-    return f"{delta * 100:+.0f} points"
+        return f"{delta:+.1f} chars"
+    return f"{delta * 100:+.1f} points"
 
 
 def compare_with_previous(results_dir: Path, basename: str, doc: ResultsDoc) -> FamilyComparison | None:

@@ -217,13 +217,15 @@ def repeated_flags(completions: Sequence[str]) -> list[bool]:
     return [completions.count(text) > 1 for text in completions]
 
 
-def hub_link(repo: str | None) -> Link | None:
-    """A Hub repo id links to huggingface.co; anything else (a local hub folder) is shown as written."""
+def hub_link(repo: str | None, source: str | None = None) -> Link | None:
+    """A Hub repo id links to huggingface.co; a push to a local hub folder (`source` a file: URL), or anything
+    that is not a repo id, is shown as written."""
     if not repo:
         return None
     if repo.startswith(HUB_URL):
         return Link(repo.removeprefix(HUB_URL), repo)
-    return Link(repo, HUB_URL + repo if is_hub_id(repo) else None)
+    on_hub = is_hub_id(repo) and not (source or "").startswith("file:")
+    return Link(repo, HUB_URL + repo if on_hub else None)
 
 
 def wandb_link(run: str | None) -> Link | None:

@@ -47,7 +47,7 @@ def index_payload(scan: Scan) -> dict[str, Any]:
 def _config_payload(entry: Entry, values: Mapping[str, Scalar]) -> dict[str, Any]:
     doc, meta = entry.doc, entry.doc.meta
     overall = overall_quality(doc)
-    hub = hub_link(meta.hub_repo if meta else None)
+    hub = hub_link(meta.hub_repo, meta.adapter_source) if meta else None
     run = wandb_link(meta.wandb_run if meta else None)
     return {
         "name": entry.name,

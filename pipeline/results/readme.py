@@ -85,7 +85,7 @@ def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -
         _short_cell(format_value(base_model_of(entry))),
         *(_short_cell(format_value(value)) for value in values),
         _markdown_link(wandb_link(meta.wandb_run if meta else None)),
-        _markdown_link(hub_link(meta.hub_repo if meta else None)),
+        _markdown_link(hub_link(meta.hub_repo, meta.adapter_source) if meta else None),
         format_time(entry.finished) + (" †" if entry.dated_by is DatedBy.COMMIT else ""),
         loss_change(entry.doc),
         *(format_signal(name, overall[name]) for name in ("empty_share", "never_stopped_share")),

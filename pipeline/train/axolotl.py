@@ -110,13 +110,15 @@ def discard_incomplete_checkpoints(adapter_dir: Path) -> list[Path]:
     return broken
 
 
-def write_effective_config(run: RunPaths, config: dict[str, Any], config_sha256: str) -> None:
-    """A new config hash means old checkpoints belong to another config: start from a clean run dir."""
+def write_effective_config(run: RunPaths, config: dict[str, Any], config_sha256: str, smoke: bool) -> None:
+    """Another config hash, or a smoke run where a real one was (or back), means the old checkpoints belong to
+    another run: start from a clean run dir."""
     started = run.run_dir / "started.json"
-    if started.is_file() and json.loads(started.read_text()).get("config_sha256") != config_sha256:
+    identity = {"config_sha256": config_sha256, "smoke": smoke}
+    if started.is_file() and json.loads(started.read_text()) != identity:
         shutil.rmtree(run.run_dir)
     run.run_dir.mkdir(parents=True, exist_ok=True)
-    started.write_text(json.dumps({"config_sha256": config_sha256}))
+    started.write_text(json.dumps(identity))
     run.config.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
 
@@ -164,11 +166,12 @@ def loss_history(path: Path) -> list[tuple[int, float]]:
     return sorted(by_step.items())
 
 
-def record_completion(run: RunPaths, config_sha256: str, progress: Progress, seconds: float) -> TrainRecord:
+def record_completion(run: RunPaths, config_sha256: str, smoke: bool, progress: Progress,
+                      seconds: float) -> TrainRecord:
     history = loss_history(run.losses)
     record = TrainRecord(config_sha256=config_sha256, finished=datetime.now(UTC).isoformat(timespec="seconds"),
                          seconds=round(seconds, 1), steps=progress.step, losses=[loss for _, loss in history],
-                         loss_steps=[step for step, _ in history])
+                         loss_steps=[step for step, _ in history], smoke=smoke)
     write_atomic(run.record, record.model_dump_json(indent=2))
     return record
 
@@ -185,14 +188,14 @@ class TrainResult:
 
 def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode: WandbMode,
           on_progress: Callable[[Progress], None] = lambda _p: None, overrides: Sequence[str] = (),
-          time_limit: float | None = None) -> TrainResult:
+          time_limit: float | None = None, smoke: bool = False) -> TrainResult:
     """Train unless this exact config already has a complete adapter.
 
     `overrides` (the keys the pipeline changed) head this attempt's part of the log.
     """
-    if (done := run.trained(config_sha256)) is not None:
+    if (done := run.trained(config_sha256, smoke)) is not None:
         return TrainResult(done, True, tuple(overrides), run.run_dir)
-    write_effective_config(run, config, config_sha256)
+    write_effective_config(run, config, config_sha256, smoke)
     with run.log.open("a", encoding="utf-8") as log:
         log.writelines(f"haha: override {line}\n" for line in overrides)
         for checkpoint in discard_incomplete_checkpoints(run.adapter_dir):
@@ -213,12 +216,13 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
     child = run_child(axolotl_command(run.config), env, run.log, on_line, time_limit)
     if child.timed_out:
         raise TrainingError(f"training of {run.basename} ran past its limit of {time_limit:.0f} s and was stopped "
-                            "with its workers; raise [tool.haha] train_timeout_s if it needs longer")
+                            "with its workers; raise [tool.haha] train_timeout_s (or HAHA_TRAIN_TIMEOUT_S) if it needs "
+                            "longer")
     if child.stopped_by is not None:
         raise TrainingInterrupted(
             f"training of {run.basename} stopped by {signal.Signals(child.stopped_by).name}; checkpoints are kept "
             f"in {run.adapter_dir}: run the same command again to resume from the last one")
     if child.returncode != 0 or not run.adapter_complete():
         raise TrainingError(diagnose(run.log, child.returncode, config.get("sequence_len")))
-    record = record_completion(run, config_sha256, progress, time.monotonic() - started)
+    record = record_completion(run, config_sha256, smoke, progress, time.monotonic() - started)
     return TrainResult(record, False, tuple(overrides), run.run_dir)
