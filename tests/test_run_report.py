@@ -102,7 +102,7 @@ def test_a_new_config_is_shown_beside_the_previous_config_of_its_family(tmp_path
     rows = {row.label: row for row in comparisons["haha-x-003"].rows}
     assert (rows["final training loss"].previous, rows["final training loss"].current,
             rows["final training loss"].change) == ("3.500", "3.100", "-0.400")
-    assert (rows["empty"].previous, rows["empty"].current, rows["empty"].change) == ("0%", "25%", "+25 points")
+    assert (rows["empty"].previous, rows["empty"].current, rows["empty"].change) == ("0%", "25%", "+25.0 points")
     summary = markdown_summary([new], comparisons)
     assert "**haha-x-003** beside **haha-x-001**, the previous config of its family" in summary
     assert "| final training loss | 3.500 | 3.100 | -0.400 |" in summary
