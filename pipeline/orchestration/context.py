@@ -60,15 +60,21 @@ class RunContext:
         return self.eval.out_path or results_path(self.results_dir, basename)
 
 
+def default_workspace(settings: Settings, smoke: bool) -> Path:
+    """Where runs go without --workspace: scratch/ for smoke runs, else $HAHA_WORKSPACE or workspace/."""
+    if smoke:
+        return settings.root / "scratch"
+    return Path(os.environ.get("HAHA_WORKSPACE", settings.root / "workspace"))
+
+
 def make_context(settings: Settings, *, smoke: SmokeModelChoice | None = None, hub: HubTarget | None = None,
                  wandb_mode: WandbMode = WandbMode.DISABLED, workspace: Path | None = None, force: bool = False,
                  smoke_steps: int = SMOKE_STEPS, eval_options: EvalOptions | None = None) -> RunContext:
     """`smoke` None is a real run into workspace/ and train/results; a choice is a smoke run under scratch/."""
     eval_options = eval_options or EvalOptions()
+    base = workspace or default_workspace(settings, smoke is not None)
     if smoke is not None:
-        scratch = workspace or settings.root / "scratch"
-        return RunContext(settings, scratch / "runs", scratch / "results", hub or LocalHub(scratch / "hub"),
-                          wandb_mode, smoke, smoke_steps, force, eval_options)
-    base = workspace or Path(os.environ.get("HAHA_WORKSPACE", settings.root / "workspace"))
+        return RunContext(settings, base / "runs", base / "results", hub or LocalHub(base / "hub"), wandb_mode, smoke,
+                          smoke_steps, force, eval_options)
     return RunContext(settings, base / "runs", settings.results_dir, hub or LocalHub(base / "hub"), wandb_mode,
                       force=force, eval=eval_options)

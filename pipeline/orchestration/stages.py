@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
@@ -27,7 +26,7 @@ from pipeline.core.problems import Problem, errors
 from pipeline.core.quiet import import_training_stack
 from pipeline.data.rows import row_count
 from pipeline.models.smoke import SmokeModel
-from pipeline.orchestration.context import RunContext
+from pipeline.orchestration.context import RunContext, default_workspace
 from pipeline.orchestration.outcome import ConfigState, EvalOutcome, StageName, StageResult, StageStatus
 from pipeline.publish.hub import PublishResult
 from pipeline.publish.modelcard import CardInputs, DatasetFile, render_card
@@ -123,7 +122,8 @@ def require_trained(ctx: RunContext, state: ConfigState) -> None:
     """The run folder holds this config's adapter, trained the way this command runs (smoke or real)."""
     if state.run.trained(state.loaded.sha256, ctx.smoke) is not None:
         return
-    workspace = f" --workspace {ctx.workspace.parent}" if ctx.workspace.parent != default_workspace(ctx) else ""
+    given = ctx.workspace.parent != default_workspace(ctx.settings, ctx.smoke)
+    workspace = f" --workspace {ctx.workspace.parent}" if given else ""
     command = f"haha train {state.path}{' --smoke' if ctx.smoke else ''}{workspace}"
     other = state.run.trained(state.loaded.sha256, not ctx.smoke)
     if other is not None:
@@ -132,15 +132,6 @@ def require_trained(ctx: RunContext, state: ConfigState) -> None:
                          f"run {command} first, or use another --workspace")
     raise StageError(f"{state.run.basename} is not trained for this config yet (looked in {ctx.workspace}): run "
                      f"{command} first")
-
-
-def default_workspace(ctx: RunContext) -> Path:
-    """Where runs go without --workspace: scratch/ for smoke runs, else workspace/ (or $HAHA_WORKSPACE)."""
-    import os
-
-    if ctx.smoke:
-        return ctx.settings.root / "scratch"
-    return Path(os.environ.get("HAHA_WORKSPACE", ctx.settings.root / "workspace"))
 
 
 def wandb_reference(ctx: RunContext, state: ConfigState) -> WandbRef | None:
