@@ -105,7 +105,7 @@ def run(
 ) -> None:
     """Validate -> train -> publish -> evaluate each config; one failure never stops the others.
 
-    CONFIGS: config files to run (default: every pending config, see haha pending).
+    CONFIGS: config files to run (default: the pending ones, see haha pending; with --smoke, against smoke results).
     """
     ctx = context(smoke, hub, wandb, workspace, force, smoke_model, smoke_steps)
     paths = [existing_config(p) for p in configs] if configs else pending_configs(ctx)
