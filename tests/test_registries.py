@@ -100,3 +100,15 @@ def test_a_registered_training_kind_is_chosen_by_its_axolotl_keys(haha_repo: Pat
     monkeypatch.setitem(KINDS, "preference", dpo)
     assert kind_of({"rl": "dpo"}) is dpo and kind_of({}).name == "sft"
     assert not any(p.key == "rl" for p in validate([str(config)], settings).problems)
+
+
+def test_a_second_sweep_for_the_same_config_is_refused(haha_repo: Path, tmp_path: Path) -> None:
+    eval_dir = haha_repo / "train" / "eval"
+    spec = json.loads((eval_dir / "eval.json").read_text())
+    (eval_dir / "cold.json").write_text(json.dumps({**spec, "kind": "sweep", "configs": ["jokes-*"]}))
+    settings = load_settings(haha_repo)
+    assert validate([str(settings.config_dir)], settings).other == []  # a sweep in its own file is valid
+    ctx = make_context(settings, workspace=tmp_path / "ws", eval_options=EvalOptions(adapter_dir=tmp_path))
+    outcome = run_stages(ctx, settings.config_dir / "jokes-001.yml", single(EvaluateStage()))
+    assert outcome.error == ('jokes-001: eval.json, cold.json are all sweeps for it; a config gets one sweep '
+                             '(limit the others with "configs")')

@@ -48,6 +48,10 @@ def applicable_tasks(ctx: RunContext, state: ConfigState) -> list[TaskFile]:
             selected.append(task)
     if not selected:
         raise StageError(f"no eval task in {ctx.settings.eval_dir} applies to {state.run.basename}")
+    sweeps = [task.path.name for task in selected if task.kind == "sweep"]
+    if len(sweeps) > 1:  # a results file has one `results` array: the sweep's
+        raise StageError(f"{state.run.basename}: {', '.join(sweeps)} are all sweeps for it; a config gets one "
+                         "sweep (limit the others with \"configs\")")
     return selected
 
 
