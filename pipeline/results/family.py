@@ -13,7 +13,7 @@ from pathlib import Path
 from pipeline.core.naming import parse_config_name
 from pipeline.core.settings import results_path
 from pipeline.results.index import format_signal, overall_quality
-from pipeline.results.model import ResultsDoc, ResultsError, load_results, repeated_share
+from pipeline.results.model import ResultsDoc, ResultsError, load_results
 
 # (label, how a value reads); the loss is compared on its last logged value.
 COMPARED = (("final training loss", "loss_last"), ("empty", "empty_share"), ("never stopped", "never_stopped_share"),
@@ -39,7 +39,6 @@ def signals(doc: ResultsDoc) -> dict[str, float | None]:
     figures = overall_quality(doc)
     curve = doc.meta.training_loss if doc.meta else None
     figures["loss_last"] = curve.loss[-1] if curve and curve.loss else None
-    figures["repeated_share"] = repeated_share([r.completions for p in doc.results for r in p.settingsResults])
     return figures
 
 

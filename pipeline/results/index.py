@@ -141,6 +141,9 @@ def quality_of(doc: ResultsDoc) -> list[Quality]:
 # The signals the index shows for a whole config: (label, Quality field).
 SIGNALS = (("empty", "empty_share"), ("never stopped", "never_stopped_share"), ("distinct-2", "distinct_2"),
            ("mean length", "mean_chars"))
+# Every Quality figure that can be weighted over settings: the shown signals, and the repeated share (shown per
+# setting in the index, overall in a family comparison).
+OVERALL_FIELDS = (*(name for _label, name in SIGNALS), "repeated_share")
 
 
 def overall_quality(doc: ResultsDoc) -> dict[str, float | None]:
@@ -148,7 +151,7 @@ def overall_quality(doc: ResultsDoc) -> dict[str, float | None]:
     figures = quality_of(doc)
     total = sum(q.completions for q in figures)
     found: dict[str, float | None] = {}
-    for _label, field_name in SIGNALS:
+    for field_name in OVERALL_FIELDS:
         values = [getattr(q, field_name) for q in figures]
         found[field_name] = (None if not total or any(v is None for v in values) else
                              sum(v * q.completions for v, q in zip(values, figures, strict=True)) / total)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 from pipeline.results.model import PromptResult, Quality, repeated_share, setting_key
@@ -21,7 +22,8 @@ HitLimit = Mapping[tuple[int, int, int], bool]
 
 
 def distinct_2(texts: Sequence[str]) -> float:
-    bigrams = [pair for text in texts for pair in zip(text.lower().split(), text.lower().split()[1:], strict=False)]
+    words = [text.lower().split() for text in texts]
+    bigrams = [pair for row in words for pair in pairwise(row)]
     return len(set(bigrams)) / len(bigrams) if bigrams else 0.0
 
 
