@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/haha validate
 	$(VENV)/bin/haha run --smoke --smoke-model embedded
+	$(VENV)/bin/haha results --results-dir scratch/results
+	$(VENV)/bin/haha rank --results-dir scratch/results
 
 test: setup
 	$(VENV)/bin/ruff check .

@@ -303,3 +303,39 @@ def test_hf_token_never_leaks(
     assert all(canary.encode() not in data for data in hub.repos[REPO_ID].files.values())
     assert all(canary.encode() not in r.body for r in hub.requests)
     assert all(r.headers.get("authorization") == f"Bearer {canary}" for r in hub.requests), "auth was sent"
+
+
+# ---- fetching a published adapter back (haha_parent, best-of-N reward models, the judge) ----------------
+
+
+def test_a_local_push_is_fetched_back_at_its_revision(adapter_dir: Path, tmp_path: Path) -> None:
+    from pipeline.publish.fetch import fetch_adapter
+
+    hub = LocalHub(tmp_path / "hub")
+    pushed = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A), hub)
+    got = fetch_adapter(hub, REPO_ID, pushed.revision, tmp_path / "fetched")
+    assert adapter_sha256(got) == adapter_sha256(adapter_dir)
+    assert not (got / "checkpoint-5").exists() and not (got / "README.md").exists()
+
+
+def test_a_local_hub_that_moved_on_is_not_fetched_at_the_old_revision(adapter_dir: Path, tmp_path: Path) -> None:
+    from pipeline.publish.fetch import fetch_adapter
+
+    hub = LocalHub(tmp_path / "hub")
+    first = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A), hub)
+    publish(Push(adapter_dir, ORG, NAME, _card({"lora_r": 4}), HASH_B), hub)  # another card: another revision
+    with pytest.raises(PublishError, match=f"on the hub is at .*, not the {first.revision[:12]} its results"):
+        fetch_adapter(hub, REPO_ID, first.revision, tmp_path / "fetched")
+    assert not (tmp_path / "fetched").exists()
+    with pytest.raises(PublishError, match="haha-lab/nobody is not on the hub"):
+        fetch_adapter(hub, f"{ORG}/nobody", first.revision, tmp_path / "fetched")
+
+
+def test_an_hf_push_is_fetched_back_through_the_real_client(adapter_dir: Path, hub: FakeHub, tmp_path: Path) -> None:
+    from pipeline.publish.fetch import fetch_adapter
+
+    pushed = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A), parse_hub("hf"), retry=FAST)
+    got = fetch_adapter(parse_hub("hf"), REPO_ID, pushed.revision, tmp_path / "fetched")
+    assert adapter_sha256(got) == adapter_sha256(adapter_dir)
+    assert (got / "tokenizer.json").read_bytes() == (adapter_dir / "tokenizer.json").read_bytes()
+    assert hub.requests_to("resolve")

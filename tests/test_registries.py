@@ -69,7 +69,7 @@ def test_a_registered_task_is_validated_planned_run_and_written_into_the_results
     settings = load_settings(haha_repo)
     other = {(p.file, p.key): p.message for p in validate([str(settings.config_dir)], settings).other}
     assert other[("train/eval/broken.json", "words")] == "a list of words is required"
-    assert other[("train/eval/nope.json", "kind")].startswith("unknown kind 'nope'; known kinds: echo, sweep")
+    assert other[("train/eval/nope.json", "kind")].startswith("unknown kind 'nope'; known kinds: best_of_n, echo, pairwise, sweep")
     (eval_dir / "broken.json").unlink()
     (eval_dir / "nope.json").unlink()
 
@@ -90,15 +90,15 @@ def test_a_registered_task_is_validated_planned_run_and_written_into_the_results
 def test_a_registered_training_kind_is_chosen_by_its_axolotl_keys(haha_repo: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     config = haha_repo / "train" / "config" / "jokes-001.yml"
-    config.write_text(config.read_text() + "rl: dpo\n")
+    config.write_text(config.read_text() + "rl: grpo\n")
     settings = load_settings(haha_repo)
     refused = validate([str(config)], settings).problems
-    assert any(p.key == "rl" and "haha has no training kind for this yet (it runs: sft)" in p.message
-               for p in refused)
+    assert any(p.key == "rl" and "haha has no training kind for this yet (it runs: sft, preference, reward)"
+               in p.message for p in refused)
 
-    dpo = TrainingKind("preference", lambda c: c.get("rl") == "dpo", "DPODataset", "instruction_output", ("sweep",))
-    monkeypatch.setitem(KINDS, "preference", dpo)
-    assert kind_of({"rl": "dpo"}) is dpo and kind_of({}).name == "sft"
+    grpo = TrainingKind("online", lambda c: c.get("rl") == "grpo", "SFTDataset", "instruction_output", ("sweep",))
+    monkeypatch.setitem(KINDS, "online", grpo)
+    assert kind_of({"rl": "grpo"}) is grpo and kind_of({}).name == "sft"
     assert not any(p.key == "rl" for p in validate([str(config)], settings).problems)
 
 

@@ -19,6 +19,8 @@ def test_progress_reads_steps_eta_and_losses() -> None:
     assert progress.update("{'loss': 6.5, 'grad_norm': 0.4, 'epoch': 0.6}")
     assert progress.losses == [6.631, 6.5]
     assert not progress.update("[INFO] loading tokenizer")
+    # a dataset's bar is not the trainer's (DPO runs print several after training has its total)
+    assert not progress.update("Mapping RL Dataset (num_proc=2): 100%|██████████| 48/48 [00:00<00:00, 180.88 ex/s]")
     assert progress.describe() == "step 3/10  loss 6.5000  eta 00:04"
 
 

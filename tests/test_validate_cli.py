@@ -29,7 +29,7 @@ def test_the_real_repo_validates_clean(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HAHA_ROOT", str(REPO))
     code, output = validate()
     assert code == 0, output
-    assert output.splitlines()[-1] == "OK: 1 config, 0 errors, 0 warnings"
+    assert output.splitlines()[-1] == "OK: 3 configs, 0 errors, 0 warnings"  # SFT, DPO from it, the reward model
 
 
 def test_problems_print_as_file_line_key_message_and_fail(haha_repo: Path) -> None:

@@ -25,14 +25,19 @@ def pending(
              "deleted); first and force pushes are handled.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """List configs that still need a run: no results yet, results made from a different config, or (for results
-    older than config hashes) a recorded hyperparameter the YAML now sets otherwise."""
+    """List configs that still need a run, in the order a run takes them.
+
+    Pending: no results yet, results made from a different config, a haha_parent that is pending or published
+    another adapter, or (for results older than config hashes) a recorded hyperparameter the YAML now sets
+    otherwise. A config comes after its haha_parent and after the reward model its best-of-N eval scores with.
+    """
     from pipeline.core.naming import discover
     from pipeline.gitops.changes import Pending, push_diff, verdicts
     from pipeline.gitops.git import GitError
+    from pipeline.orchestration.needs import needs_of
 
     settings = load_settings()
-    judged = verdicts(discover(settings.config_dir), settings.results_dir)
+    judged = verdicts(discover(settings.config_dir), settings.results_dir, needs_of(settings.eval_dir))
     found = [Pending(path, verdict.reason) for path, verdict in judged if verdict.reason is not None]
     notes = [(path, verdict.note) for path, verdict in judged if verdict.reason is None and verdict.note]
     try:

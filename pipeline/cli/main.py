@@ -1,5 +1,5 @@
 """The `haha` entry point: importing each verb's module registers it on the app, in the order `--help` lists them:
-the whole pipeline first, then its stages, what is pending, the results, and the local models."""
+the whole pipeline first, then its stages, what is pending, the results, the judge, and the local models."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib
 
 from pipeline.cli.app import app
 
-VERB_MODULES = ("validate", "stages", "gitops", "results", "models")
+VERB_MODULES = ("validate", "stages", "gitops", "results", "judging", "models")
 for _module in VERB_MODULES:
     importlib.import_module(f"pipeline.cli.{_module}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,8 @@ from pipeline.core.settings import load_settings
 @verb
 def results(
     strict: Annotated[bool, typer.Option(help="Exit 1 when a results file cannot be read.")] = False,
+    results_dir: Annotated[Path | None, typer.Option(
+        help="Results folder to index (default train/results; a smoke run's is scratch/results).")] = None,
 ) -> None:
     """Rebuild train/results/README.md and index.html from the results files.
 
@@ -24,7 +27,7 @@ def results(
     from pipeline.results.sources import read_sources
 
     settings = load_settings()
-    results_dir = settings.results_dir
+    results_dir = results_dir or settings.results_dir
     scan = write_index(results_dir, read_sources(settings.root, results_dir, settings.config_dir))
     for broken in scan.broken:
         errors.print(f"unreadable: {broken}", style="red", markup=False)

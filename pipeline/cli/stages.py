@@ -69,7 +69,7 @@ def show_samples(outcome: Outcome) -> None:
     from pipeline.orchestration.report import sample_table
 
     if outcome.evaluation and outcome.evaluation.samples:
-        header, rows = sample_table(outcome.evaluation.samples)
+        header, rows = sample_table(outcome.evaluation.samples, outcome.evaluation.before)
         view = Table(*header, title=f"{outcome.config}: sample completions, seed 1 ({outcome.evaluation.results_path})",
                      show_lines=True)
         for row in rows:
@@ -108,11 +108,15 @@ def run(
     CONFIGS: config files to run (default: the pending ones, see haha pending; with --smoke, against smoke results).
     """
     ctx = context(smoke, hub, wandb, workspace, force, smoke_model, smoke_steps)
-    paths = [existing_config(p) for p in configs] if configs else pending_configs(ctx)
+    paths = with_parents(ctx, [existing_config(p) for p in configs]) if configs else pending_configs(ctx)
     if not paths:
         say("nothing to run: every config has results for its current hash")
         raise typer.Exit(0)
     outcomes = run_configs(ctx, paths, PIPELINE)
+    if not any(outcome.interrupted for outcome in outcomes):
+        from pipeline.cli.judging import run_judge
+
+        run_judge(ctx, quiet_when_unready=True)
     close_run(ctx, outcomes, report)
     exit_for(outcomes)
 
@@ -213,11 +217,23 @@ def evaluate(
 def pending_configs(ctx: RunContext) -> list[Path]:
     from pipeline.core.naming import discover
     from pipeline.gitops.changes import pending
+    from pipeline.orchestration.needs import needs_of
 
-    found = pending(discover(ctx.settings.config_dir), ctx.results_dir)
+    found = pending(discover(ctx.settings.config_dir), ctx.results_dir, needs_of(ctx.settings.eval_dir))
     for item in found:
         say(f"pending: {item.path.name} ({item.reason})")
     return [item.path for item in found]
+
+
+def with_parents(ctx: RunContext, paths: list[Path]) -> list[Path]:
+    """The configs asked for, after any pending `haha_parent` they start from (which runs first)."""
+    from pipeline.gitops.changes import with_pending_needs
+    from pipeline.orchestration.needs import needs_of
+
+    ordered, added = with_pending_needs(paths, ctx.results_dir, needs_of(ctx.settings.eval_dir))
+    for item in added:
+        say(f"also running {item.path.name}: {item.reason}")
+    return ordered
 
 
 def close_run(ctx: RunContext, outcomes: Sequence[Outcome], report: Path | None) -> None:

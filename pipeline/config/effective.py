@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.config.policy_table import HAHA
 from pipeline.config.rules import dataset_entries, dataset_file
+from pipeline.core.runs import AdapterRef
 from pipeline.core.secrets import scrub_config
 from pipeline.core.settings import Settings
 from pipeline.models.smoke import SmokeModel
+from pipeline.train.kinds import find_kind
 from pipeline.train.tracking import WandbMode
 
 # Long enough on the embedded model for the loss to fall visibly (about 3 s a step on 2 CPU cores).
@@ -76,6 +79,14 @@ class Override:
 
 
 @dataclass(frozen=True)
+class ParentModel:
+    """A `haha_parent` config's starting point: the parent's published adapter merged into the base model."""
+
+    ref: AdapterRef
+    path: Path
+
+
+@dataclass(frozen=True)
 class RunPlan:
     """Where one config's run lives; paths are absolute so the child process can run anywhere."""
 
@@ -85,6 +96,7 @@ class RunPlan:
     wandb_mode: WandbMode
     smoke: SmokeModel | None = None  # set for smoke runs: the model trained instead of the real one
     smoke_steps: int = SMOKE_STEPS
+    parent: ParentModel | None = None
 
 
 def _set(config: dict[str, Any], key: str, value: Any, reason: str, overrides: list[Override]) -> None:
@@ -134,6 +146,13 @@ def effective_config(
     _set(out, "auto_resume_from_checkpoints", True, "resume interrupted runs", overrides)
     if plan.smoke is not None:
         _apply_smoke(out, plan.smoke, plan.smoke_steps, overrides)
+    for key in HAHA:
+        _set(out, key, None, "read by haha, not Axolotl", overrides)
+    if plan.parent is not None:
+        ref = plan.parent.ref
+        _set(out, "base_model", str(plan.parent.path),
+             f"haha_parent: {ref.basename}'s adapter {ref.revision[:12]} merged into {out.get('base_model')}",
+             overrides)
     return scrub_config(out), overrides
 
 
@@ -148,6 +167,9 @@ def _apply_smoke(config: dict[str, Any], smoke: SmokeModel, steps: int, override
         _set(config, "adapter", "lora", "smoke: no 4-bit on CPU", overrides)
     for key, value in SMOKE_SETTINGS.items():
         _set(config, key, value, "smoke: CPU-safe", overrides)
+    if (kind := find_kind(config)) is not None:
+        for key, value in kind.smoke_overrides.items():
+            _set(config, key, value, f"smoke: {kind.name} training on CPU", overrides)
     _set(config, "max_steps", steps, "smoke: --smoke-steps", overrides)
     _set(config, "save_steps", max(1, steps // 2), "smoke: a checkpoint halfway, to resume from", overrides)
     _set(config, "logging_steps", 1, "smoke: every step's loss on record", overrides)

@@ -31,6 +31,7 @@ from pipeline.config.policy_table import (
     DATASET_HANDLER_TYPES,
     DATASET_SPECIAL,
     DATASET_VALUES,
+    HAHA,
     NESTED,
     NESTED_ANY_VALUE,
     PATHS,
@@ -68,6 +69,8 @@ def is_set(value: Any) -> bool:
 
 def key_class(key: str) -> KeyClass | None:
     name = ALIASES.get(key, key)
+    if name in HAHA:
+        return KeyClass.HAHA
     if name in ALLOW_LISTED:
         return KeyClass.ALLOW_LISTED
     if name in REFUSED:
@@ -321,7 +324,7 @@ def key_problems(key: str, value: Any, data: dict[str, Any], settings: Settings,
         return [(key, f"refused: this key {REFUSED[ALIASES.get(key, key)]}")] if is_set(value) else []
     if kind is KeyClass.NESTED:
         return nested_problems(key, value)
-    if kind is KeyClass.VALUE:
+    if kind in (KeyClass.VALUE, KeyClass.HAHA):  # a haha key's value is checked by the rule that reads it
         return []
     return path_problems(key, value, settings, schema)
 

@@ -25,7 +25,14 @@ class KeyClass(StrEnum):
     NESTED = "nested"  # a mapping whose own keys are checked by a table of their own
     ALLOW_LISTED = "allow-listed"  # loads code: refused unless [tool.haha] names it
     REFUSED = "refused"  # reviewed, and never for the runner; the reason says why
+    HAHA = "haha"  # haha's own key: read by the pipeline, stripped before Axolotl sees the config
 
+
+# haha's own keys: not Axolotl's, read by the pipeline and removed from the config Axolotl runs
+# (config/effective.py). Each says what the pipeline does with it.
+HAHA: dict[str, str] = {
+    "haha_parent": "starts from another config's published adapter, merged into the base model (config/lineage.py)",
+}
 
 # Loading code, allowed only when `[tool.haha]` names what is loaded.
 ALLOW_LISTED: dict[str, str] = {

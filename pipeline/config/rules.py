@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pipeline.config.lineage import parent_problems
 from pipeline.config.loading import LoadedConfig
 from pipeline.config.policy_table import PATHS, KeyClass
 from pipeline.core.problems import Problem
@@ -103,6 +104,7 @@ def check_haha_rules(config: LoadedConfig, settings: Settings, display: str) -> 
         problems.append(problem("adapter", f"must be one of {', '.join(ADAPTERS)}, got {data.get('adapter')!r}"))
     if not data.get("datasets"):
         problems.append(problem("datasets", "at least one dataset is required"))
+    problems += parent_problems(config, display)
     try:
         kind_of(data)
     except UnknownKindError as exc:

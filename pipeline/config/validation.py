@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config.load_checks import AxolotlTokenizer, check_model_load
-from pipeline.config.loading import ConfigLoadError, LoadedConfig, load_config
+from pipeline.config.loading import ConfigLoadError, LoadedConfig, line_of, load_config
 from pipeline.config.policy import SchemaKeys, check_policy, importable_files
 from pipeline.config.rules import check_haha_rules, dataset_entries, dataset_file, is_url
 from pipeline.config.schema import check_schema, schema_keys
@@ -21,6 +21,7 @@ from pipeline.core.quiet import quiet_libraries
 from pipeline.core.settings import Settings
 from pipeline.data.formats import ROW_FORMATS
 from pipeline.data.rows import DatasetStats, check_dataset, effective_sequence_len
+from pipeline.evaluate.spec import key_lines
 from pipeline.evaluate.tasks import registered, task_files
 from pipeline.train.kinds import find_kind
 
@@ -131,6 +132,8 @@ def check_datasets(report: ConfigReport, settings: Settings, display: str, token
     if (kind := find_kind(config.data)) is None:
         return  # a training kind haha does not run yet: the rules said so, and its rows have another shape
     row_format = ROW_FORMATS[kind.row_format]
+    if kind.row_format != "instruction_output":  # lengths are counted with Axolotl's SFT strategies only
+        tokenizer, no_tokenizer = None, f"length check skipped: {kind.name} rows are not counted yet"
     for dataset in dataset_entries(config.data):
         if dataset.path is None:
             continue
@@ -207,6 +210,9 @@ def validate(targets: list[str], settings: Settings, check_eval_file: bool = Tru
     report.other += importable_files(settings, lambda path: shown(path, settings))
     if check_eval_file:
         report.other += check_eval_tasks(settings)
+    if settings.judge:
+        report.other += [Problem("pyproject.toml", None, "tool.haha.judge", message)
+                         for message in reward_model_problems(settings.judge, settings)]
     return report
 
 
@@ -220,9 +226,25 @@ def check_eval_tasks(settings: Settings) -> list[Problem]:
         display = shown(path, settings)
         if task is None:
             problems.append(Problem(display, None, "kind", why))
-        else:
-            problems += tasks[task.kind].check(path, display)[1]
+            continue
+        problems += tasks[task.kind].check(path, display)[1]
+        if task.reward_model is not None:
+            line = line_of(key_lines(path.read_text(encoding="utf-8")), "rewardModel")
+            problems += [Problem(display, line, "rewardModel", message)
+                         for message in reward_model_problems(task.reward_model, settings)]
     return problems
+
+
+def reward_model_problems(basename: str, settings: Settings) -> list[str]:
+    """A task that scores with a reward model names a config in train/config that trains one."""
+    path = settings.config_dir / f"{basename}.yml"
+    try:
+        kind = find_kind(load_config(path).data)
+    except (ConfigLoadError, OSError, UnicodeDecodeError):
+        return [f"no readable config {basename}.yml in {shown(settings.config_dir, settings)}"]
+    if kind is None or not kind.scorer:
+        return [f"{basename} does not train a reward model (it needs reward_model: true)"]
+    return []
 
 
 def readable_lines(report: Report) -> list[tuple[str, str]]:

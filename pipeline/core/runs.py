@@ -7,6 +7,7 @@
     <workspace>/<basename>/losses.jsonl   every logged loss by step, across resumed attempts
     <workspace>/<basename>/complete.json  completion record: config sha256, losses, times
     <workspace>/<basename>/published.json what the last push left on the hub (repo, revision, adapter hash)
+    <workspace>/.parents/<parent>-<rev>/  a parent's adapter merged into the base model (shared by its children)
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ def adapter_sha256(adapter_dir: Path) -> str:
     return digest.hexdigest()
 
 
+class AdapterRef(BaseModel):
+    """A config's published adapter, as its results file recorded it: a `haha_parent` a config started from, or the
+    reward model a best-of-N eval scored with."""
+
+    basename: str
+    repo_id: str
+    revision: str  # the hub revision the results recorded; for a parent, a new one makes the child pending
+
+
 class TrainRecord(BaseModel):
     """`complete.json`: written last by a training that produced its adapter; what makes a re-run skip."""
 
@@ -48,6 +58,7 @@ class TrainRecord(BaseModel):
     losses: list[float] = Field(default_factory=list)
     loss_steps: list[int] = Field(default_factory=list)
     smoke: bool = False  # trained on a smoke stand-in: never the adapter of a real run
+    parent: AdapterRef | None = None  # the parent adapter it started from (haha_parent)
 
 
 @dataclass(frozen=True)
@@ -102,3 +113,8 @@ class RunPaths:
         record = self.completion()
         return (record if record and record.config_sha256 == config_sha256 and record.smoke == smoke
                 and self.adapter_complete() else None)
+
+    def trained_from(self, config_sha256: str, smoke: bool, parent: AdapterRef | None) -> TrainRecord | None:
+        """As `trained`, and started from this parent adapter revision (None: from the base model)."""
+        record = self.trained(config_sha256, smoke)
+        return record if record is not None and record.parent == parent else None

@@ -43,6 +43,8 @@ class Settings:
     # wall-clock limits: a training run is stopped with its workers, an eval sweep after its batch in flight
     train_timeout_s: float = 24 * 3600
     eval_timeout_s: float = 12 * 3600
+    # the reward config whose published adapter scores every config's sweep completions (haha judge, haha rank)
+    judge: str | None = None
 
     @property
     def config_dir(self) -> Path:
@@ -123,6 +125,7 @@ def _read_settings(root: Path) -> Settings:
         model_dirs=tuple(str((root / d).resolve()) for d in table.get("model_dirs", ())),
         train_timeout_s=float(table.get("train_timeout_s", Settings.train_timeout_s)),
         eval_timeout_s=float(table.get("eval_timeout_s", Settings.eval_timeout_s)),
+        judge=str(table["judge"]) if table.get("judge") else None,
     )
     overrides: dict[str, Any] = {name: os.environ[var] for name, var in ENV_OVERRIDES.items() if os.environ.get(var)}
     for limit in ("train_timeout_s", "eval_timeout_s"):

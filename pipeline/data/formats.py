@@ -62,3 +62,49 @@ def check_instruction_row(display: str, line: int, row: Mapping[str, Any], field
 
 
 INSTRUCTION_OUTPUT = register_format(RowFormat("instruction_output", instruction_fields, check_instruction_row))
+
+
+# -- preference pairs (DPO and its relatives, reward models) ----------------------------------------------------------
+
+# The row fields each preference dataset type reads, as Axolotl's transforms index them: (required, optional).
+# A type missing here is refused by validation until someone reads its transform and adds it.
+PREFERENCE_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "chatml.intel": (("question", "chosen", "rejected"), ("system",)),
+    "llama3.intel": (("question", "chosen", "rejected"), ("system",)),
+    "chatml.prompt_pairs": (("prompt", "chosen", "rejected"), ("system",)),
+    "llama3.prompt_pairs": (("prompt", "chosen", "rejected"), ("system",)),
+    "chatml.icr": (("input", "chosen", "rejected"), ("system",)),
+    "llama3.icr": (("input", "chosen", "rejected"), ("system",)),
+    # bradley_terry.chat_template reads prompt["system"] unguarded: the key must be there, even if empty.
+    "bradley_terry.chat_template": (("system", "input", "chosen", "rejected"), ()),
+}
+
+
+def preference_fields(dataset_cfg: Mapping[str, Any]) -> Fields:
+    kind = str(dataset_cfg.get("type") or "")
+    required, optional = PREFERENCE_TYPES.get(kind, ((), ()))
+    return (("type", kind), *(("required", name) for name in required), *(("optional", name) for name in optional))
+
+
+def check_preference_row(display: str, line: int, row: Mapping[str, Any], fields: Fields) -> list[Problem]:
+    kind = dict(fields)["type"]
+    if kind not in PREFERENCE_TYPES:
+        known = ", ".join(sorted(PREFERENCE_TYPES))
+        return [Problem(display, line, "type", f"haha does not check rows of preference type {kind!r} yet; "
+                                               f"known: {known}")]
+    found = []
+    for role, name in fields:
+        if role == "required" and name not in row:
+            found.append(Problem(display, line, name, f"missing field '{name}' ({kind} reads it)"))
+        elif role in ("required", "optional") and name in row and not isinstance(row[name], str):
+            found.append(Problem(display, line, name, f"'{name}' must be a string"))
+    for name in ("chosen", "rejected"):
+        if isinstance(row.get(name), str) and not row[name].strip():
+            found.append(Problem(display, line, name, f"'{name}' is empty: there is nothing to prefer"))
+    if isinstance(row.get("chosen"), str) and row.get("chosen") == row.get("rejected"):
+        found.append(Problem(display, line, "chosen", "chosen and rejected are the same text: the pair teaches "
+                                                      "nothing"))
+    return found
+
+
+PREFERENCE_PAIRS = register_format(RowFormat("preference_pairs", preference_fields, check_preference_row))

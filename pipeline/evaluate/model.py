@@ -26,6 +26,7 @@ class ModelHandle:
     tokenizer: PreTrainedTokenizerBase
     stop_ids: frozenset[int]
     pad_id: int
+    scorer: bool = False  # a reward model: it scores text, it does not generate
 
     @property
     def context(self) -> int:
@@ -51,14 +52,14 @@ def check_adapter(adapter_dir: Path | None) -> None:
         raise EvalError(f"{problem}: not a LoRA adapter folder (it needs {' and '.join(ADAPTER_FILES)})")
 
 
-def load_model(base_model: str, adapter_dir: Path | None) -> ModelHandle:
+def load_model(base_model: str, adapter_dir: Path | None, scorer: bool = False) -> ModelHandle:
     """Base model plus the adapter merged in (one matmul per layer instead of two), in eval mode.
 
     The tokenizer comes from the adapter folder when training saved one there: that is the
     tokenizer the model was trained with (Axolotl may have added a pad token).
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
     from pipeline.evaluate.sampling import stop_token_ids
 
@@ -68,7 +69,10 @@ def load_model(base_model: str, adapter_dir: Path | None) -> ModelHandle:
     tokenizer_source = adapter_dir if adapter_dir and (adapter_dir / "tokenizer_config.json").is_file() else base_model
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
-        model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype)
+        if scorer:
+            model = AutoModelForSequenceClassification.from_pretrained(str(base_model), dtype=dtype, num_labels=1)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype)
     except (OSError, ValueError, RuntimeError) as exc:  # a missing folder, a repo id offline, a gated repo
         raise EvalError(f"cannot load the base model {base_model!r}: {exc}") from None
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
@@ -79,6 +83,9 @@ def load_model(base_model: str, adapter_dir: Path | None) -> ModelHandle:
         model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     model = model.to("cuda" if cuda else "cpu").eval()
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if scorer:
+        model.config.pad_token_id = int(pad)  # the classifier reads the last non-pad token of each row
+        return ModelHandle(model, tokenizer, frozenset(), int(pad), scorer=True)
     return ModelHandle(model, tokenizer, stop_token_ids(tokenizer, model), int(pad))
 
 

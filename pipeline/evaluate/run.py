@@ -56,14 +56,15 @@ def first_doc(job: EvalJob, model: ModelHandle, load_seconds: float) -> ResultsD
     trained = job.reference is None  # a base-model reference trained nothing: no hyperparameters to record
     provenance = job.provenance
     meta = Meta(
-        config_sha256=job.config.sha256, base_model=job.base_model, hub_repo=provenance.hub_repo,
+        config_sha256=job.config.sha256, base_model=provenance.base_model or job.base_model,
+        hub_repo=provenance.hub_repo,
         hub_revision=provenance.hub_revision,
         adapter_source=provenance.adapter_source or (str(job.adapter_dir) if job.adapter_dir else None),
         wandb_run=provenance.wandb_run, backend=backend_name(), device=model.describe(),
         started=datetime.now(UTC).isoformat(timespec="seconds"), timings={"load_s": round(load_seconds, 3)},
         pipeline_version=__version__, hyperparameters=hyperparameters_of(job.config.data) if trained else None,
         training_loss=LossCurve(steps=list(provenance.loss_steps), loss=list(provenance.losses))
-        if provenance.losses else None, reference=job.reference)
+        if provenance.losses else None, reference=job.reference, parent=provenance.parent)
     block = ConfigBlock(**config_block(job.basename, job.config.data if trained else {}))
     doc = ResultsDoc(config=block, results=[], meta=meta)
     return doc
@@ -73,7 +74,7 @@ def evaluate(job: EvalJob, files: Sequence[TaskFile], on_progress: OnProgress = 
     """Run (or resume) every task in `files` for one config and write its results file."""
     clock = time.monotonic()
     specs = load_specs(files)
-    model = load_model(job.base_model, job.adapter_dir)
+    model = load_model(job.base_model, job.adapter_dir, job.scorer)
     loaded = time.monotonic() - clock
     doc = first_doc(job, model, loaded)
     tasks = registered()

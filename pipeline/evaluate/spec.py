@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -60,7 +60,7 @@ class EvalSpec(BaseModel):
         return list(range(1, self.seedVariants + 1))
 
 
-def _key_lines(text: str) -> dict[str, int]:
+def key_lines(text: str) -> dict[str, int]:
     """Each key's line, read by the YAML parser (JSON is YAML); empty if it cannot read this JSON."""
     try:
         return parse_yaml(text)[1]
@@ -68,14 +68,14 @@ def _key_lines(text: str) -> dict[str, int]:
         return {}
 
 
-def _problem(error: Any, lines: dict[str, int], display: str) -> Problem:
+def _problem(error: Any, lines: dict[str, int], display: str, model: type[EvalSpec]) -> Problem:
     loc = [str(part) for part in error["loc"]]
     if error["type"] in ("int_type", "float_type") and loc[-1] in ("int", "float"):
         loc, error = loc[:-1], {**error, "msg": "Input should be a number"}  # the int | float union's two halves
     key = "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in loc).lstrip(".") or "eval.json"
     message = error["msg"]
     if error["type"] == "extra_forbidden":
-        allowed = GENERATION_KEYS if loc[0] == "settings" else tuple(EvalSpec.model_fields)
+        allowed = GENERATION_KEYS if loc[0] == "settings" else tuple(model.model_fields)
         message = f"unknown key; allowed: {', '.join(allowed)}"
     elif error["type"] == "string_pattern_mismatch":
         message = "prompt is blank"
@@ -105,8 +105,14 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-def check_eval(path: Path, display: str) -> tuple[EvalSpec | None, list[Problem]]:
-    """The parsed spec, or None and a problem per mistake, each at its line in eval.json."""
+SpecT = TypeVar("SpecT", bound=EvalSpec)
+
+
+def check_eval(path: Path, display: str, model: type[SpecT] = EvalSpec) -> tuple[SpecT | None, list[Problem]]:  # type: ignore[assignment]
+    """The parsed spec, or None and a problem per mistake, each at its line in eval.json.
+
+    `model` is the sweep's spec or one that extends it (best-of-N adds `n` and `rewardModel`).
+    """
     if not path.is_file():
         return None, [Problem(display, None, "eval.json", "file does not exist")]
     data = path.read_bytes()
@@ -120,15 +126,15 @@ def check_eval(path: Path, display: str) -> tuple[EvalSpec | None, list[Problem]
     except json.JSONDecodeError as exc:
         return None, [Problem(display, exc.lineno, "eval.json", f"not JSON: {exc.msg}")]
     except EvalReadError as exc:
-        return None, [Problem(display, line_of(_key_lines(text), exc.key) if exc.key else None,
+        return None, [Problem(display, line_of(key_lines(text), exc.key) if exc.key else None,
                               exc.key or "eval.json", exc.message)]
     except RecursionError:
         return None, [Problem(display, None, "eval.json", "refused: nested too deeply")]
     try:
-        return EvalSpec.model_validate(raw), []
+        return model.model_validate(raw), []
     except ValidationError as exc:
-        lines = _key_lines(text)
-        return None, list(dict.fromkeys(_problem(error, lines, display) for error in exc.errors()))
+        lines = key_lines(text)
+        return None, list(dict.fromkeys(_problem(error, lines, display, model) for error in exc.errors()))
 
 
 def load_eval(path: Path) -> EvalSpec:

@@ -20,13 +20,14 @@ import fnmatch
 import importlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pipeline.config.loading import LoadedConfig
 from pipeline.core.problems import Problem
+from pipeline.core.runs import AdapterRef
 from pipeline.evaluate.model import ModelHandle
 from pipeline.results.model import ResultsDoc
 
@@ -48,6 +49,17 @@ class Provenance:
     wandb_run: str | None = None  # entity/project/run_id, or None when there is no W&B page to link
     loss_steps: tuple[int, ...] = ()  # the training loss of the evaluated adapter, when its run is known
     losses: tuple[float, ...] = ()
+    parent: AdapterRef | None = None  # the parent adapter the evaluated one started from (haha_parent)
+    base_model: str | None = None  # with a parent: the base model it was merged into (what meta names)
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """A reward config's published adapter, fetched for what scores with it (best_of_n, the judge)."""
+
+    ref: AdapterRef
+    base_model: str
+    adapter_dir: Path
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,8 @@ class EvalJob:
     provenance: Provenance = field(default_factory=Provenance)
     time_limit: float | None = None  # seconds; past it a task stops after the batch in flight, progress kept
     reference: str | None = None  # "base" for the base model's reference sweep
+    scorer: bool = False  # the config trains a reward model: load a sequence classifier
+    scorers: Mapping[str, Scorer] = field(default_factory=dict)  # reward models by config basename
 
 
 @dataclass(frozen=True)
@@ -122,7 +136,7 @@ class EvalTask(ABC, Generic[SpecT, UnitT, OutT]):
 
 TASKS: dict[str, EvalTask[Any, Any, Any]] = {}
 # The modules whose import registers haha's own kinds; imported on first use, so reading a spec stays light.
-BUILTIN_TASK_MODULES = ("pipeline.evaluate.sweep",)
+BUILTIN_TASK_MODULES = ("pipeline.evaluate.sweep", "pipeline.evaluate.pairwise", "pipeline.evaluate.best_of_n")
 
 TaskClass = TypeVar("TaskClass", bound=type)
 
@@ -148,6 +162,7 @@ class TaskFile:
     path: Path
     kind: str
     configs: tuple[str, ...] | None = None  # globs over config basenames; None: the training kind's defaults
+    reward_model: str | None = None  # the reward config it scores with (best_of_n): that config runs first
 
     def applies_to(self, basename: str, default_kinds: Sequence[str]) -> bool:
         if self.configs is not None:
@@ -171,7 +186,9 @@ def read_task_file(path: Path) -> tuple[TaskFile | None, str]:
     configs = data.get("configs")
     if configs is not None and not (isinstance(configs, list) and all(isinstance(c, str) for c in configs)):
         return None, "\"configs\" must be a list of glob patterns over config names"
-    return TaskFile(path.stem, path, data["kind"], tuple(configs) if configs is not None else None), ""
+    reward_model = data.get("rewardModel")
+    return TaskFile(path.stem, path, data["kind"], tuple(configs) if configs is not None else None,
+                    reward_model if isinstance(reward_model, str) else None), ""
 
 
 def task_files(eval_dir: Path) -> list[tuple[Path, TaskFile | None, str]]:

@@ -11,8 +11,9 @@ evaluation never finished (no `meta.finished`: a sweep that was cut off). A resu
 file without `meta` comes from the pre-pipeline haha era, before hashes were recorded: it is
 judged on the 14 hyperparameters its `config` block recorded, pending when the YAML now says
 otherwise (the reason names each key, old value and new), done when they match (re-running
-would only spend GPU time to reproduce published results). Use `haha run --force CONFIG` to
-redo one.
+would only spend GPU time to reproduce published results). A config with a `haha_parent` is
+also pending while its parent is, and when the parent's results name another adapter revision
+than the one the child started from. Use `haha run --force CONFIG` to redo one.
 
 The push diff (`--diff BEFORE AFTER`) is a report for people: it says what was added,
 modified, renamed or deleted. Deleted configs are reported and never run.
@@ -26,13 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.config.lineage import Needs, needs_first, parent_needed, parent_path, read_parent_key
 from pipeline.config.loading import ConfigLoadError, load_config
 from pipeline.core.naming import basename_of, sort_key
+from pipeline.core.runs import AdapterRef
 from pipeline.core.settings import results_path
 from pipeline.gitops.git import git, git_output
 from pipeline.results.model import (
     CONFIG_KEYS,
     ConfigBlock,
+    Meta,
     ResultsDoc,
     ResultsError,
     hyperparameters_of,
@@ -42,6 +46,8 @@ from pipeline.results.model import (
 NO_RESULTS = "no results"
 CONFIG_CHANGED = "config changed since results"
 INCOMPLETE = "results incomplete (evaluation did not finish)"
+PARENT_PENDING = "its haha_parent {parent} is pending"
+PARENT_CHANGED = "its haha_parent {parent} published another adapter since these results"
 PREDATES_HASHES = f"results predate hashes; matching on the {len(CONFIG_KEYS)} recorded keys"
 
 ChangeKind = Literal["added", "modified", "renamed", "deleted"]
@@ -136,14 +142,87 @@ def verdict_for(config_path: Path, results_dir: Path) -> Verdict:
     return judge(config.sha256, config.data, doc)
 
 
-def verdicts(config_paths: Iterable[Path], results_dir: Path) -> list[tuple[Path, Verdict]]:
-    """Every config's verdict, in family then numeric order (010 after 009)."""
-    return [(path, verdict_for(path, results_dir)) for path in sorted(config_paths, key=sort_key)]
+def parent_verdict(parent: str, own: Verdict, parent_own: Verdict, recorded: AdapterRef | None,
+                   published: str | None) -> Verdict:
+    """A child that is done by its own results is pending again when its parent is, or published another adapter
+    than the one the child started from."""
+    if own.reason is not None:
+        return own
+    if parent_own.reason is not None:
+        return Verdict(f"{PARENT_PENDING.format(parent=parent)} ({parent_own.reason})")
+    if recorded is None or recorded.basename != parent or recorded.revision != published:
+        was = recorded.revision[:12] if recorded is not None else "none"
+        return Verdict(f"{PARENT_CHANGED.format(parent=parent)} (adapter {was} → {(published or 'none')[:12]})")
+    return own
 
 
-def pending(config_paths: Iterable[Path], results_dir: Path) -> list[Pending]:
-    """The configs that need a run, in family then numeric order."""
-    return [Pending(path, v.reason) for path, v in verdicts(config_paths, results_dir) if v.reason is not None]
+class Judge:
+    """Verdicts for configs in one results folder, each config judged once, parents before their children."""
+
+    def __init__(self, results_dir: Path) -> None:
+        self.results_dir = results_dir
+        self.found: dict[Path, Verdict] = {}
+
+    def verdict(self, path: Path, seen: frozenset[Path] = frozenset()) -> Verdict:
+        if path not in self.found:
+            own = verdict_for(path, self.results_dir)
+            parent = read_parent_key(path)
+            if parent is not None and path not in seen:  # a loop is validation's to report, not a reason to hang
+                parent_file = parent_path(path, parent)
+                parent_own = self.verdict(parent_file, seen | {path})
+                child_meta, parent_meta = self._meta(path), self._meta(parent_file)
+                own = parent_verdict(parent, own, parent_own, child_meta.parent if child_meta else None,
+                                     parent_meta.hub_revision if parent_meta else None)
+            self.found[path] = own
+        return self.found[path]
+
+    def _meta(self, config_path: Path) -> Meta | None:
+        try:
+            return load_results(results_path(self.results_dir, basename_of(config_path))).meta
+        except ResultsError:
+            return None
+
+
+def verdicts(config_paths: Iterable[Path], results_dir: Path,
+             needs: Needs = parent_needed) -> list[tuple[Path, Verdict]]:
+    """Every config's verdict, in family then numeric order (010 after 009), each after the configs it needs."""
+    judge_ = Judge(results_dir)
+    ordered = needs_first(sorted(config_paths, key=sort_key), needs)
+    return [(path, judge_.verdict(path)) for path in ordered]
+
+
+def pending(config_paths: Iterable[Path], results_dir: Path, needs: Needs = parent_needed) -> list[Pending]:
+    """The configs that need a run, in family then numeric order, each after the configs it needs."""
+    return [Pending(path, v.reason) for path, v in verdicts(config_paths, results_dir, needs)
+            if v.reason is not None]
+
+
+def with_pending_needs(config_paths: Iterable[Path], results_dir: Path,
+                       needs: Needs = parent_needed) -> tuple[list[Path], list[Pending]]:
+    """The configs asked for plus every pending config they need (their parent, the reward model a best-of-N
+    eval scores with), needed ones first; and the added ones.
+
+    A PR's smoke check runs only the configs it changed: a new child of an existing parent has no
+    smoke-trained parent to start from until the parent runs too.
+    """
+    judge_ = Judge(results_dir)
+    asked = list({path.resolve(): path for path in config_paths}.values())
+    known = {path.resolve() for path in asked}
+    added: list[Pending] = []
+    todo = list(asked)
+    while todo:
+        path = todo.pop(0)
+        for needed in needs(path):
+            candidate = parent_path(path, needed)
+            if candidate.resolve() in known or not candidate.is_file():
+                continue
+            known.add(candidate.resolve())
+            todo.append(candidate)
+            if (reason := judge_.verdict(candidate).reason) is not None:
+                added.append(Pending(candidate, f"needed by {basename_of(path)}, {reason}"))
+    chosen = {p.path.resolve() for p in added} | {p.resolve() for p in asked}
+    everything = [*asked, *(p.path for p in added)]
+    return needs_first([p for p in everything if p.resolve() in chosen], needs), added
 
 
 # --- what a push touched -------------------------------------------------------------------------------------------

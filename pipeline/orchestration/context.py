@@ -53,6 +53,12 @@ class RunContext:
         """Where `--smoke-model tiny` builds the random tiny Llama: beside the runs, under scratch/."""
         return self.workspace.parent / "tiny-model"
 
+    @property
+    def flags(self) -> str:
+        """` --smoke --workspace DIR`: what a command suggested in a message needs to act on this run's files."""
+        given = self.workspace.parent != default_workspace(self.settings, self.smoke)
+        return (" --smoke" if self.smoke else "") + (f" --workspace {self.workspace.parent}" if given else "")
+
     def run_paths(self, basename: str) -> RunPaths:
         return RunPaths(self.workspace, basename)
 

@@ -17,12 +17,13 @@ from pipeline.core.errors import StageError
 from pipeline.core.runs import adapter_sha256
 from pipeline.evaluate.model import EvalError
 from pipeline.evaluate.spec import Cell, EvalSpec, load_eval, sample_cells
-from pipeline.evaluate.tasks import EvalJob, Provenance, TaskFile, task_files
+from pipeline.evaluate.tasks import EvalJob, Provenance, Scorer, TaskFile, task_files
 from pipeline.orchestration.context import RunContext
 from pipeline.orchestration.outcome import ConfigState, EvalOutcome, Sample
 from pipeline.orchestration.stages import published_for, require_trained, wandb_reference
 from pipeline.results.model import ResultsError, load_results
 from pipeline.train.kinds import kind_of
+from pipeline.train.parent import merged_from
 
 
 def already_evaluated(results_path: Path, config_sha256: str, eval_sha256: str | None) -> bool:
@@ -66,7 +67,38 @@ def base_model_of(ctx: RunContext, state: ConfigState) -> str:
     raise StageError(f"{state.path}: no base_model in the config and none given")
 
 
-def job_for(ctx: RunContext, state: ConfigState, results_path: Path) -> EvalJob:
+def scorer_for(ctx: RunContext, path: Path, role: str) -> Scorer:
+    """A reward config's published adapter (fetched once per revision) on the base model it was trained on (a
+    smoke run's stand-in in smoke runs); `role` says who needs it, for the error."""
+    from pipeline.config.loading import ConfigLoadError, load_config
+    from pipeline.core.runs import adapter_problem
+    from pipeline.orchestration.stages import smoke_model_for
+    from pipeline.publish.fetch import fetch_adapter
+    from pipeline.train.parent import published_ref
+
+    name = path.stem
+    try:
+        config = load_config(path)
+    except (ConfigLoadError, OSError) as exc:
+        raise StageError(f"{role} {name}: cannot read {path}: {exc}") from None
+    ref = published_ref(ctx.results_dir, name, role, f"haha run {path}{ctx.flags}")
+    adapter = ctx.workspace / ".scorers" / f"{name}-{ref.revision[:12]}"
+    if adapter_problem(adapter) is not None:
+        fetch_adapter(ctx.hub, ref.repo_id, ref.revision, adapter)
+    smoke = smoke_model_for(ctx, config)
+    base = str(smoke.path) if smoke is not None else str(config.data["base_model"])
+    return Scorer(ref, base, adapter)
+
+
+def scorers_for(ctx: RunContext, state: ConfigState, tasks: list[TaskFile]) -> dict[str, Scorer]:
+    """The reward models the tasks score with."""
+    from pipeline.config.lineage import parent_path
+
+    names = sorted({task.reward_model for task in tasks if task.reward_model})
+    return {name: scorer_for(ctx, parent_path(state.path, name), "the reward model") for name in names}
+
+
+def job_for(ctx: RunContext, state: ConfigState, results_path: Path, tasks: list[TaskFile]) -> EvalJob:
     adapter = ctx.eval.adapter_dir
     if adapter is None:
         require_trained(ctx, state)
@@ -74,12 +106,16 @@ def job_for(ctx: RunContext, state: ConfigState, results_path: Path) -> EvalJob:
     published = published_for(state, adapter_sha256(adapter)) if adapter.is_dir() else None
     wandb = wandb_reference(ctx, state) if ctx.eval.adapter_dir is None else None
     record = state.run.completion() if ctx.eval.adapter_dir is None else None
+    base = base_model_of(ctx, state)
     provenance = Provenance(
         hub_repo=published.repo_id if published else None, hub_revision=published.revision if published else None,
         adapter_source=published.url if published else None, wandb_run=wandb.path if wandb else None,
-        loss_steps=tuple(record.loss_steps) if record else (), losses=tuple(record.losses) if record else ())
-    return EvalJob(state.loaded, state.run.basename, base_model_of(ctx, state), adapter, results_path,
-                   ctx.eval.batch_size, ctx.eval.max_new_tokens, provenance, ctx.settings.eval_timeout_s)
+        loss_steps=tuple(record.loss_steps) if record else (), losses=tuple(record.losses) if record else (),
+        parent=record.parent if record else None,
+        base_model=merged_from(Path(base)) if record and record.parent else None)
+    return EvalJob(state.loaded, state.run.basename, base, adapter, results_path,
+                   ctx.eval.batch_size, ctx.eval.max_new_tokens, provenance, ctx.settings.eval_timeout_s,
+                   scorer=kind_of(state.loaded.data).scorer, scorers=scorers_for(ctx, state, tasks))
 
 
 def sweep_spec(tasks: list[TaskFile]) -> EvalSpec | None:
@@ -166,15 +202,17 @@ def evaluate_config(ctx: RunContext, state: ConfigState, results_path: Path, tas
     from pipeline.evaluate.before_after import base_completions
     from pipeline.evaluate.run import evaluate
 
-    job = job_for(ctx, state, results_path)
+    job = job_for(ctx, state, results_path, tasks)
     log = state.run.run_dir / "eval.log" if state.run.run_dir.is_dir() else None
     try:
         report = evaluate(job, tasks, lambda progress: state.on_status(progress.describe()))
         base = None
+        parent = job.provenance.parent
+        before = f"{parent.basename} (haha_parent)" if parent else "base model"
         if (spec := sweep_spec(tasks)) is not None:
-            state.on_status("base model: the same sample prompts without the adapter")
+            state.on_status(f"{before}: the same sample prompts without the adapter")
             base = base_completions(state.loaded.data, job.base_model, spec, sample_cells(spec), log,
                                     ctx.eval.max_new_tokens)
     except (EvalError, ValueError) as exc:
         raise StageError(str(exc)) from None
-    return EvalOutcome(results_path, report, samples_from(ctx, results_path, base))
+    return EvalOutcome(results_path, report, samples_from(ctx, results_path, base), before)

@@ -50,6 +50,7 @@ class EvalOutcome:
     results_path: Path
     report: EvalReport | None
     samples: tuple[Sample, ...] = ()
+    before: str = "base model"  # what the samples' `base` column came from: a haha_parent config's parent
 
 
 StagePayload = LoadedConfig | TrainResult | PublishResult | EvalOutcome

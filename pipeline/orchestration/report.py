@@ -31,10 +31,11 @@ def outcome_table(outcomes: Sequence[Outcome]) -> list[list[str]]:
     return rows
 
 
-def sample_table(samples: Sequence[Sample]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the sample completions; base model beside fine-tuned when the run made both."""
+def sample_table(samples: Sequence[Sample], before: str = "base model") -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the sample completions; the model it started from beside fine-tuned when the run made
+    both."""
     if all(s.base is not None for s in samples):
-        return (["prompt", "temperature", "base model", "fine-tuned"],
+        return (["prompt", "temperature", before, "fine-tuned"],
                 [[s.prompt, str(s.temperature), s.base or "", s.completion] for s in samples])
     return ["prompt", "temperature", "completion"], [[s.prompt, str(s.temperature), s.completion] for s in samples]
 
@@ -65,7 +66,7 @@ def markdown_summary(outcomes: Sequence[Outcome], comparisons: Mapping[str, Fami
                       "", *table(["signal", comparison.previous, outcome.config, "change"],
                                  [[r.label, r.previous, r.current, r.change] for r in comparison.rows])]
         if outcome.evaluation and outcome.evaluation.samples:
-            header, rows = sample_table(outcome.evaluation.samples)
+            header, rows = sample_table(outcome.evaluation.samples, outcome.evaluation.before)
             lines += ["", f"**{outcome.config}**: sample completions (seed 1)", "", *table(header, rows)]
         if outcome.error:
             lines += ["", f"<details><summary>{outcome.config} failed</summary>", "", "```",

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
 
-from pipeline.config.effective import RunPlan, effective_config
+from pipeline.config.effective import ParentModel, RunPlan, effective_config
 from pipeline.config.loading import ConfigLoadError, LoadedConfig, load_config
 from pipeline.config.policy import check_policy
 from pipeline.config.rules import check_haha_rules, dataset_entries, dataset_file
@@ -26,11 +27,13 @@ from pipeline.core.problems import Problem, errors
 from pipeline.core.quiet import import_training_stack
 from pipeline.data.rows import row_count
 from pipeline.models.smoke import SmokeModel
-from pipeline.orchestration.context import RunContext, default_workspace
+from pipeline.orchestration.context import RunContext
 from pipeline.orchestration.outcome import ConfigState, EvalOutcome, StageName, StageResult, StageStatus
+from pipeline.orchestration.parents import start_from_parent
 from pipeline.publish.hub import PublishResult
 from pipeline.publish.modelcard import CardInputs, DatasetFile, render_card
 from pipeline.train.axolotl import TrainingError, train
+from pipeline.train.parent import merged_from
 from pipeline.train.tracking import WandbRef, run_reference
 
 
@@ -92,10 +95,11 @@ def smoke_model_for(ctx: RunContext, config: LoadedConfig) -> SmokeModel | None:
     return choose_smoke_model(config.data, ctx.smoke_model, ctx.tiny_model_dir, ctx.settings.data_dir)
 
 
-def effective_for(ctx: RunContext, state: ConfigState) -> tuple[dict[str, Any], list[str]]:
+def effective_for(ctx: RunContext, state: ConfigState,
+                  parent: ParentModel | None = None) -> tuple[dict[str, Any], list[str]]:
     run = state.run
     plan = RunPlan(run.adapter_dir.resolve(), run.prepared_dir.resolve(), ctx.settings.data_dir.resolve(),
-                   ctx.wandb_mode, smoke_model_for(ctx, state.loaded), ctx.smoke_steps)
+                   ctx.wandb_mode, smoke_model_for(ctx, state.loaded), ctx.smoke_steps, parent)
     effective, overrides = effective_config(state.loaded.data, run.basename, ctx.settings, plan)
     return effective, [str(o) for o in overrides]
 
@@ -105,6 +109,9 @@ class TrainStage:
 
     def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
         effective, overrides = effective_for(ctx, state)
+        parent = start_from_parent(ctx, state, str(effective["base_model"]))
+        if parent is not None:
+            effective, overrides = effective_for(ctx, state, parent)
         run = state.run
         if ctx.force and run.run_dir.exists():
             # From scratch: its checkpoints would otherwise be "resumed" by Axolotl's auto-resume.
@@ -112,7 +119,8 @@ class TrainStage:
         try:
             result = train(run, effective, state.loaded.sha256, ctx.wandb_mode,
                            lambda progress: state.on_status(f"training  {progress.describe()}"),
-                           overrides=overrides, time_limit=ctx.settings.train_timeout_s, smoke=ctx.smoke)
+                           overrides=overrides, time_limit=ctx.settings.train_timeout_s, smoke=ctx.smoke,
+                           parent=parent.ref if parent else None)
         except TrainingError as exc:
             raise StageError(f"{exc}\n    full log: {run.log}") from None
         return StageResult(StageStatus.SKIPPED if result.skipped else StageStatus.TRAINED, result)
@@ -122,9 +130,7 @@ def require_trained(ctx: RunContext, state: ConfigState) -> None:
     """The run folder holds this config's adapter, trained the way this command runs (smoke or real)."""
     if state.run.trained(state.loaded.sha256, ctx.smoke) is not None:
         return
-    given = ctx.workspace.parent != default_workspace(ctx.settings, ctx.smoke)
-    workspace = f" --workspace {ctx.workspace.parent}" if given else ""
-    command = f"haha train {state.path}{' --smoke' if ctx.smoke else ''}{workspace}"
+    command = f"haha train {state.path}{ctx.flags}"
     other = state.run.trained(state.loaded.sha256, not ctx.smoke)
     if other is not None:
         kind, wanted = ("a smoke run", "a real one") if other.smoke else ("a real run", "a smoke one")
@@ -153,14 +159,17 @@ def dataset_files(ctx: RunContext, config: LoadedConfig) -> list[DatasetFile]:
 def card_for(ctx: RunContext, state: ConfigState, repo_id: str) -> str:
     run = state.run
     effective = yaml.safe_load(run.config.read_text())
+    record = run.completion()
+    parent = record.parent if record is not None else None
+    base_model = merged_from(Path(effective["base_model"])) if parent else None
     server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
     results = ctx.results_path(run.basename)
     shown = results.relative_to(ctx.settings.root) if results.is_relative_to(ctx.settings.root) else results
     return render_card(CardInputs(
-        repo_id=repo_id, basename=run.basename, base_model=str(effective.get("base_model")),
+        repo_id=repo_id, basename=run.basename, base_model=base_model or str(effective.get("base_model")),
         config_sha256=state.loaded.sha256, effective_config=effective, datasets=dataset_files(ctx, state.loaded),
         wandb=wandb_reference(ctx, state), results_path=str(shown),
-        source_repo_url=f"{server}/{repository}" if server and repository else "",
+        source_repo_url=f"{server}/{repository}" if server and repository else "", parent=parent,
     ))
 
 

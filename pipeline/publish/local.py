@@ -44,6 +44,12 @@ def push_local(repo: Path, repo_id: str, files: list[Path], card: str, push: Pus
                          adapter_sha256=push.adapter_sha256)
 
 
+def latest_revision(repo: Path) -> str | None:
+    """The revision of the repo's latest push; None when nothing was pushed there."""
+    pushes = _read_pushes(repo)
+    return pushes[-1]["revision"] if pushes else None
+
+
 def _read_pushes(repo: Path) -> list[dict[str, str]]:
     path = repo / PUSH_LOG
     if not path.is_file():

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from pipeline.core.naming import is_hub_id
+from pipeline.core.runs import AdapterRef
 from pipeline.core.secrets import scrub, scrub_config
 from pipeline.train.tracking import WandbRef
 
@@ -40,14 +41,15 @@ class CardInputs:
     results_path: str = ""  # the results file, relative to the repo root (train/results/<basename>.json)
     # The source repository's web address (e.g. https://github.com/org/haha); turns the results path into a link.
     source_repo_url: str = ""
+    parent: AdapterRef | None = None  # haha_parent: the adapter merged into the base model before this one trained
 
 
 def render_card(card: CardInputs) -> str:
     """The README.md text: YAML front matter the Hub indexes, then sections for people."""
     sections = [
         _front_matter(card),
-        f"# {card.basename}\n\nA LoRA adapter for `{card.base_model}`, trained with Axolotl by the haha pipeline "
-        f"from config `{card.basename}` (sha256 `{card.config_sha256}`).",
+        f"# {card.basename}\n\nA LoRA adapter for `{card.base_model}`{_parent_phrase(card.parent)}, trained with "
+        f"Axolotl by the haha pipeline from config `{card.basename}` (sha256 `{card.config_sha256}`).",
         _data_section(card.datasets),
         _config_section(card.effective_config),
         _tracking_section(card),
@@ -94,12 +96,23 @@ def _tracking_section(card: CardInputs) -> str:
     return "## Tracking and results\n\n" + "\n".join(lines)
 
 
+def _parent_phrase(parent: AdapterRef | None) -> str:
+    if parent is None:
+        return ""
+    return (f" with the adapter `{parent.repo_id}` (revision `{parent.revision[:12]}`, config "
+            f"`{parent.basename}`) merged in first")
+
+
 def _usage_section(card: CardInputs) -> str:
+    parent = card.parent
+    merge = (f'base = PeftModel.from_pretrained(base, "{parent.repo_id}", revision="{parent.revision}")'
+             ".merge_and_unload()\n" if parent else "")
     return (
         "## How to use\n\n```python\n"
         "from peft import PeftModel\n"
         "from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
         f'base = AutoModelForCausalLM.from_pretrained("{card.base_model}")\n'
+        f"{merge}"
         f'model = PeftModel.from_pretrained(base, "{card.repo_id}")\n'
         f'tokenizer = AutoTokenizer.from_pretrained("{card.repo_id}")\n'
         "```"

@@ -20,6 +20,7 @@ from pipeline.core.naming import is_hub_id, sort_key
 from pipeline.results.model import (
     CONFIG_KEYS,
     Diversity,
+    JudgeScores,
     Quality,
     ResultsDoc,
     ResultsError,
@@ -28,6 +29,7 @@ from pipeline.results.model import (
     load_results,
 )
 from pipeline.results.quality import quality
+from pipeline.results.rank import largest_group
 from pipeline.train.tracking import WANDB_URL, WandbRef
 
 HUB_URL = "https://huggingface.co/"
@@ -96,6 +98,24 @@ class Link:
 
 
 # ---- pure helpers shared by the README, the HTML page and `haha compare` ----
+
+
+@dataclass(frozen=True)
+class JudgeView:
+    """The judge scores the index shows: the largest set scored by one judge revision on one sweep spec."""
+
+    label: str  # `haha-llama-3-8b-reward-001 at 1a2b3c4d5e6f`
+    scores: Mapping[str, JudgeScores]  # by entry name; entries scored otherwise are left out
+
+
+def judge_view(entries: Sequence[Entry]) -> JudgeView | None:
+    named = [(entry.name, entry.doc.judge) for entry in entries if entry.doc.judge is not None]
+    shown, _ = largest_group(named)
+    if not shown:
+        return None
+    by_name = dict(named)
+    judge = by_name[shown[0].name].judge
+    return JudgeView(f"{judge.basename} at {judge.revision[:12]}", {c.name: by_name[c.name] for c in shown})
 
 
 def format_value(value: Scalar) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.core.errors import HahaError
+from pipeline.core.runs import AdapterRef
 from pipeline.evaluate.params import SamplingParams
 
 # The hyperparameters echoed into the results file, in the order the haha files list them.
@@ -147,9 +148,21 @@ class Meta(_Open):
     training_loss: LossCurve | None = None
     eval_sha256: str | None = None  # the sweep spec the completions were made for
     reference: str | None = None  # "base": the base model without an adapter, the reference fine-tunes are read against
+    parent: AdapterRef | None = None  # haha_parent: the adapter revision this one started from; a new one re-runs it
     # The whole config as its author wrote it, flattened to dotted keys (`datasets[0].type.system_prompt`),
     # credentials dropped: what two results files are compared on.
     hyperparameters: dict[str, Scalar] | None = None
+
+
+class JudgeScores(_Open):
+    """The judge's reward for every sweep completion (`[tool.haha] judge`), named by the judge's adapter revision
+    and the sweep spec: scores from another judge, revision or spec are never compared with these."""
+
+    judge: AdapterRef
+    eval_sha256: str | None = None
+    mean_reward: float
+    n: int
+    rewards: list[list[list[float]]]  # [prompt][setting][seed], as `results` holds the completions
 
 
 class ResultsDoc(_Open):
@@ -157,6 +170,7 @@ class ResultsDoc(_Open):
     results: list[PromptResult]
     meta: Meta | None = None
     evals: dict[str, Any] = Field(default_factory=dict)  # eval tasks other than the sweep, by task file name
+    judge: JudgeScores | None = None
 
 
 def config_block(name: str, config: Mapping[str, Any]) -> dict[str, Any]:

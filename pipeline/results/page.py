@@ -17,6 +17,7 @@ from pipeline.results.index import (
     format_value,
     hub_link,
     hyperparameter_rows,
+    judge_view,
     overall_quality,
     quality_of,
     repeated_by_label,
@@ -25,7 +26,7 @@ from pipeline.results.index import (
     setting_labels,
     wandb_link,
 )
-from pipeline.results.model import Scalar
+from pipeline.results.model import JudgeScores, Scalar
 
 TEMPLATE = "results-index.html"
 DATA_MARKER = "__HAHA_DATA__"
@@ -35,16 +36,28 @@ def index_payload(scan: Scan) -> dict[str, Any]:
     """Everything the page shows, as one JSON object; values are pre-formatted so the page and README agree."""
     docs = [entry.doc for entry in scan.entries]
     rows = hyperparameter_rows([entry.hyperparameters for entry in scan.entries])
+    judged = judge_view(scan.entries)
     return {
         "keys": list(rows),
         "settings": setting_labels(docs),
-        "configs": [_config_payload(entry, {key: values[i] for key, values in rows.items()})
+        "judge": judged.label if judged else None,
+        "configs": [_config_payload(entry, {key: values[i] for key, values in rows.items()},
+                                    judged.scores.get(entry.name) if judged else None)
                     for i, entry in enumerate(scan.entries)],
         "broken": [str(broken) for broken in scan.broken],
     }
 
 
-def _config_payload(entry: Entry, values: Mapping[str, Scalar]) -> dict[str, Any]:
+def _reward_payload(scores: JudgeScores | None) -> dict[str, Any] | None:
+    """The judge's mean reward, and every completion's reward in results order (prompt, setting, seed) for the
+    page's win rates: two configs scored by one judge on one sweep line up cell by cell."""
+    if scores is None:
+        return None
+    return {"mean": scores.mean_reward,
+            "cells": [reward for settings in scores.rewards for seeds in settings for reward in seeds]}
+
+
+def _config_payload(entry: Entry, values: Mapping[str, Scalar], scores: JudgeScores | None) -> dict[str, Any]:
     doc, meta = entry.doc, entry.doc.meta
     overall = overall_quality(doc)
     hub = hub_link(meta.hub_repo, meta.adapter_source) if meta else None
@@ -59,6 +72,7 @@ def _config_payload(entry: Entry, values: Mapping[str, Scalar]) -> dict[str, Any
         "hyperparametersFrom": entry.hyperparameters_from,
         "reference": entry.reference,
         "repeated": repeated_by_label(doc),
+        "reward": _reward_payload(scores),
         "quality": {label: format_signal(name, overall[name]) for label, name in SIGNALS},
         "loss": [[step, loss] for step, loss in zip(meta.training_loss.steps, meta.training_loss.loss, strict=False)]
         if meta and meta.training_loss else None,

@@ -8,6 +8,7 @@ from pipeline.core.markdown import cell
 from pipeline.results.index import (
     DatedBy,
     Entry,
+    JudgeView,
     Link,
     Scan,
     base_model_of,
@@ -17,6 +18,7 @@ from pipeline.results.index import (
     format_value,
     hub_link,
     hyperparameter_rows,
+    judge_view,
     loss_change,
     overall_quality,
     percent,
@@ -50,6 +52,7 @@ def render_readme(scan: Scan) -> str:
     trained = hyperparameter_rows([entry.hyperparameters for entry in scan.entries if not entry.reference])
     keys = [key for key in differing(trained) if key != "base_model"]  # a reference has no training to differ in
     labels = setting_labels(docs)
+    judged = judge_view(scan.entries)
     lines = [
         "# Results",
         "",
@@ -59,13 +62,18 @@ def render_readme(scan: Scan) -> str:
     ]
     if scan.entries:
         header = ["config", "base model", *keys, "W&B", "Hub", "finished (UTC)", "loss", "empty", "never stopped",
-                  *(f"repeated {x}" for x in labels)]
+                  *(f"repeated {x}" for x in labels), *(["mean reward"] if judged else [])]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for index, entry in enumerate(scan.entries):
-            lines.append("| " + " | ".join(_readme_row(entry, [rows[key][index] for key in keys], labels)) + " |")
+            row = _readme_row(entry, [rows[key][index] for key in keys], labels) + _reward_cells(entry, judged)
+            lines.append("| " + " | ".join(row) + " |")
         lines += ["", "*empty*: completions with no text; *never stopped*: completions that ran to max_new_tokens "
                   "without ending their turn (— when not recorded); *repeated*: share of completions identical to "
                   "another seed's completion of the same prompt, empties aside (lower means more varied jokes)."]
+        if judged:
+            lines.append(f"*mean reward*: the judge {cell(judged.label)}'s mean score of the sweep's completions "
+                         "(higher is funnier to it; — when this judge revision has not scored them). `haha rank` "
+                         "ranks them by pairwise wins; index.html sorts by it and shows win rates.")
         if any(entry.dated_by is DatedBy.COMMIT for entry in scan.entries):
             lines.append("† no finish time recorded (older format): the time of the results file's last commit.")
     else:
@@ -74,6 +82,13 @@ def render_readme(scan: Scan) -> str:
         lines += ["", "## Unreadable results files", ""]
         lines += [f"- `{broken.file}`: {cell(broken.reason)}" for broken in scan.broken]
     return "\n".join(lines) + "\n"
+
+
+def _reward_cells(entry: Entry, judged: JudgeView | None) -> list[str]:
+    if judged is None:
+        return []
+    scores = judged.scores.get(entry.name)
+    return [f"{scores.mean_reward:.3f}" if scores else "—"]
 
 
 def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -> list[str]:

@@ -26,11 +26,12 @@ import yaml
 
 from pipeline.core.errors import HahaError
 from pipeline.core.files import write_atomic
-from pipeline.core.runs import RunPaths, TrainRecord
+from pipeline.core.runs import AdapterRef, RunPaths, TrainRecord
 from pipeline.train.child import run_child
 from pipeline.train.tracking import WandbMode, wandb_env
 
-STEP_PATTERN = re.compile(r"(\d+)/(\d+) \[[\d:]+<([\d:?]+)")
+# The trainer's bar has no label; dataset bars ("Mapping RL Dataset (num_proc=2): 100%|...| 48/48") do.
+STEP_PATTERN = re.compile(r"^\s*\d+%\|[^|]*\|\s*(\d+)/(\d+) \[[\d:]+<([\d:?]+)")
 METRICS_PATTERN = re.compile(r"^\{'(?:train_)?loss'.*\}$")
 ALL_ROWS_DROPPED = "num_samples=0"
 
@@ -110,11 +111,13 @@ def discard_incomplete_checkpoints(adapter_dir: Path) -> list[Path]:
     return broken
 
 
-def write_effective_config(run: RunPaths, config: dict[str, Any], config_sha256: str, smoke: bool) -> None:
-    """Another config hash, or a smoke run where a real one was (or back), means the old checkpoints belong to
-    another run: start from a clean run dir."""
+def write_effective_config(run: RunPaths, config: dict[str, Any], config_sha256: str, smoke: bool,
+                           parent: AdapterRef | None) -> None:
+    """Another config hash, a smoke run where a real one was (or back), or another parent adapter means the old
+    checkpoints belong to another run: start from a clean run dir."""
     started = run.run_dir / "started.json"
-    identity = {"config_sha256": config_sha256, "smoke": smoke}
+    identity = {"config_sha256": config_sha256, "smoke": smoke,
+                **({"parent": parent.model_dump()} if parent is not None else {})}
     if started.is_file() and json.loads(started.read_text()) != identity:
         shutil.rmtree(run.run_dir)
     run.run_dir.mkdir(parents=True, exist_ok=True)
@@ -167,11 +170,11 @@ def loss_history(path: Path) -> list[tuple[int, float]]:
 
 
 def record_completion(run: RunPaths, config_sha256: str, smoke: bool, progress: Progress,
-                      seconds: float) -> TrainRecord:
+                      seconds: float, parent: AdapterRef | None) -> TrainRecord:
     history = loss_history(run.losses)
     record = TrainRecord(config_sha256=config_sha256, finished=datetime.now(UTC).isoformat(timespec="seconds"),
                          seconds=round(seconds, 1), steps=progress.step, losses=[loss for _, loss in history],
-                         loss_steps=[step for step, _ in history], smoke=smoke)
+                         loss_steps=[step for step, _ in history], smoke=smoke, parent=parent)
     write_atomic(run.record, record.model_dump_json(indent=2))
     return record
 
@@ -188,14 +191,14 @@ class TrainResult:
 
 def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode: WandbMode,
           on_progress: Callable[[Progress], None] = lambda _p: None, overrides: Sequence[str] = (),
-          time_limit: float | None = None, smoke: bool = False) -> TrainResult:
-    """Train unless this exact config already has a complete adapter.
+          time_limit: float | None = None, smoke: bool = False, parent: AdapterRef | None = None) -> TrainResult:
+    """Train unless this exact config (from this parent adapter) already has a complete adapter.
 
     `overrides` (the keys the pipeline changed) head this attempt's part of the log.
     """
-    if (done := run.trained(config_sha256, smoke)) is not None:
+    if (done := run.trained_from(config_sha256, smoke, parent)) is not None:
         return TrainResult(done, True, tuple(overrides), run.run_dir)
-    write_effective_config(run, config, config_sha256, smoke)
+    write_effective_config(run, config, config_sha256, smoke, parent)
     with run.log.open("a", encoding="utf-8") as log:
         log.writelines(f"haha: override {line}\n" for line in overrides)
         for checkpoint in discard_incomplete_checkpoints(run.adapter_dir):
@@ -224,5 +227,5 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
             f"in {run.adapter_dir}: run the same command again to resume from the last one")
     if child.returncode != 0 or not run.adapter_complete():
         raise TrainingError(diagnose(run.log, child.returncode, config.get("sequence_len")))
-    record = record_completion(run, config_sha256, smoke, progress, time.monotonic() - started)
+    record = record_completion(run, config_sha256, smoke, progress, time.monotonic() - started, parent)
     return TrainResult(record, False, tuple(overrides), run.run_dir)

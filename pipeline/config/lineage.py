@@ -1,0 +1,122 @@
+"""`haha_parent`: a config that starts from another config's adapter ("SFT first, then DPO from it").
+
+The child names its parent by basename. At training time the pipeline fetches the parent's published
+adapter, merges it into the base model and trains the child on that merged model (train/parent.py):
+the one way that works for every training kind, since Axolotl's `lora_model_dir` is silently ignored
+by its DPO/IPO/KTO trainers (they build a fresh LoRA from the config). For DPO this also makes the
+reference model the parent, as the recipe wants.
+
+This module is the pure part: the rules a parent must meet, and the order that puts parents first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.config.loading import ConfigLoadError, LoadedConfig, load_config
+from pipeline.core.naming import basename_of, parse_config_name
+from pipeline.core.problems import Problem
+
+PARENT_KEY = "haha_parent"
+# What a config needs to have run before it: basenames of configs beside it.
+Needs = Callable[[Path], Sequence[str]]
+# Axolotl's own "start from this adapter" key: with a parent, haha decides where training starts.
+ADAPTER_SET_BY_HAHA = "lora_model_dir"
+
+
+def parent_of(data: dict[str, Any]) -> str | None:
+    """The parent's basename, when the config names one."""
+    value = data.get(PARENT_KEY)
+    return value if isinstance(value, str) and value else None
+
+
+def parent_path(config_path: Path, parent: str) -> Path:
+    """Parents live beside their children in train/config."""
+    return config_path.parent / f"{parent}.yml"
+
+
+def lineage(config_path: Path, read_parent: Callable[[Path], str | None]) -> list[str]:
+    """The chain of basenames from this config up through its ancestors; stops at a loop or a missing file."""
+    chain = [basename_of(config_path)]
+    path = config_path
+    while (parent := read_parent(path)) is not None:
+        chain.append(parent)
+        if chain.count(parent) > 1:
+            break
+        path = parent_path(config_path, parent)
+    return chain
+
+
+def parent_needed(path: Path) -> list[str]:
+    """What `needs_first` reads when only parents matter."""
+    parent = read_parent_key(path)
+    return [parent] if parent is not None else []
+
+
+def read_parent_key(path: Path) -> str | None:
+    try:
+        return parent_of(load_config(path).data)
+    except (ConfigLoadError, OSError, UnicodeDecodeError):
+        return None
+
+
+def parent_problems(config: LoadedConfig, display: str) -> list[Problem]:
+    """Why the config's `haha_parent` cannot be trained from, one problem per reason."""
+    data = config.data
+    if PARENT_KEY not in data or data[PARENT_KEY] in (None, ""):
+        return []
+
+    def problem(message: str, key: str = PARENT_KEY) -> Problem:
+        return Problem(display, config.line_of(key), key, message)
+
+    name = data[PARENT_KEY]
+    if not isinstance(name, str) or parse_config_name(f"{name}.yml") is None:
+        return [problem(f"must be the basename of another config in train/config (like quip-sft-003), got {name!r}")]
+    if name == basename_of(config.path):
+        return [problem("a config cannot start from itself")]
+    path = parent_path(config.path, name)
+    try:
+        parent = load_config(path)
+    except (ConfigLoadError, OSError, UnicodeDecodeError):
+        return [problem(f"no readable config {name}.yml beside this one in {config.path.parent}")]
+    problems = []
+    chain = lineage(config.path, read_parent_key)
+    if chain.count(chain[-1]) > 1:
+        problems.append(problem(f"the haha_parent chain loops: {' → '.join(chain)}"))
+    from pipeline.train.kinds import find_kind
+
+    parent_kind = find_kind(parent.data)
+    if parent_kind is not None and parent_kind.scorer:
+        problems.append(problem(f"{name} trains a reward model (a scorer): there is no generator adapter to start "
+                                "from"))
+    if parent.data.get("base_model") != data.get("base_model"):
+        problems.append(problem(f"must be {name}'s base_model {parent.data.get('base_model')!r}: its adapter was "
+                                "trained on that model", "base_model"))
+    if data.get(ADAPTER_SET_BY_HAHA):
+        problems.append(problem(f"leave it out: with haha_parent the pipeline starts from {name}'s published "
+                                "adapter itself", ADAPTER_SET_BY_HAHA))
+    return problems
+
+
+def needs_first(paths: Sequence[Path], needs: Needs) -> list[Path]:
+    """`paths` reordered so each config comes after the configs it needs (its parent, the reward model its
+    best-of-N scores with) when they are in the list; otherwise the order is kept."""
+    by_name = {basename_of(path): path for path in paths}
+    ordered: list[Path] = []
+    placing: set[str] = set()
+
+    def place(path: Path) -> None:
+        name = basename_of(path)
+        if path in ordered or name in placing:
+            return
+        placing.add(name)
+        for needed in needs(path):
+            if needed in by_name:
+                place(by_name[needed])
+        ordered.append(path)
+
+    for path in paths:
+        place(path)
+    return ordered

@@ -1,0 +1,145 @@
+"""The `pairwise` eval task: does the model prefer the chosen answer to the rejected one?
+
+    {"kind": "pairwise", "pairs": [{"prompt", "chosen", "rejected"}, ...]}    (or "path": a JSONL in train/data)
+
+A reward model scores each (prompt, answer) as one chat turn; a policy scores an answer by the sum of its
+tokens' log-probabilities after the prompt formatted as in training. Accuracy is the share of pairs where
+chosen scores above rejected; the mean margin is chosen minus rejected. Deterministic: no sampling.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.core.problems import Problem
+from pipeline.evaluate.model import ModelHandle
+from pipeline.evaluate.tasks import EvalJob, EvalTask, OnProgress, Progress, TaskOutput, register_task
+from pipeline.results.model import ResultsDoc
+
+
+class Pair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prompt: str = Field(min_length=1)
+    chosen: str = Field(min_length=1)
+    rejected: str = Field(min_length=1)
+
+
+class PairwiseSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["pairwise"]
+    pairs: list[Pair] | None = None
+    path: str | None = None  # a JSONL file in train/data, one pair per line
+    configs: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PairwiseSpec:
+        if (self.pairs is None) == (self.path is None):
+            raise ValueError('give the pairs inline ("pairs") or as a file in train/data ("path"), one of them')
+        return self
+
+
+def read_pairs(spec: PairwiseSpec, task_path: Path) -> list[Pair]:
+    """The pairs, inline or from `train/data/<path>` beside the task file's train/eval."""
+    if spec.pairs is not None:
+        return spec.pairs
+    assert spec.path is not None
+    data_dir = task_path.resolve().parent.parent / "data"
+    source = (data_dir / Path(spec.path).name).resolve()
+    lines = source.read_text(encoding="utf-8").splitlines()
+    return [Pair.model_validate_json(line) for line in lines if line.strip()]
+
+
+@dataclass(frozen=True)
+class PairwiseTaskSpec:
+    """A checked task file: its name (results go under `evals.<name>`) and its pairs."""
+
+    name: str
+    pairs: list[Pair]
+
+
+@dataclass
+class PairwiseOutput(TaskOutput):
+    scoring: str = ""
+    scores: list[tuple[float, float]] = field(default_factory=list)
+
+
+def score_rewards(model: ModelHandle, prompts: Sequence[str], answers: Sequence[str]) -> list[float]:
+    """The reward model's score of each (prompt, answer) as one user turn and one assistant turn."""
+    import torch
+
+    texts = [model.tokenizer.apply_chat_template([{"role": "user", "content": p}, {"role": "assistant", "content": a}],
+                                                 tokenize=False) for p, a in zip(prompts, answers, strict=True)]
+    batch = model.tokenizer(texts, return_tensors="pt", padding=True).to(model.model.device)
+    with torch.no_grad():
+        return model.model(**batch).logits[:, 0].float().tolist()
+
+
+def score_loglikelihoods(model: ModelHandle, prompt_ids: Sequence[Sequence[int]],
+                         answers: Sequence[str]) -> list[float]:
+    """Sum of the answer tokens' log-probabilities after the prompt, one forward pass per row."""
+    import torch
+
+    found = []
+    for ids, answer in zip(prompt_ids, answers, strict=True):
+        answer_ids = model.tokenizer(answer, add_special_tokens=False)["input_ids"]
+        inputs = torch.tensor([[*ids, *answer_ids]], device=model.model.device)
+        with torch.no_grad():
+            logits = model.model(input_ids=inputs).logits[0, len(ids) - 1:-1].float()
+        found.append(float(torch.log_softmax(logits, -1).gather(1, torch.tensor(answer_ids, device=logits.device)
+                                                                 [:, None]).sum()))
+    return found
+
+
+@register_task
+class PairwiseTask(EvalTask[PairwiseTaskSpec, int, PairwiseOutput]):
+    kind = "pairwise"
+
+    def check(self, path: Path, display: str) -> tuple[PairwiseTaskSpec | None, list[Problem]]:
+        try:
+            spec = PairwiseSpec.model_validate_json(path.read_bytes())
+            return PairwiseTaskSpec(path.stem, read_pairs(spec, path)), []
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            key = ".".join(str(part) for part in error["loc"]) or "pairwise"
+            return None, [Problem(display, None, key, error["msg"])]
+        except (OSError, json.JSONDecodeError) as exc:
+            return None, [Problem(display, None, "path", f"cannot read the pairs: {exc}")]
+
+    def plan(self, spec: PairwiseTaskSpec) -> list[int]:
+        return list(range(len(spec.pairs)))
+
+    def run(self, job: EvalJob, spec: PairwiseTaskSpec, units: Sequence[int], model: ModelHandle,
+            on_progress: OnProgress) -> PairwiseOutput:
+        pairs = [spec.pairs[index] for index in units]
+        prompts = [pair.prompt for pair in pairs]
+        if model.scorer:
+            chosen = score_rewards(model, prompts, [p.chosen for p in pairs])
+            rejected = score_rewards(model, prompts, [p.rejected for p in pairs])
+            scoring = "reward"
+        else:
+            from pipeline.evaluate.prompting import encode_prompts
+
+            prompt_ids = encode_prompts(job.config.data, prompts, model.tokenizer)
+            chosen = score_loglikelihoods(model, prompt_ids, [p.chosen for p in pairs])
+            rejected = score_loglikelihoods(model, prompt_ids, [p.rejected for p in pairs])
+            scoring = "loglikelihood"
+        on_progress(Progress(self.kind, len(pairs), len(pairs), len(pairs), 0.0))
+        return PairwiseOutput(computed=len(pairs), scoring=scoring, scores=list(zip(chosen, rejected, strict=True)))
+
+    def assemble(self, job: EvalJob, spec: PairwiseTaskSpec, output: PairwiseOutput,
+                 doc: ResultsDoc) -> ResultsDoc:
+        n = len(output.scores)
+        wins = sum(1 for chosen, rejected in output.scores if chosen > rejected)
+        margin = sum(chosen - rejected for chosen, rejected in output.scores) / n if n else 0.0
+        result: dict[str, Any] = {
+            "kind": self.kind, "scoring": output.scoring,
+            "metrics": {"accuracy": round(wins / n, 4) if n else 0.0, "mean_margin": round(margin, 4), "n": n},
+            "scores": [{"chosen": round(c, 4), "rejected": round(r, 4)} for c, r in output.scores],
+        }
+        return doc.model_copy(update={"evals": {**doc.evals, spec.name: result}})

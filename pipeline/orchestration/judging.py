@@ -1,0 +1,90 @@
+"""The judge across configs: `[tool.haha] judge` scores every results file's sweep completions.
+
+Runs after a `haha run` (and as `haha judge`): the judge is a reward config of the repo, so it
+must have been trained, published and evaluated first. Each results file gets a top-level
+`judge` block naming the judge's adapter revision and the sweep spec it scored; a file already
+scored by this revision for its current sweep is left alone, so a new judge revision rescores
+everything and old scores are never mixed with new ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.core.files import write_atomic
+from pipeline.core.runs import AdapterRef
+from pipeline.evaluate.model import ModelHandle
+from pipeline.orchestration.context import RunContext
+from pipeline.results.model import JudgeScores, ResultsDoc, ResultsError, dumps_results, load_results
+
+
+@dataclass
+class JudgeReport:
+    judge: AdapterRef
+    scored: list[str] = field(default_factory=list)  # results files scored now
+    current: list[str] = field(default_factory=list)  # already scored by this judge revision
+    seconds: float = 0.0
+
+
+def needs_scores(doc: ResultsDoc, judge: AdapterRef) -> bool:
+    """A sweep this judge revision has not scored for its current spec."""
+    if not doc.results:
+        return False
+    spec = doc.meta.eval_sha256 if doc.meta else None
+    return doc.judge is None or doc.judge.judge != judge or doc.judge.eval_sha256 != spec
+
+
+def score_sweep(scorer: ModelHandle, doc: ResultsDoc, judge: AdapterRef, batch_size: int) -> JudgeScores:
+    """The judge's reward for every completion, nested as the results hold them."""
+    from pipeline.evaluate.best_of_n import score_batched
+
+    prompts, answers = [], []
+    for prompt in doc.results:
+        for setting in prompt.settingsResults:
+            prompts += [prompt.prompt] * len(setting.completions)
+            answers += setting.completions
+    rewards = iter(score_batched(scorer, prompts, answers, batch_size))
+    nested = [[[round(next(rewards), 4) for _ in setting.completions] for setting in prompt.settingsResults]
+              for prompt in doc.results]
+    flat = [reward for settings in nested for seeds in settings for reward in seeds]
+    return JudgeScores(judge=judge, eval_sha256=doc.meta.eval_sha256 if doc.meta else None,
+                       mean_reward=round(sum(flat) / len(flat), 4) if flat else 0.0, n=len(flat), rewards=nested)
+
+
+def results_files(results_dir: Path) -> list[Path]:
+    """Every config's results file and the base-model references beside them."""
+    return sorted(results_dir.glob("*.json")) + sorted((results_dir / "base").glob("*.json"))
+
+
+def judge_results(ctx: RunContext, on_status: Callable[[str], None] = lambda _text: None) -> JudgeReport | None:
+    """Score every results file the judge has not scored yet; None when no judge is set."""
+    from pipeline.evaluate.model import load_model
+    from pipeline.orchestration.evaluating import scorer_for
+
+    if not ctx.settings.judge:
+        return None
+    clock = time.monotonic()
+    scorer_ref = scorer_for(ctx, ctx.settings.config_dir / f"{ctx.settings.judge}.yml", "the judge")
+    judge = scorer_ref.ref
+    report = JudgeReport(judge)
+    scorer: ModelHandle | None = None
+    for path in results_files(ctx.results_dir):
+        try:
+            doc = load_results(path)
+        except ResultsError:
+            continue  # the index reports unreadable files; the judge scores what it can read
+        if not needs_scores(doc, judge):
+            report.current += [path.stem] if doc.results else []
+            continue
+        if scorer is None:
+            on_status(f"judge: loading {judge.basename}")
+            scorer = load_model(scorer_ref.base_model, scorer_ref.adapter_dir, scorer=True)
+        on_status(f"judge: scoring {path.stem}")
+        scores = score_sweep(scorer, doc, judge, ctx.eval.batch_size)
+        write_atomic(path, dumps_results(doc.model_copy(update={"judge": scores})))
+        report.scored.append(path.stem)
+    report.seconds = time.monotonic() - clock
+    return report

@@ -1,0 +1,30 @@
+"""What each config needs to have run before it: its `haha_parent`, and the reward model of any best-of-N
+eval that applies to it. Read from the repo's files; `needs_first` (config/lineage.py) orders by it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.config.lineage import Needs, read_parent_key
+from pipeline.config.loading import ConfigLoadError, load_config
+from pipeline.core.naming import basename_of
+from pipeline.evaluate.tasks import task_files
+from pipeline.train.kinds import find_kind
+
+
+def needs_of(eval_dir: Path) -> Needs:
+    """A `Needs` over the task files in `eval_dir` as they are now."""
+    scoring = [task for _, task, _ in task_files(eval_dir) if task is not None and task.reward_model]
+
+    def needs(path: Path) -> list[str]:
+        found = [parent] if (parent := read_parent_key(path)) is not None else []
+        try:
+            kind = find_kind(load_config(path).data)
+        except (ConfigLoadError, OSError, UnicodeDecodeError):
+            return found
+        defaults = kind.default_tasks if kind is not None else ()
+        name = basename_of(path)
+        return found + [task.reward_model for task in scoring
+                        if task.reward_model and task.reward_model != name and task.applies_to(name, defaults)]
+
+    return needs

@@ -1,0 +1,150 @@
+"""Ranking configs by the judge's rewards: pairwise win rates, and a Bradley-Terry leaderboard with intervals.
+
+Two configs are compared cell by cell: the same prompt, setting and seed of the same sweep spec,
+scored by the same judge revision. A cell is a win for the config whose completion the judge
+rewards higher (a tie is half a win each). Bradley-Terry strengths are fitted to all pairwise wins
+with Hunter's MM updates, with half a virtual win each way per pair so a config that never wins
+keeps a finite score; scores are on the Elo scale (400 log10 of the strength, mean 0). The 95 %
+interval resamples the cells with replacement (a fixed seed, so the same files give the same table).
+Pure: no files, no models.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pipeline.results.model import JudgeScores
+
+CellKey = tuple[int, int, int]  # prompt, setting, seed index
+PRIOR_WINS = 0.5
+RESAMPLES = 200
+MM_ITERATIONS = 500
+CONVERGED = 1e-9
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    rewards: Mapping[CellKey, float]
+
+    @property
+    def mean_reward(self) -> float:
+        return sum(self.rewards.values()) / len(self.rewards) if self.rewards else 0.0
+
+
+def contender(name: str, scores: JudgeScores) -> Contender:
+    return Contender(name, {(p, s, k): reward for p, settings in enumerate(scores.rewards)
+                            for s, seeds in enumerate(settings) for k, reward in enumerate(seeds)})
+
+
+def comparable_key(scores: JudgeScores) -> tuple[str, str, str | None]:
+    """Scores compare only under the same judge config, revision and sweep spec."""
+    return scores.judge.basename, scores.judge.revision, scores.eval_sha256
+
+
+def largest_group(named: Sequence[tuple[str, JudgeScores]],
+                  judge: str | None = None) -> tuple[list[Contender], list[str]]:
+    """The biggest set of results scored comparably (by `judge` when given), and the names left out."""
+    groups: dict[tuple[str, str, str | None], list[str]] = {}
+    for name, scores in named:
+        if judge is None or scores.judge.basename == judge:
+            groups.setdefault(comparable_key(scores), []).append(name)
+    chosen = set(max(groups.values(), key=len, default=[]))
+    return ([contender(name, scores) for name, scores in named if name in chosen],
+            [name for name, _ in named if name not in chosen])
+
+
+def shared_cells(contenders: Sequence[Contender]) -> list[CellKey]:
+    if not contenders:
+        return []
+    common = set(contenders[0].rewards)
+    for other in contenders[1:]:
+        common &= set(other.rewards)
+    return sorted(common)
+
+
+def win_share(a: Contender, b: Contender, cells: Sequence[CellKey] | None = None) -> float | None:
+    """The share of shared cells where a's completion out-scores b's (ties count half); None with none shared."""
+    keys = cells if cells is not None else shared_cells([a, b])
+    if not keys:
+        return None
+    wins = sum(1.0 if a.rewards[k] > b.rewards[k] else 0.5 if a.rewards[k] == b.rewards[k] else 0.0 for k in keys)
+    return wins / len(keys)
+
+
+def win_matrix(contenders: Sequence[Contender], cells: Sequence[CellKey]) -> list[list[float]]:
+    """wins[i][j]: cells where i beat j (ties half each)."""
+    size = len(contenders)
+    wins = [[0.0] * size for _ in range(size)]
+    for key in cells:
+        scores = [c.rewards[key] for c in contenders]
+        for i in range(size):
+            for j in range(size):
+                if i != j:
+                    wins[i][j] += 1.0 if scores[i] > scores[j] else 0.5 if scores[i] == scores[j] else 0.0
+    return wins
+
+
+def bradley_terry(wins: Sequence[Sequence[float]]) -> list[float]:
+    """Elo-scale strengths (mean 0) fitted to a win matrix by minorization-maximization."""
+    size = len(wins)
+    if size == 0:
+        return []
+    total = [[wins[i][j] + PRIOR_WINS if i != j else 0.0 for j in range(size)] for i in range(size)]
+    strength = [1.0] * size
+    for _ in range(MM_ITERATIONS):
+        updated = []
+        for i in range(size):
+            won = sum(total[i])
+            games = sum((total[i][j] + total[j][i]) / (strength[i] + strength[j]) for j in range(size) if j != i)
+            updated.append(won / games if games else 1.0)
+        norm = math.exp(sum(math.log(s) for s in updated) / size)
+        updated = [s / norm for s in updated]
+        converged = max(abs(a - b) for a, b in zip(updated, strength, strict=True)) < CONVERGED
+        strength = updated
+        if converged:
+            break
+    return [400 * math.log10(s) for s in strength]
+
+
+@dataclass(frozen=True)
+class Rank:
+    name: str
+    score: float  # Elo scale, mean 0 over the ranked configs
+    low: float  # 95 % bootstrap interval over cells
+    high: float
+    mean_reward: float
+    win_share: float  # against all the others, over every shared cell
+    cells: int
+
+
+def leaderboard(contenders: Sequence[Contender], resamples: int = RESAMPLES, seed: int = 0) -> list[Rank]:
+    """Configs ranked by Bradley-Terry score over the cells they all share, best first."""
+    cells = shared_cells(contenders)
+    if len(contenders) < 2 or not cells:
+        return []
+    scores = bradley_terry(win_matrix(contenders, cells))
+    rng = random.Random(seed)
+    samples: list[list[float]] = [[] for _ in contenders]
+    for _ in range(resamples):
+        drawn = [cells[rng.randrange(len(cells))] for _ in cells]
+        for index, value in enumerate(bradley_terry(win_matrix(contenders, drawn))):
+            samples[index].append(value)
+    ranks = []
+    for index, who in enumerate(contenders):
+        ordered = sorted(samples[index])
+        others = [win_share(who, other, cells) or 0.0 for other in contenders if other is not who]
+        ranks.append(Rank(who.name, scores[index], _quantile(ordered, 0.025), _quantile(ordered, 0.975),
+                          who.mean_reward, sum(others) / len(others), len(cells)))
+    return sorted(ranks, key=lambda rank: (-rank.score, rank.name))
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    if not ordered:
+        return float("nan")
+    position = q * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
