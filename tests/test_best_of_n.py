@@ -114,3 +114,8 @@ def test_validation_checks_the_spec_and_that_the_reward_model_is_one(haha_repo: 
     (haha_repo / "train" / "eval" / "best.json").write_text(json.dumps({**SPEC, "rewardModel": "jokes-001"}))
     problems = [(p.key, p.message) for p in check_eval_tasks(load_settings(haha_repo))]
     assert ("rewardModel", "jokes-001 does not train a reward model (it needs reward_model: true)") in problems
+    for escape in ("../config/jokes-001", "/tmp/elsewhere/rm-001"):
+        (haha_repo / "train" / "eval" / "best.json").write_text(json.dumps({**SPEC, "rewardModel": escape}))
+        problems = [(p.key, p.message) for p in check_eval_tasks(load_settings(haha_repo))]
+        assert ("rewardModel", "must be the basename of a reward config in train/config (like "
+                f"haha-llama-3-8b-reward-001), got {escape!r}") in problems

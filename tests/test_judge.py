@@ -160,3 +160,20 @@ def test_validate_refuses_a_judge_that_is_not_a_reward_config(haha_repo: Path) -
     report = validate([], load_settings(haha_repo))
     assert [(p.file, p.key, p.message) for p in report.other if p.key == "tool.haha.judge"] == [
         ("pyproject.toml", "tool.haha.judge", "jokes-001 does not train a reward model (it needs reward_model: true)")]
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    (lambda d: d["judge"]["rewards"].__setitem__(0, [[0.2] * 4, [0.2] * 2]),  # 12 rewards, in the wrong places
+     "do not line up with the results' completions"),
+    (lambda d: d["judge"]["rewards"][0][0].__setitem__(0, "NaN"), "finite number"),
+    (lambda d: d["judge"].__setitem__("n", -5), "n is -5 but there are 12 rewards"),
+    (lambda d: d["judge"].__setitem__("mean_reward", 1e9), "is not the mean of the rewards"),
+])
+def test_judge_scores_that_do_not_add_up_make_the_file_unreadable(tmp_path: Path, change: object, why: str) -> None:
+    from pipeline.results.model import ResultsError
+
+    doc = judged("haha-a", [0.2] * 12)
+    change(doc)  # type: ignore[operator]
+    path = write_doc(tmp_path, "haha-a", doc)
+    with pytest.raises(ResultsError, match=why):
+        load_results(path)

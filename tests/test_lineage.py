@@ -129,3 +129,11 @@ def test_an_explicit_run_pulls_in_a_pending_parent_first(haha_repo: Path) -> Non
     write_results(haha_repo, haha_repo / "train" / "config" / "jokes-001.yml")
     ordered, added = with_pending_needs([child], haha_repo / "train" / "results", parent_needed)
     assert [p.stem for p in ordered] == ["jokes-dpo-001"] and added == []  # a done parent is not run again
+
+
+def test_a_chain_of_parents_and_a_reward_model_with_a_parent_are_refused(haha_repo: Path) -> None:
+    write_config(haha_repo, "jokes-dpo-001", haha_parent="jokes-001")
+    grandchild = write_config(haha_repo, "jokes-dpo-002", haha_parent="jokes-dpo-001")
+    assert any("jokes-dpo-001 starts from jokes-001 itself" in m for _, _, m in errors_of(haha_repo, grandchild))
+    reward = write_config(haha_repo, "jokes-rm-001", haha_parent="jokes-001", reward_model=True)
+    assert any("a reward model cannot start from a parent" in m for _, _, m in errors_of(haha_repo, reward))

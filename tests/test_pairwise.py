@@ -68,3 +68,38 @@ def test_a_reward_model_is_scored_by_its_head(haha_repo: Path, tiny_model_dir: P
     pairs = doc["evals"]["pairs"]
     assert pairs["scoring"] == "reward" and pairs["metrics"]["n"] == 3
     assert doc["results"] == [], "a reward model cannot generate: no sweep"
+
+
+def pairwise_problems(repo: Path, task: dict) -> list[tuple[str, int | None, str, str]]:
+    from pipeline.config.validation import check_eval_tasks
+
+    (repo / "train" / "eval" / "pairs.json").write_text(json.dumps(task, indent=2))
+    return [(p.file, p.line, p.key, p.message) for p in check_eval_tasks(load_settings(repo))]
+
+
+def test_a_pairs_file_is_a_file_name_in_train_data_and_never_leads_outside(haha_repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text(json.dumps(PAIRS[0]) + "\n")
+    (haha_repo / "train" / "data" / "evil.jsonl").symlink_to(outside)
+    found = pairwise_problems(haha_repo, {"kind": "pairwise", "path": "evil.jsonl"})
+    assert found == [("train/eval/pairs.json", 3, "path", "evil.jsonl leads outside train/data (a symlink?)")]
+    for name in ("../../pyproject.toml", "/etc/passwd", "sub/pairs.jsonl"):
+        found = pairwise_problems(haha_repo, {"kind": "pairwise", "path": name})
+        assert found == [("train/eval/pairs.json", 3, "path",
+                          f"must be a file name in train/data (no folders), got {name!r}")]
+
+
+def test_a_bad_line_of_a_pairs_file_is_named_by_that_file_and_line(haha_repo: Path) -> None:
+    rows = [json.dumps(PAIRS[0]), "{not json", json.dumps({"prompt": "p", "chosen": "c", "rejectd": "r"})]
+    (haha_repo / "train" / "data" / "pairs.jsonl").write_text("\n".join(rows) + "\n")
+    found = pairwise_problems(haha_repo, {"kind": "pairwise", "path": "pairs.jsonl"})
+    assert [(file, line, key) for file, line, key, _ in found] == [
+        ("train/data/pairs.jsonl", 2, "line"), ("train/data/pairs.jsonl", 3, "rejected"),
+        ("train/data/pairs.jsonl", 3, "rejectd")]
+    (haha_repo / "train" / "data" / "pairs.jsonl").write_bytes(b"\xff\xfe bad\n")
+    assert pairwise_problems(haha_repo, {"kind": "pairwise", "path": "pairs.jsonl"})[0][3].startswith("not UTF-8")
+    (haha_repo / "train" / "data" / "pairs.jsonl").write_text("")
+    assert pairwise_problems(haha_repo, {"kind": "pairwise", "path": "pairs.jsonl"}) == [
+        ("train/data/pairs.jsonl", None, "path", "has no pairs")]
+    found = pairwise_problems(haha_repo, {"kind": "pairwise", "pairs": [], "foo": 1})
+    assert {(line, key) for _, line, key, _ in found} == {(3, "pairs"), (4, "foo")}

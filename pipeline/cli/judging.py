@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.app import app, console, say, verb
+from pipeline.cli.app import app, console, errors, say, verb
 from pipeline.cli.options import HubOption, SmokeModelOption, SmokeOption, WorkspaceOption, context, workspace_held
 from pipeline.core.errors import UsageError
 from pipeline.core.settings import load_settings
@@ -76,11 +76,14 @@ def rank(
 
     settings = load_settings()
     folder = results_dir or settings.results_dir
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder of results files")
     named = []
     for path in results_files(folder):
         try:
             doc = load_results(path)
-        except ResultsError:
+        except ResultsError as exc:
+            errors.print(f"unreadable, not ranked: {exc}", style="yellow", markup=False)
             continue
         if doc.judge is not None:
             named.append((f"base: {path.stem}" if path.parent.name == "base" else path.stem, doc.judge))

@@ -27,6 +27,8 @@ def results(
     from pipeline.results.sources import read_sources
 
     settings = load_settings()
+    if results_dir is not None and not results_dir.is_dir():
+        raise UsageError(f"--results-dir {results_dir} is not a folder")
     results_dir = results_dir or settings.results_dir
     scan = write_index(results_dir, read_sources(settings.root, results_dir, settings.config_dir))
     for broken in scan.broken:

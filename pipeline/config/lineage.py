@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config.loading import ConfigLoadError, LoadedConfig, load_config
-from pipeline.core.naming import basename_of, parse_config_name
+from pipeline.core.naming import basename_of, is_basename
 from pipeline.core.problems import Problem
 
 PARENT_KEY = "haha_parent"
@@ -72,8 +72,9 @@ def parent_problems(config: LoadedConfig, display: str) -> list[Problem]:
         return Problem(display, config.line_of(key), key, message)
 
     name = data[PARENT_KEY]
-    if not isinstance(name, str) or parse_config_name(f"{name}.yml") is None:
-        return [problem(f"must be the basename of another config in train/config (like quip-sft-003), got {name!r}")]
+    if not is_basename(name):
+        return [problem(f"must be the basename of another config in train/config (like haha-llama-3-8b-lora-001), "
+                        f"got {name!r}")]
     if name == basename_of(config.path):
         return [problem("a config cannot start from itself")]
     path = parent_path(config.path, name)
@@ -85,8 +86,14 @@ def parent_problems(config: LoadedConfig, display: str) -> list[Problem]:
     chain = lineage(config.path, read_parent_key)
     if chain.count(chain[-1]) > 1:
         problems.append(problem(f"the haha_parent chain loops: {' → '.join(chain)}"))
+    elif len(chain) > 2:
+        problems.append(problem(f"{name} starts from {chain[2]} itself: haha merges one parent's adapter into the "
+                                "base model, not a chain (start from the last config with no haha_parent)"))
     from pipeline.train.kinds import find_kind
 
+    if (own_kind := find_kind(data)) is not None and own_kind.scorer:
+        problems.append(problem("a reward model cannot start from a parent: best-of-N and the judge load its "
+                                "adapter on its base model"))
     parent_kind = find_kind(parent.data)
     if parent_kind is not None and parent_kind.scorer:
         problems.append(problem(f"{name} trains a reward model (a scorer): there is no generator adapter to start "

@@ -15,7 +15,7 @@ from pipeline.config.loading import ConfigLoadError, LoadedConfig, line_of, load
 from pipeline.config.policy import SchemaKeys, check_policy, importable_files
 from pipeline.config.rules import check_haha_rules, dataset_entries, dataset_file, is_url
 from pipeline.config.schema import check_schema, schema_keys
-from pipeline.core.naming import check_names, discover, family_of, looks_like_config, sort_key
+from pipeline.core.naming import check_names, discover, family_of, is_basename, looks_like_config, sort_key
 from pipeline.core.problems import Problem, errors
 from pipeline.core.quiet import quiet_libraries
 from pipeline.core.settings import Settings
@@ -237,6 +237,9 @@ def check_eval_tasks(settings: Settings) -> list[Problem]:
 
 def reward_model_problems(basename: str, settings: Settings) -> list[str]:
     """A task that scores with a reward model names a config in train/config that trains one."""
+    if not is_basename(basename):
+        return [f"must be the basename of a reward config in train/config (like haha-llama-3-8b-reward-001), got "
+                f"{basename!r}"]
     path = settings.config_dir / f"{basename}.yml"
     try:
         kind = find_kind(load_config(path).data)

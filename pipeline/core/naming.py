@@ -70,6 +70,11 @@ def discover(config_dir: Path) -> list[Path]:
     return sorted((p for p in config_dir.iterdir() if p.is_file() and looks_like_config(p)), key=sort_key)
 
 
+def is_basename(value: object) -> bool:
+    """A config's basename as other configs and settings name it: `<family>-NNN`, no folders, no suffix."""
+    return isinstance(value, str) and parse_config_name(f"{value}.yml") is not None
+
+
 def name_problem(path: Path) -> str | None:
     """Why a file name cannot be a config's identity (Hub repo, W&B run, results file, run folder), or None."""
     if parse_config_name(path.name) is None:

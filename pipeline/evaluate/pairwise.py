@@ -9,7 +9,6 @@ chosen scores above rejected; the mean margin is chosen minus rejected. Determin
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +16,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipeline.config.loading import line_of
 from pipeline.core.problems import Problem
 from pipeline.evaluate.model import ModelHandle
+from pipeline.evaluate.spec import key_lines
 from pipeline.evaluate.tasks import EvalJob, EvalTask, OnProgress, Progress, TaskOutput, register_task
 from pipeline.results.model import ResultsDoc
 
@@ -33,7 +34,7 @@ class Pair(BaseModel):
 class PairwiseSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["pairwise"]
-    pairs: list[Pair] | None = None
+    pairs: list[Pair] | None = Field(default=None, min_length=1)
     path: str | None = None  # a JSONL file in train/data, one pair per line
     configs: list[str] | None = None
 
@@ -44,15 +45,38 @@ class PairwiseSpec(BaseModel):
         return self
 
 
-def read_pairs(spec: PairwiseSpec, task_path: Path) -> list[Pair]:
-    """The pairs, inline or from `train/data/<path>` beside the task file's train/eval."""
-    if spec.pairs is not None:
-        return spec.pairs
-    assert spec.path is not None
-    data_dir = task_path.resolve().parent.parent / "data"
-    source = (data_dir / Path(spec.path).name).resolve()
-    lines = source.read_text(encoding="utf-8").splitlines()
-    return [Pair.model_validate_json(line) for line in lines if line.strip()]
+def pairs_file(name: str, task_path: Path) -> tuple[Path | None, str]:
+    """`train/data/<name>` beside the task file's train/eval, or None and why: a bare file name, and (after
+    symlinks) a file inside train/data, so a task file can never make the runner read anything else."""
+    if not name or Path(name).name != name or name in (".", ".."):
+        return None, f"must be a file name in train/data (no folders), got {name!r}"
+    data_dir = (task_path.parent.parent / "data").resolve()
+    source = (data_dir / name).resolve()
+    if not source.is_relative_to(data_dir):
+        return None, f"{name} leads outside train/data (a symlink?)"
+    if not source.is_file():
+        return None, f"no file {name} in train/data"
+    return source, ""
+
+
+def read_pairs_file(source: Path, display: str) -> tuple[list[Pair], list[Problem]]:
+    """Every pair of a JSONL file, or a problem at each bad line."""
+    try:
+        lines = source.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        return [], [Problem(display, None, "path", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+    pairs, problems = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            pairs.append(Pair.model_validate_json(line))
+        except ValidationError as exc:
+            problems += [Problem(display, number, ".".join(str(p) for p in e["loc"]) or "line", e["msg"])
+                         for e in exc.errors()]
+    if not pairs and not problems:
+        problems.append(Problem(display, None, "path", "has no pairs"))
+    return pairs, problems
 
 
 @dataclass(frozen=True)
@@ -102,14 +126,23 @@ class PairwiseTask(EvalTask[PairwiseTaskSpec, int, PairwiseOutput]):
 
     def check(self, path: Path, display: str) -> tuple[PairwiseTaskSpec | None, list[Problem]]:
         try:
-            spec = PairwiseSpec.model_validate_json(path.read_bytes())
-            return PairwiseTaskSpec(path.stem, read_pairs(spec, path)), []
+            text = path.read_text(encoding="utf-8")
+            spec = PairwiseSpec.model_validate_json(text)
+        except (OSError, UnicodeDecodeError) as exc:
+            return None, [Problem(display, None, "pairwise", f"cannot read it: {exc}")]
         except ValidationError as exc:
-            error = exc.errors()[0]
-            key = ".".join(str(part) for part in error["loc"]) or "pairwise"
-            return None, [Problem(display, None, key, error["msg"])]
-        except (OSError, json.JSONDecodeError) as exc:
-            return None, [Problem(display, None, "path", f"cannot read the pairs: {exc}")]
+            lines = key_lines(text)
+            keys = [(".".join(str(part) for part in e["loc"]) or "pairwise", e["msg"]) for e in exc.errors()]
+            return None, list(dict.fromkeys(Problem(display, line_of(lines, key), key, message)
+                                            for key, message in keys))
+        if spec.pairs is not None:
+            return PairwiseTaskSpec(path.stem, spec.pairs), []
+        assert spec.path is not None
+        source, why = pairs_file(spec.path, path)
+        if source is None:
+            return None, [Problem(display, line_of(key_lines(text), "path"), "path", why)]
+        pairs, problems = read_pairs_file(source, str(Path(display).parent.parent / "data" / source.name))
+        return (None, problems) if problems else (PairwiseTaskSpec(path.stem, pairs), [])
 
     def plan(self, spec: PairwiseTaskSpec) -> list[int]:
         return list(range(len(spec.pairs)))

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.core.errors import StageError
+from pipeline.core.naming import is_basename
 from pipeline.core.runs import adapter_sha256
 from pipeline.evaluate.model import EvalError
 from pipeline.evaluate.spec import Cell, EvalSpec, load_eval, sample_cells
@@ -77,6 +78,8 @@ def scorer_for(ctx: RunContext, path: Path, role: str) -> Scorer:
     from pipeline.train.parent import published_ref
 
     name = path.stem
+    if not is_basename(name) or path.resolve().parent != ctx.settings.config_dir.resolve():
+        raise StageError(f"{role} must be the basename of a config in train/config, got {path}")
     try:
         config = load_config(path)
     except (ConfigLoadError, OSError) as exc:
@@ -90,12 +93,10 @@ def scorer_for(ctx: RunContext, path: Path, role: str) -> Scorer:
     return Scorer(ref, base, adapter)
 
 
-def scorers_for(ctx: RunContext, state: ConfigState, tasks: list[TaskFile]) -> dict[str, Scorer]:
+def scorers_for(ctx: RunContext, tasks: list[TaskFile]) -> dict[str, Scorer]:
     """The reward models the tasks score with."""
-    from pipeline.config.lineage import parent_path
-
     names = sorted({task.reward_model for task in tasks if task.reward_model})
-    return {name: scorer_for(ctx, parent_path(state.path, name), "the reward model") for name in names}
+    return {name: scorer_for(ctx, ctx.settings.config_dir / f"{name}.yml", "the reward model") for name in names}
 
 
 def job_for(ctx: RunContext, state: ConfigState, results_path: Path, tasks: list[TaskFile]) -> EvalJob:
@@ -115,7 +116,7 @@ def job_for(ctx: RunContext, state: ConfigState, results_path: Path, tasks: list
         base_model=merged_from(Path(base)) if record and record.parent else None)
     return EvalJob(state.loaded, state.run.basename, base, adapter, results_path,
                    ctx.eval.batch_size, ctx.eval.max_new_tokens, provenance, ctx.settings.eval_timeout_s,
-                   scorer=kind_of(state.loaded.data).scorer, scorers=scorers_for(ctx, state, tasks))
+                   scorer=kind_of(state.loaded.data).scorer, scorers=scorers_for(ctx, tasks))
 
 
 def sweep_spec(tasks: list[TaskFile]) -> EvalSpec | None:

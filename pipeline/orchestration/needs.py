@@ -7,14 +7,15 @@ from pathlib import Path
 
 from pipeline.config.lineage import Needs, read_parent_key
 from pipeline.config.loading import ConfigLoadError, load_config
-from pipeline.core.naming import basename_of
+from pipeline.core.naming import basename_of, is_basename
 from pipeline.evaluate.tasks import task_files
 from pipeline.train.kinds import find_kind
 
 
 def needs_of(eval_dir: Path) -> Needs:
     """A `Needs` over the task files in `eval_dir` as they are now."""
-    scoring = [task for _, task, _ in task_files(eval_dir) if task is not None and task.reward_model]
+    scoring = [task for _, task, _ in task_files(eval_dir)
+               if task is not None and task.reward_model and is_basename(task.reward_model)]
 
     def needs(path: Path) -> list[str]:
         found = [parent] if (parent := read_parent_key(path)) is not None else []

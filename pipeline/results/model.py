@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.core.errors import HahaError
 from pipeline.core.runs import AdapterRef
@@ -162,7 +162,16 @@ class JudgeScores(_Open):
     eval_sha256: str | None = None
     mean_reward: float
     n: int
-    rewards: list[list[list[float]]]  # [prompt][setting][seed], as `results` holds the completions
+    rewards: list[list[list[Annotated[float, Field(allow_inf_nan=False)]]]]  # [prompt][setting][seed]
+
+    @model_validator(mode="after")
+    def _figures_agree(self) -> JudgeScores:
+        flat = [reward for settings in self.rewards for seeds in settings for reward in seeds]
+        if self.n != len(flat):
+            raise ValueError(f"n is {self.n} but there are {len(flat)} rewards")
+        if flat and abs(self.mean_reward - sum(flat) / len(flat)) > 1e-3:
+            raise ValueError(f"mean_reward {self.mean_reward} is not the mean of the rewards")
+        return self
 
 
 class ResultsDoc(_Open):
@@ -171,6 +180,15 @@ class ResultsDoc(_Open):
     meta: Meta | None = None
     evals: dict[str, Any] = Field(default_factory=dict)  # eval tasks other than the sweep, by task file name
     judge: JudgeScores | None = None
+
+    @model_validator(mode="after")
+    def _judge_lines_up(self) -> ResultsDoc:
+        """One reward per completion, in the same places: scores that do not line up are never compared."""
+        if self.judge is not None:
+            shape = [[len(setting.completions) for setting in prompt.settingsResults] for prompt in self.results]
+            if [[len(seeds) for seeds in settings] for settings in self.judge.rewards] != shape:
+                raise ValueError("judge: its rewards do not line up with the results' completions")
+        return self
 
 
 def config_block(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
