@@ -70,23 +70,17 @@ def rank(
     """
     from rich.table import Table
 
-    from pipeline.orchestration.judging import results_files
-    from pipeline.results.model import ResultsError, load_results
+    from pipeline.results.index import scan_results
     from pipeline.results.rank import largest_group, leaderboard
 
     settings = load_settings()
     folder = results_dir or settings.results_dir
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder of results files")
-    named = []
-    for path in results_files(folder):
-        try:
-            doc = load_results(path)
-        except ResultsError as exc:
-            errors.print(f"unreadable, not ranked: {exc}", style="yellow", markup=False)
-            continue
-        if doc.judge is not None:
-            named.append((f"base: {path.stem}" if path.parent.name == "base" else path.stem, doc.judge))
+    scan = scan_results(folder)
+    for broken in scan.broken:
+        errors.print(f"unreadable, not ranked: {broken}", style="yellow", markup=False)
+    named = [(entry.name, entry.doc.judge) for entry in scan.entries if entry.doc.judge is not None]
     contenders, left_out = largest_group(named, settings.judge)
     ranks = leaderboard(contenders)
     if not ranks:

@@ -169,10 +169,10 @@ class BestOfNTask(EvalTask[BestOfNTaskSpec, Cell, BestOfNOutput]):
             "rewardModel": {"config": task.rewardModel, "repo": scorer.ref.repo_id if scorer else None,
                             "revision": scorer.ref.revision if scorer else None},
             "settings": [setting.as_dict() for setting in task.settings],
-            "metrics": {"mean_best_reward": _mean(best_rewards), "mean_first_reward": _mean(first_rewards),
-                        "mean_reward": _mean(all_rewards),
-                        "gain": round(_mean(best_rewards) - _mean(first_rewards), 4), "cells": len(cells),
-                        "candidates": len(all_rewards)},
+            "metrics": {"mean_best_reward": rounded_mean(best_rewards),
+                        "mean_first_reward": rounded_mean(first_rewards), "mean_reward": rounded_mean(all_rewards),
+                        "gain": round(rounded_mean(best_rewards) - rounded_mean(first_rewards), 4),
+                        "cells": len(cells), "candidates": len(all_rewards)},
             "cells": cells,
         }
         return doc.model_copy(update={"evals": {**doc.evals, spec.name: result}})
@@ -183,5 +183,6 @@ class BestOfNTask(EvalTask[BestOfNTaskSpec, Cell, BestOfNOutput]):
                 sidecar.unlink(missing_ok=True)
 
 
-def _mean(values: Sequence[float]) -> float:
+def rounded_mean(values: Sequence[float]) -> float:
+    """The mean to 4 decimals, as results files write rewards (0 for none)."""
     return round(sum(values) / len(values), 4) if values else 0.0

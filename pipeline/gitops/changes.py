@@ -131,15 +131,20 @@ def judge(config_hash: str, config: Mapping[str, Any], doc: ResultsDoc) -> Verdi
 
 def verdict_for(config_path: Path, results_dir: Path) -> Verdict:
     """Judged by the config file against `<results_dir>/<basename>.json`."""
+    return _judged(config_path, results_dir)[0]
+
+
+def _judged(config_path: Path, results_dir: Path) -> tuple[Verdict, Meta | None]:
+    """The verdict, and the results' `meta` when they were read (what a child's verdict compares with)."""
     path = results_path(results_dir, basename_of(config_path))
     if not path.exists():
-        return Verdict(NO_RESULTS)
+        return Verdict(NO_RESULTS), None
     try:
         doc = load_results(path)
         config = load_config(config_path)
     except (ResultsError, ConfigLoadError) as exc:
-        return Verdict(f"{'results' if isinstance(exc, ResultsError) else 'config'} file unreadable: {exc}")
-    return judge(config.sha256, config.data, doc)
+        return Verdict(f"{'results' if isinstance(exc, ResultsError) else 'config'} file unreadable: {exc}"), None
+    return judge(config.sha256, config.data, doc), doc.meta
 
 
 def parent_verdict(parent: str, own: Verdict, parent_own: Verdict, recorded: AdapterRef | None,
@@ -161,26 +166,21 @@ class Judge:
 
     def __init__(self, results_dir: Path) -> None:
         self.results_dir = results_dir
-        self.found: dict[Path, Verdict] = {}
+        self.found: dict[Path, tuple[Verdict, Meta | None]] = {}
 
-    def verdict(self, path: Path, seen: frozenset[Path] = frozenset()) -> Verdict:
+    def verdict(self, path: Path) -> Verdict:
+        return self._judged(path, frozenset())[0]
+
+    def _judged(self, path: Path, seen: frozenset[Path]) -> tuple[Verdict, Meta | None]:
         if path not in self.found:
-            own = verdict_for(path, self.results_dir)
+            own, meta = _judged(path, self.results_dir)
             parent = read_parent_key(path)
             if parent is not None and path not in seen:  # a loop is validation's to report, not a reason to hang
-                parent_file = parent_path(path, parent)
-                parent_own = self.verdict(parent_file, seen | {path})
-                child_meta, parent_meta = self._meta(path), self._meta(parent_file)
-                own = parent_verdict(parent, own, parent_own, child_meta.parent if child_meta else None,
+                parent_own, parent_meta = self._judged(parent_path(path, parent), seen | {path})
+                own = parent_verdict(parent, own, parent_own, meta.parent if meta else None,
                                      parent_meta.hub_revision if parent_meta else None)
-            self.found[path] = own
+            self.found[path] = own, meta
         return self.found[path]
-
-    def _meta(self, config_path: Path) -> Meta | None:
-        try:
-            return load_results(results_path(self.results_dir, basename_of(config_path))).meta
-        except ResultsError:
-            return None
 
 
 def verdicts(config_paths: Iterable[Path], results_dir: Path,
@@ -220,9 +220,7 @@ def with_pending_needs(config_paths: Iterable[Path], results_dir: Path,
             todo.append(candidate)
             if (reason := judge_.verdict(candidate).reason) is not None:
                 added.append(Pending(candidate, f"needed by {basename_of(path)}, {reason}"))
-    chosen = {p.path.resolve() for p in added} | {p.resolve() for p in asked}
-    everything = [*asked, *(p.path for p in added)]
-    return needs_first([p for p in everything if p.resolve() in chosen], needs), added
+    return needs_first([*asked, *(p.path for p in added)], needs), added
 
 
 # --- what a push touched -------------------------------------------------------------------------------------------

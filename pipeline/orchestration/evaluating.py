@@ -73,7 +73,7 @@ def scorer_for(ctx: RunContext, path: Path, role: str) -> Scorer:
     smoke run's stand-in in smoke runs); `role` says who needs it, for the error."""
     from pipeline.config.loading import ConfigLoadError, load_config
     from pipeline.core.runs import adapter_problem
-    from pipeline.orchestration.stages import smoke_model_for
+    from pipeline.orchestration.stages import training_base
     from pipeline.publish.fetch import fetch_adapter
     from pipeline.train.parent import published_ref
 
@@ -88,9 +88,7 @@ def scorer_for(ctx: RunContext, path: Path, role: str) -> Scorer:
     adapter = ctx.workspace / ".scorers" / f"{name}-{ref.revision[:12]}"
     if adapter_problem(adapter) is not None:
         fetch_adapter(ctx.hub, ref.repo_id, ref.revision, adapter)
-    smoke = smoke_model_for(ctx, config)
-    base = str(smoke.path) if smoke is not None else str(config.data["base_model"])
-    return Scorer(ref, base, adapter)
+    return Scorer(ref, training_base(ctx, config), adapter)
 
 
 def scorers_for(ctx: RunContext, tasks: list[TaskFile]) -> dict[str, Scorer]:

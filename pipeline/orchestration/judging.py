@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pipeline.core.files import write_atomic
 from pipeline.core.runs import AdapterRef
 from pipeline.evaluate.model import ModelHandle
 from pipeline.orchestration.context import RunContext
+from pipeline.results.index import results_files
 from pipeline.results.model import JudgeScores, ResultsDoc, ResultsError, dumps_results, load_results
 
 
@@ -39,7 +39,7 @@ def needs_scores(doc: ResultsDoc, judge: AdapterRef) -> bool:
 
 def score_sweep(scorer: ModelHandle, doc: ResultsDoc, judge: AdapterRef, batch_size: int) -> JudgeScores:
     """The judge's reward for every completion, nested as the results hold them."""
-    from pipeline.evaluate.best_of_n import score_batched
+    from pipeline.evaluate.best_of_n import rounded_mean, score_batched
 
     prompts, answers = [], []
     for prompt in doc.results:
@@ -51,12 +51,7 @@ def score_sweep(scorer: ModelHandle, doc: ResultsDoc, judge: AdapterRef, batch_s
               for prompt in doc.results]
     flat = [reward for settings in nested for seeds in settings for reward in seeds]
     return JudgeScores(judge=judge, eval_sha256=doc.meta.eval_sha256 if doc.meta else None,
-                       mean_reward=round(sum(flat) / len(flat), 4) if flat else 0.0, n=len(flat), rewards=nested)
-
-
-def results_files(results_dir: Path) -> list[Path]:
-    """Every config's results file and the base-model references beside them."""
-    return sorted(results_dir.glob("*.json")) + sorted((results_dir / "base").glob("*.json"))
+                       mean_reward=rounded_mean(flat), n=len(flat), rewards=nested)
 
 
 def judge_results(ctx: RunContext, on_status: Callable[[str], None] = lambda _text: None) -> JudgeReport | None:
@@ -71,7 +66,8 @@ def judge_results(ctx: RunContext, on_status: Callable[[str], None] = lambda _te
     judge = scorer_ref.ref
     report = JudgeReport(judge)
     scorer: ModelHandle | None = None
-    for path in results_files(ctx.results_dir):
+    configs, references = results_files(ctx.results_dir)
+    for path in [*configs, *references]:
         try:
             doc = load_results(path)
         except ResultsError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.config.lineage import Needs, read_parent_key
+from pipeline.config.lineage import Needs, parent_needed
 from pipeline.config.loading import ConfigLoadError, load_config
 from pipeline.core.naming import basename_of, is_basename
 from pipeline.evaluate.tasks import task_files
@@ -18,7 +18,7 @@ def needs_of(eval_dir: Path) -> Needs:
                if task is not None and task.reward_model and is_basename(task.reward_model)]
 
     def needs(path: Path) -> list[str]:
-        found = [parent] if (parent := read_parent_key(path)) is not None else []
+        found = parent_needed(path)
         try:
             kind = find_kind(load_config(path).data)
         except (ConfigLoadError, OSError, UnicodeDecodeError):

@@ -95,6 +95,12 @@ def smoke_model_for(ctx: RunContext, config: LoadedConfig) -> SmokeModel | None:
     return choose_smoke_model(config.data, ctx.smoke_model, ctx.tiny_model_dir, ctx.settings.data_dir)
 
 
+def training_base(ctx: RunContext, config: LoadedConfig) -> str:
+    """The base model this config's run trains on: its smoke stand-in in smoke runs, else its `base_model`."""
+    smoke = smoke_model_for(ctx, config)
+    return str(smoke.path) if smoke is not None else str(config.data["base_model"])
+
+
 def effective_for(ctx: RunContext, state: ConfigState,
                   parent: ParentModel | None = None) -> tuple[dict[str, Any], list[str]]:
     run = state.run
@@ -108,10 +114,8 @@ class TrainStage:
     name = StageName.TRAIN
 
     def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
-        effective, overrides = effective_for(ctx, state)
-        parent = start_from_parent(ctx, state, str(effective["base_model"]))
-        if parent is not None:
-            effective, overrides = effective_for(ctx, state, parent)
+        parent = start_from_parent(ctx, state, training_base(ctx, state.loaded))
+        effective, overrides = effective_for(ctx, state, parent)
         run = state.run
         if ctx.force and run.run_dir.exists():
             # From scratch: its checkpoints would otherwise be "resumed" by Axolotl's auto-resume.

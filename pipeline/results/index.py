@@ -309,10 +309,16 @@ def read_entry(path: Path, sources: Sources = Sources(), reference: bool = False
     return Entry(path.stem, doc, None, DatedBy.UNKNOWN, table, source)
 
 
+def results_files(results_dir: Path) -> tuple[list[Path], list[Path]]:
+    """The configs' results files and the base-model references (`base/`, `haha evaluate --base`) beside them."""
+    return sorted(results_dir.glob("*.json")), sorted(results_dir.glob(f"{BASE}/*.json"))
+
+
 def scan_results(results_dir: Path, sources: Sources = Sources()) -> Scan:
-    """Every config's results in config order, then the base-model references (`base/`, `haha evaluate --base`)."""
-    read = [read_entry(path, sources) for path in sorted(results_dir.glob("*.json"))]
-    references = [read_entry(path, sources, reference=True) for path in sorted(results_dir.glob(f"{BASE}/*.json"))]
+    """Every config's results in config order, then the base-model references."""
+    configs, base_references = results_files(results_dir)
+    read = [read_entry(path, sources) for path in configs]
+    references = [read_entry(path, sources, reference=True) for path in base_references]
     entries = in_config_order([item for item in read if isinstance(item, Entry)])
     entries += [item for item in references if isinstance(item, Entry)]
     return Scan(entries, [item for item in read + references if isinstance(item, Broken)])

@@ -66,13 +66,15 @@ def shared_cells(contenders: Sequence[Contender]) -> list[CellKey]:
     return sorted(common)
 
 
-def win_share(a: Contender, b: Contender, cells: Sequence[CellKey] | None = None) -> float | None:
+def beats(reward: float, other: float) -> float:
+    """One cell's win: 1 when the reward is higher, half for a tie."""
+    return 1.0 if reward > other else 0.5 if reward == other else 0.0
+
+
+def win_share(a: Contender, b: Contender) -> float | None:
     """The share of shared cells where a's completion out-scores b's (ties count half); None with none shared."""
-    keys = cells if cells is not None else shared_cells([a, b])
-    if not keys:
-        return None
-    wins = sum(1.0 if a.rewards[k] > b.rewards[k] else 0.5 if a.rewards[k] == b.rewards[k] else 0.0 for k in keys)
-    return wins / len(keys)
+    keys = shared_cells([a, b])
+    return sum(beats(a.rewards[k], b.rewards[k]) for k in keys) / len(keys) if keys else None
 
 
 def win_matrix(contenders: Sequence[Contender], cells: Sequence[CellKey]) -> list[list[float]]:
@@ -84,7 +86,7 @@ def win_matrix(contenders: Sequence[Contender], cells: Sequence[CellKey]) -> lis
         for i in range(size):
             for j in range(size):
                 if i != j:
-                    wins[i][j] += 1.0 if scores[i] > scores[j] else 0.5 if scores[i] == scores[j] else 0.0
+                    wins[i][j] += beats(scores[i], scores[j])
     return wins
 
 
@@ -126,7 +128,8 @@ def leaderboard(contenders: Sequence[Contender], resamples: int = RESAMPLES, see
     cells = shared_cells(contenders)
     if len(contenders) < 2 or not cells:
         return []
-    scores = bradley_terry(win_matrix(contenders, cells))
+    wins = win_matrix(contenders, cells)
+    scores = bradley_terry(wins)
     rng = random.Random(seed)
     samples: list[list[float]] = [[] for _ in contenders]
     for _ in range(resamples):
@@ -134,11 +137,11 @@ def leaderboard(contenders: Sequence[Contender], resamples: int = RESAMPLES, see
         for index, value in enumerate(bradley_terry(win_matrix(contenders, drawn))):
             samples[index].append(value)
     ranks = []
+    games = len(cells) * (len(contenders) - 1)
     for index, who in enumerate(contenders):
         ordered = sorted(samples[index])
-        others = [win_share(who, other, cells) or 0.0 for other in contenders if other is not who]
         ranks.append(Rank(who.name, scores[index], _quantile(ordered, 0.025), _quantile(ordered, 0.975),
-                          who.mean_reward, sum(others) / len(others), len(cells)))
+                          who.mean_reward, sum(wins[index]) / games, len(cells)))
     return sorted(ranks, key=lambda rank: (-rank.score, rank.name))
 
 

@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from pipeline.core.errors import HahaError
 from pipeline.core.runs import AdapterRef
@@ -50,11 +51,8 @@ def merged_parent(ref: AdapterRef, hub: HubTarget, base_model: str, workspace: P
     """The parent's adapter merged into `base_model`, built once per revision and base model."""
     dest = merged_dir(workspace, ref)
     identity = {**ref.model_dump(), "base_model": base_model}
-    try:
-        if json.loads((dest / MARKER).read_text(encoding="utf-8")) == identity:
-            return dest
-    except (OSError, ValueError):
-        pass
+    if _marker(dest) == identity:
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as scratch:
         adapter = fetch_adapter(hub, ref.repo_id, ref.revision, Path(scratch) / "adapter")
@@ -66,12 +64,19 @@ def merged_parent(ref: AdapterRef, hub: HubTarget, base_model: str, workspace: P
     return dest
 
 
+def _marker(model_dir: Path) -> dict[str, Any] | None:
+    """What a merged parent folder was built from (the parent's ref and the base model), or None."""
+    try:
+        found = json.loads((model_dir / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
 def merged_from(model_dir: Path) -> str | None:
     """The base model a merged parent folder was built on, or None when the folder is not one."""
-    try:
-        return str(json.loads((model_dir / MARKER).read_text(encoding="utf-8"))["base_model"])
-    except (OSError, ValueError, KeyError):
-        return None
+    marker = _marker(model_dir)
+    return str(marker["base_model"]) if marker and "base_model" in marker else None
 
 
 def merge_adapter(base_model: str, adapter_dir: Path, out_dir: Path) -> None:
