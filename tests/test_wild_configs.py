@@ -176,3 +176,36 @@ def test_a_gated_base_model_falls_back_to_the_embedded_model_and_says_why(repo: 
     assert "override model_type: 'MistralForCausalLM' -> None (smoke: tied to the real architecture" in result.stdout
     report = json.loads((repo / "scratch" / "report.json").read_text())["configs"][0]
     assert report["stages"]["evaluate"] == "evaluated"
+
+
+PREFS = [{"system": "You are a comedian.", "question": f"Setup number {i}.", "chosen": f"A punchline {i} that lands.",
+          "rejected": f"A flat remark {i}."} for i in range(8)]
+
+
+def test_a_2024_dpo_config_starting_from_its_sft_parent_validates(repo: Path) -> None:
+    (repo / "train" / "data" / "prefs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in PREFS))
+    path = config(repo, "boilerplate-dpo-001")
+    result = haha(repo, "validate", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr  # an empty lora_model_dir: asks for nothing
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("line", "replacement", "key", "message"), [
+    ("lora_model_dir:\n", "lora_model_dir: ./outputs/lora-out\n", "lora_model_dir",
+     "leave it out: with haha_parent the pipeline starts from boilerplate-001's published adapter itself"),
+    ("haha_parent: boilerplate-001\n", "haha_parent: ../config/boilerplate-001\n", "haha_parent",
+     "must be the basename of another config in train/config (like haha-llama-3-8b-lora-001), got "
+     "'../config/boilerplate-001'"),
+    ("base_model: mistralai/Mistral-7B-v0.1\n", "base_model: Qwen/Qwen2.5-0.5B\n", "base_model",
+     "must be boilerplate-001's base_model 'mistralai/Mistral-7B-v0.1': its adapter was trained on that model"),
+])
+def test_a_dpo_child_that_would_not_start_from_its_parent_is_refused_at_its_line(
+        repo: Path, line: str, replacement: str, key: str, message: str) -> None:
+    (repo / "train" / "data" / "prefs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in PREFS))
+    path = config(repo, "boilerplate-dpo-001")
+    path.write_text(path.read_text().replace(line, replacement))
+    result = haha(repo, "validate", str(path))
+    assert result.returncode == 1
+    shown = "train/config/boilerplate-dpo-001.yml"
+    assert f"{shown}:{line_of(path, replacement.split(':')[0] + ':')}: {key}: {message}" in result.stdout.splitlines()
+    assert "Traceback" not in result.stderr
