@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/haha validate
 	$(VENV)/bin/haha run --smoke --smoke-model embedded
+	$(VENV)/bin/haha evaluate --smoke train/config/haha-llama-3-8b-lora-001.yml --predictions scratch/predictions
 	$(VENV)/bin/haha results --results-dir scratch/results
 	$(VENV)/bin/haha rank --results-dir scratch/results
 

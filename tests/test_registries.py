@@ -70,7 +70,7 @@ def test_a_registered_task_is_validated_planned_run_and_written_into_the_results
     other = {(p.file, p.key): p.message for p in validate([str(settings.config_dir)], settings).other}
     assert other[("train/eval/broken.json", "words")] == "a list of words is required"
     assert other[("train/eval/nope.json", "kind")].startswith(
-        "unknown kind 'nope'; known kinds: best_of_n, echo, pairwise, sweep")
+        "unknown kind 'nope'; known kinds: best_of_n, echo, multiple_choice, pairwise, sweep")
     (eval_dir / "broken.json").unlink()
     (eval_dir / "nope.json").unlink()
 

@@ -516,3 +516,68 @@ def test_pretraining_datasets_follow_the_dataset_path_rules(haha_repo: Path) -> 
     edit_config(haha_repo, pretraining_dataset="someone/web-scrape")
     assert any(p.key == "pretraining_dataset" and "fetched from the Hub" in p.message
                for p in not_notes(run(haha_repo)))
+
+
+def first_fit(lengths: list[int], capacity: int) -> list[int]:
+    """Bins filled first-fit in row order: the packing Axolotl's multipack sampler does within one group."""
+    bins: list[int] = []
+    for length in lengths:
+        free = next((i for i, used in enumerate(bins) if used + length <= capacity), None)
+        if free is None:
+            bins.append(length)
+        else:
+            bins[free] += length
+    return bins
+
+
+def test_sample_packing_reports_the_packed_share_of_token_slots(haha_repo: Path, local_model: Path) -> None:
+    path = edit_config(haha_repo, base_model=str(local_model), sequence_len=128, sample_packing=True,
+                       micro_batch_size=1, attn_implementation="sdpa")
+    write_rows(haha_repo, short_and_long(30, 1))
+    report = run(haha_repo)
+    lengths = report.configs[0].datasets[0].lengths
+    assert lengths is not None and len(lengths.kept) == 30  # the long row is dropped, so it is not packed
+    bins = first_fit(list(lengths.kept), 128)
+    [packing] = [p for p in report.problems if p.key == "sample_packing"]
+    assert (packing.line, packing.severity) == (line_containing(path, "sample_packing"), "note")
+    share = round(sum(lengths.kept) / (len(bins) * 128) * 100)
+    assert len(bins) > 1
+    assert packing.message == (f"30 rows pack into {len(bins)} micro-batches of 128 tokens: {share} % of the token "
+                               "slots filled (Axolotl's multipack sampler over the rows' tokenized lengths)")
+
+
+def test_packing_rules_are_axolotls(haha_repo: Path) -> None:
+    path = edit_config(haha_repo, sample_packing=True, eval_table_size=5)
+    [problem] = [p for p in run(haha_repo, count_lengths=False).problems if p.severity == "error"]
+    assert problem.message == ("Value error, eval_table_size and eval_sample_packing are not supported together with "
+                               "sample_packing. Please set 'eval_sample_packing' to false.")
+    assert problem.line in (line_containing(path, "sample_packing"), line_containing(path, "eval_table_size"), None)
+
+
+PROMPT_COMPLETION = {"field_instruction": "prompt", "field_output": "completion", "format": "{instruction}",
+                     "no_input_format": "{instruction}"}
+
+
+@pytest.mark.parametrize(("name", "dataset", "text"), [
+    ("puns.jsonl", {"type": PROMPT_COMPLETION},
+     "".join(json.dumps({"prompt": f"Write a pun about {topic}.\n\n###\n\n", "completion": f" {pun}\n"}) + "\n"
+             for topic, pun in (("cats", "Short."), ("dogs", "Short."), ("bees", LONG_OUTPUT)))),
+    ("raw.jsonl", {"type": "completion"},
+     "".join(json.dumps({"text": text}) + "\n" for text in ("A pun.", "Another pun.", LONG_OUTPUT))),
+    ("segments.jsonl", {"type": "input_output"},
+     "".join(json.dumps({"segments": [{"label": False, "text": "Q: why? "}, {"label": True, "text": answer}]}) + "\n"
+             for answer in ("Because.", "No idea.", LONG_OUTPUT))),
+    ("qa.csv", {"ds_type": "csv", "type": {**PROMPT_COMPLETION, "field_instruction": "question",
+                                           "field_output": "answer"}},
+     f"question,answer\nWhy?,Because.\nWho?,Me.\nWhat?,{LONG_OUTPUT}\n"),
+])
+def test_each_row_format_has_its_lengths_counted(haha_repo: Path, local_model: Path, name: str, dataset: dict,
+                                                 text: str) -> None:
+    (haha_repo / "train" / "data" / name).write_text(text)
+    edit_config(haha_repo, base_model=str(local_model), sequence_len=128,
+                datasets=[{"path": f"/workspace/data/{name}", **dataset}])
+    report = run(haha_repo)
+    [stats] = report.configs[0].datasets
+    assert (stats.rows, stats.too_long) == (3, 1), report.problems
+    [problem] = [p for p in report.problems if p.key == "sequence_len"]
+    assert problem.message.startswith(f"1 of 3 rows (33 %) of train/data/{name} are longer than sequence_len 128")

@@ -66,15 +66,25 @@ def _ran(stages: Sequence[Stage]) -> list[StageName]:
 
 
 def show_samples(outcome: Outcome) -> None:
-    from pipeline.orchestration.report import sample_table
+    from pipeline.orchestration.report import eval_headlines, packing_line, sample_table, training_sample_table
 
+    if outcome.train and (packing := packing_line(outcome.train.record)):
+        say(f"{outcome.config}: {packing}")
+    if outcome.train and outcome.train.record.samples:
+        _print_table(*training_sample_table(outcome.train.record.samples),
+                     f"{outcome.config}: samples generated during training ({outcome.train.run_dir / 'complete.json'})")
+    for line in eval_headlines(outcome):
+        say(f"{outcome.config}: {line}")
     if outcome.evaluation and outcome.evaluation.samples:
-        header, rows = sample_table(outcome.evaluation.samples, outcome.evaluation.before)
-        view = Table(*header, title=f"{outcome.config}: sample completions, seed 1 ({outcome.evaluation.results_path})",
-                     show_lines=True)
-        for row in rows:
-            view.add_row(*row)
-        console.print(view)
+        _print_table(*sample_table(outcome.evaluation.samples, outcome.evaluation.before),
+                     f"{outcome.config}: sample completions, seed 1 ({outcome.evaluation.results_path})")
+
+
+def _print_table(header: list[str], rows: list[list[str]], title: str) -> None:
+    view = Table(*header, title=title, show_lines=True)
+    for row in rows:
+        view.add_row(*row)
+    console.print(view)
 
 
 def exit_for(outcomes: Sequence[Outcome]) -> None:
@@ -190,6 +200,9 @@ def evaluate(
     = False,
     max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Cap every setting at N new tokens (default: "
                                                                    "the setting's own, else 64).")] = None,
+    predictions: Annotated[Path | None, typer.Option(help="Also write each multiple_choice task's predictions as "
+                                                          "DIR/<task>.json, the bare {id: letter} file the "
+                                                          "caption-contest tools read.", metavar="DIR")] = None,
 ) -> None:
     """Run the eval tasks (the sweep: prompts x settings x seeds) and write the results file; resumes a cut-off eval.
 
@@ -212,6 +225,14 @@ def evaluate(
         report = evaluation.report
         say(f"{outcome.config}: {report.computed} cells computed, {report.resumed} resumed, {report.units} in all, "
             f"{report.seconds:.1f}s: {report.path}")
+    if predictions is not None:
+        from pipeline.evaluate.multiple_choice import write_predictions
+
+        written = write_predictions(evaluation.results_path, predictions)
+        for path in written:
+            say(f"{outcome.config}: predictions written to {path}")
+        if not written:
+            say(f"{outcome.config}: no multiple_choice task ran, so there are no predictions to write", "yellow")
 
 
 def pending_configs(ctx: RunContext) -> list[Path]:

@@ -19,6 +19,7 @@ from pipeline.core.runs import AdapterRef
 from pipeline.core.secrets import scrub_config
 from pipeline.core.settings import Settings
 from pipeline.models.smoke import SmokeModel
+from pipeline.train import prompt_loss
 from pipeline.train.kinds import find_kind
 from pipeline.train.tracking import WandbMode
 
@@ -33,7 +34,6 @@ SMOKE_SETTINGS: dict[str, Any] = {
     "tf32": False,
     "flash_attention": False,
     "attn_implementation": "eager",
-    "sample_packing": False,
     "gradient_checkpointing": False,
     "pad_to_sequence_len": False,  # padding every row to sequence_len triples a CPU step and changes no result
     "optimizer": "adamw_torch",
@@ -43,9 +43,6 @@ SMOKE_SETTINGS: dict[str, Any] = {
     "lora_embedding_kernel": False,
     "num_epochs": 1,
     "saves_per_epoch": None,
-    "evals_per_epoch": None,
-    "eval_steps": None,
-    "val_set_size": 0,
     "micro_batch_size": 8,
     "gradient_accumulation_steps": 1,
     "dataloader_num_workers": 0,
@@ -54,6 +51,9 @@ SMOKE_SETTINGS: dict[str, Any] = {
     "fsdp_config": None,
     "use_tensorboard": False,
 }
+# Evaluation during a smoke run costs CPU time and shows nothing, except where it is when Axolotl generates the
+# config's samples (`generate_samples`): then the config's own schedule stays.
+SMOKE_NO_EVAL: dict[str, Any] = {"evals_per_epoch": None, "eval_steps": None, "val_set_size": 0}
 # Keys tied to the real base model's repo: the smoke model is a local folder.
 SMOKE_DROPPED = ("base_model_config", "tokenizer_config", "revision_of_model", "model_revision", "hub_model_id",
                  "push_dataset_to_hub", "hf_use_auth_token")
@@ -148,12 +148,24 @@ def effective_config(
         _apply_smoke(out, plan.smoke, plan.smoke_steps, overrides)
     for key in HAHA:
         _set(out, key, None, "read by haha, not Axolotl", overrides)
+    if out.get(prompt_loss.KEY) is not None:
+        _add_prompt_loss_plugin(out, overrides)
     if plan.parent is not None:
         ref = plan.parent.ref
         _set(out, "base_model", str(plan.parent.path),
              f"haha_parent: {ref.basename}'s adapter {ref.revision[:12]} merged into {out.get('base_model')}",
              overrides)
     return scrub_config(out), overrides
+
+
+def _add_prompt_loss_plugin(config: dict[str, Any], overrides: list[Override]) -> None:
+    """`prompt_loss_weight` is read by haha's own plugin, which needs Axolotl to mark the prompt as -100."""
+    plugins = config.get("plugins") or []
+    if prompt_loss.PLUGIN not in plugins:
+        _set(config, "plugins", [*plugins, prompt_loss.PLUGIN], "prompt_loss_weight: haha's loss-weight plugin",
+             overrides)
+    _set(config, "train_on_inputs", False, "prompt_loss_weight: the plugin weighs the prompt's tokens itself",
+         overrides)
 
 
 def _apply_smoke(config: dict[str, Any], smoke: SmokeModel, steps: int, overrides: list[Override]) -> None:
@@ -167,6 +179,12 @@ def _apply_smoke(config: dict[str, Any], smoke: SmokeModel, steps: int, override
         _set(config, "adapter", "lora", "smoke: no 4-bit on CPU", overrides)
     for key, value in SMOKE_SETTINGS.items():
         _set(config, key, value, "smoke: CPU-safe", overrides)
+    if not config.get("generate_samples"):
+        for key, value in SMOKE_NO_EVAL.items():
+            _set(config, key, value, "smoke: no evaluation", overrides)
+    if config.get("sample_packing"):
+        # Packing stays on (it works on CPU with eager attention); one packed row already holds many rows.
+        _set(config, "micro_batch_size", 1, "smoke: one packed sequence a step on CPU", overrides)
     if (kind := find_kind(config)) is not None:
         for key, value in kind.smoke_overrides.items():
             _set(config, key, value, f"smoke: {kind.name} training on CPU", overrides)

@@ -35,6 +35,7 @@ from pipeline.config.policy_table import (
     NESTED,
     NESTED_ANY_VALUE,
     PATHS,
+    PLUGIN_KEYS,
     REFUSED,
     VALUES,
     KeyClass,
@@ -79,7 +80,7 @@ def key_class(key: str) -> KeyClass | None:
         return PATHS[name]
     if name in NESTED or name in NESTED_ANY_VALUE:
         return KeyClass.NESTED
-    if name in VALUES:
+    if name in VALUES or name in PLUGIN_KEYS:
         return KeyClass.VALUE
     return None
 

@@ -34,6 +34,12 @@ HAHA: dict[str, str] = {
     "haha_parent": "starts from another config's published adapter, merged into the base model (config/lineage.py)",
 }
 
+# Keys that haha's own Axolotl plugins add to the schema; the pipeline adds the plugin when a config sets one
+# (config/effective.py), so they tune training like VALUES.
+PLUGIN_KEYS: dict[str, str] = {
+    "prompt_loss_weight": "the prompt tokens' weight in the loss, 0 to 1 (train/prompt_loss.py)",
+}
+
 # Loading code, allowed only when `[tool.haha]` names what is loaded.
 ALLOW_LISTED: dict[str, str] = {
     "plugins": "imports Python modules by name; allowed only when named in [tool.haha] allowed_plugins",

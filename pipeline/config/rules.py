@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pipeline.config.generation import generation_problems
 from pipeline.config.lineage import parent_problems
 from pipeline.config.loading import LoadedConfig
 from pipeline.config.policy_table import PATHS, KeyClass
 from pipeline.core.problems import Problem
 from pipeline.core.settings import Settings
-from pipeline.train.kinds import UnknownKindError, kind_of
+from pipeline.train.kinds import SFT, UnknownKindError, kind_of
+from pipeline.train.prompt_loss import KEY as PROMPT_LOSS_KEY
 
 ADAPTERS = ("lora", "qlora")
 URL_PREFIXES = ("http://", "https://", "s3://", "gs://", "gcs://", "az://", "abfs://", "hf://", "ftp://", "file://")
@@ -105,9 +107,17 @@ def check_haha_rules(config: LoadedConfig, settings: Settings, display: str) -> 
     if not data.get("datasets"):
         problems.append(problem("datasets", "at least one dataset is required"))
     problems += parent_problems(config, display)
+    weight = data.get(PROMPT_LOSS_KEY)
+    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1):
+        problems.append(problem(PROMPT_LOSS_KEY, "must be a number from 0 to 1 (the prompt tokens' weight in the "
+                                                 f"loss), got {weight!r}"))
     try:
-        kind_of(data)
+        kind_name: str | None = kind_of(data).name
     except UnknownKindError as exc:
+        kind_name = None
         problems.append(problem(next((k for k in ("rl", "reward_model", "process_reward_model") if data.get(k)), "rl"),
                                 str(exc)))
-    return problems
+    if weight is not None and kind_name not in (None, SFT.name):
+        problems.append(problem(PROMPT_LOSS_KEY, f"weights the prompt's tokens in an SFT loss; a {kind_name} config "
+                                                 "has no such loss (its plugin would never run)"))
+    return problems + generation_problems(config, display, kind_name)

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pipeline.config.loading import LoadedConfig
-from pipeline.config.policy_table import HAHA
+from pipeline.config.policy_table import HAHA, PLUGIN_KEYS
 from pipeline.config.rules import dataset_entries
 from pipeline.core.problems import Problem
 from pipeline.train.kinds import SFT, find_kind
@@ -181,7 +181,7 @@ def check_schema(config: LoadedConfig, display: str) -> list[Problem]:
     """Unknown keys (top level, dataset entries, custom dataset types), then Axolotl's value validation."""
     model, top_keys, type_keys = axolotl_models()
     data = config.data
-    problems = _unknown(data, top_keys | frozenset(HAHA), "", config, display)
+    problems = _unknown(data, top_keys | frozenset(HAHA) | frozenset(PLUGIN_KEYS), "", config, display)
     _, entry_keys = schema_keys(data)
     for dataset in dataset_entries(data):
         # pretraining_dataset entries have their own, smaller model (text_column, skip); the others the kind's.

@@ -19,7 +19,8 @@ from pipeline.core.naming import check_names, discover, family_of, is_basename, 
 from pipeline.core.problems import Problem, errors
 from pipeline.core.quiet import quiet_libraries
 from pipeline.core.settings import Settings
-from pipeline.data.formats import ROW_FORMATS
+from pipeline.data.formats import INSTRUCTION_OUTPUT, row_format_for
+from pipeline.data.packing import estimate_packing
 from pipeline.data.rows import DatasetStats, check_dataset, effective_sequence_len
 from pipeline.evaluate.spec import key_lines
 from pipeline.evaluate.tasks import registered, task_files
@@ -131,8 +132,7 @@ def check_datasets(report: ConfigReport, settings: Settings, display: str, token
     assert config is not None
     if (kind := find_kind(config.data)) is None:
         return  # a training kind haha does not run yet: the rules said so, and its rows have another shape
-    row_format = ROW_FORMATS[kind.row_format]
-    if kind.row_format != "instruction_output":  # lengths are counted with Axolotl's SFT strategies only
+    if kind.row_format != INSTRUCTION_OUTPUT.name:  # lengths are counted with Axolotl's SFT strategies only
         tokenizer, no_tokenizer = None, f"length check skipped: {kind.name} rows are not counted yet"
     for dataset in dataset_entries(config.data):
         if dataset.path is None:
@@ -141,8 +141,8 @@ def check_datasets(report: ConfigReport, settings: Settings, display: str, token
         path = dataset_file(dataset.path, settings)
         if path is None:
             continue  # already refused by the safety rules
-        stats = check_dataset(shown(path, settings), path, config.data, dataset.entry, row_format, tokenizer,
-                              no_tokenizer)
+        stats = check_dataset(shown(path, settings), path, config.data, dataset.entry,
+                              row_format_for(kind.row_format, dataset.entry), tokenizer, no_tokenizer)
         report.datasets.append(stats)
         if not path.is_file():
             report.problems.append(Problem(display, config.line_of(key), key,
@@ -153,6 +153,19 @@ def check_datasets(report: ConfigReport, settings: Settings, display: str, token
             report.problems.append(length)
         elif stats.too_long is None and stats.length_check:
             report.problems.append(Problem(display, config.line_of(key), key, stats.length_check, "note"))
+    if config.data.get("sample_packing") and (packing := _packing_note(config, display, report.datasets)):
+        report.problems.append(packing)
+
+
+def _packing_note(config: LoadedConfig, display: str, datasets: list[DatasetStats]) -> Problem | None:
+    """With sample_packing on, how full the packed micro-batches will be, from the rows' counted lengths."""
+    sequence_len = effective_sequence_len(config.data)
+    if sequence_len is None or not datasets or any(d.lengths is None for d in datasets):
+        return None  # the length check said why it did not count
+    kept = [length for d in datasets if d.lengths is not None for length in d.lengths.kept]
+    if (estimate := estimate_packing(kept, config.data, sequence_len)) is None:
+        return None
+    return Problem(display, config.line_of("sample_packing"), "sample_packing", estimate.describe(), "note")
 
 
 def validate_config(path: Path, settings: Settings, count_lengths: bool = True) -> ConfigReport:

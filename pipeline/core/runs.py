@@ -5,7 +5,7 @@
     <workspace>/<basename>/prepared/      tokenized dataset cache
     <workspace>/<basename>/train.log      full training log (secrets scrubbed)
     <workspace>/<basename>/losses.jsonl   every logged loss by step, across resumed attempts
-    <workspace>/<basename>/complete.json  completion record: config sha256, losses, times
+    <workspace>/<basename>/complete.json  completion record: config sha256, losses, times, samples generated in training
     <workspace>/<basename>/published.json what the last push left on the hub (repo, revision, adapter hash)
     <workspace>/.parents/<parent>-<rev>/  a parent's adapter merged into the base model (shared by its children)
 """
@@ -48,6 +48,15 @@ class AdapterRef(BaseModel):
     revision: str  # the hub revision the results recorded; for a parent, a new one makes the child pending
 
 
+class TrainingSample(BaseModel):
+    """One completion Axolotl generated during training (`generate_samples`); `index` counts from 1 within a step."""
+
+    step: int
+    index: int
+    prompt: str
+    generated: str
+
+
 class TrainRecord(BaseModel):
     """`complete.json`: written last by a training that produced its adapter; what makes a re-run skip."""
 
@@ -59,6 +68,8 @@ class TrainRecord(BaseModel):
     loss_steps: list[int] = Field(default_factory=list)
     smoke: bool = False  # trained on a smoke stand-in: never the adapter of a real run
     parent: AdapterRef | None = None  # the parent adapter it started from (haha_parent)
+    samples: list[TrainingSample] = Field(default_factory=list)  # generated during training, by step
+    packing_efficiency: float | None = None  # Axolotl's estimate of the packed token slots filled (sample_packing)
 
 
 @dataclass(frozen=True)

@@ -108,3 +108,52 @@ def check_preference_row(display: str, line: int, row: Mapping[str, Any], fields
 
 
 PREFERENCE_PAIRS = register_format(RowFormat("preference_pairs", preference_fields, check_preference_row))
+
+
+# -- raw text (`type: completion`) and labelled segments (`type: input_output`) -------------------------------------
+
+def completion_fields(dataset_cfg: Mapping[str, Any]) -> Fields:
+    """The one text field Axolotl's completion strategy reads: `field`, else `text`."""
+    field_name = dataset_cfg.get("field")
+    return (("text", field_name if isinstance(field_name, str) and field_name else "text"),)
+
+
+def check_completion_row(display: str, line: int, row: Mapping[str, Any], fields: Fields) -> list[Problem]:
+    name = dict(fields)["text"]
+    if name not in row:
+        return [Problem(display, line, name, f"missing text field '{name}' (type: completion reads it)")]
+    if not isinstance(row[name], str) or not row[name].strip():
+        return [Problem(display, line, name, f"'{name}' must be non-empty text: it is all the model learns from")]
+    return []
+
+
+COMPLETION = register_format(RowFormat("completion", completion_fields, check_completion_row))
+
+
+def check_segments_row(display: str, line: int, row: Mapping[str, Any], fields: Fields) -> list[Problem]:
+    """`{"segments": [{"label": true|false, "text": "..."}, ...]}`: labelled segments train, the others are context."""
+    segments = row.get("segments")
+    if not isinstance(segments, list) or not segments:
+        return [Problem(display, line, "segments", "needs a non-empty list of {\"label\", \"text\"} segments")]
+    found = []
+    for index, segment in enumerate(segments):
+        where = f"segments[{index}]"
+        if not isinstance(segment, dict) or not isinstance(segment.get("text"), str):
+            found.append(Problem(display, line, where, "each segment needs a \"text\" string"))
+        elif not isinstance(segment.get("label"), bool):
+            found.append(Problem(display, line, f"{where}.label", "\"label\" must be true (trained) or false"))
+    if not found and not any(segment["label"] for segment in segments):
+        found.append(Problem(display, line, "segments", "no segment has \"label\": true, so nothing is trained"))
+    return found
+
+
+INPUT_OUTPUT = register_format(RowFormat("input_output", lambda _cfg: (), check_segments_row))
+# Axolotl's SFT dataset types with a row shape of their own; other SFT types read instruction/output rows.
+SFT_TYPE_FORMATS = {"completion": COMPLETION, "input_output": INPUT_OUTPUT}
+
+
+def row_format_for(kind_format: str, dataset_cfg: Mapping[str, Any]) -> RowFormat:
+    """The format a dataset's rows are checked with: its training kind's, or for SFT its `type`'s own."""
+    if kind_format == INSTRUCTION_OUTPUT.name:
+        return SFT_TYPE_FORMATS.get(str(dataset_cfg.get("type")), INSTRUCTION_OUTPUT)
+    return ROW_FORMATS[kind_format]

@@ -1,4 +1,4 @@
-"""Dataset checks: the JSONL a config trains on, read once per file however many configs share it.
+"""Dataset checks: the JSONL or CSV a config trains on, read once per file however many configs share it.
 
 Axolotl drops rows longer than `sequence_len` without a word (and dies with
 `num_samples=0` when it drops them all), so when the base model's tokenizer is on disk we
@@ -7,6 +7,8 @@ tokenize every row with Axolotl's own prompt strategy and count what would be dr
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import math
@@ -32,6 +34,7 @@ class Lengths:
     counted: int
     too_long: int
     keeps_99: int  # the smallest sequence_len that keeps 99 % of rows
+    kept: tuple[int, ...] = ()  # the lengths of the rows training keeps, in file order: what packing packs
 
     @property
     def share(self) -> float:
@@ -79,6 +82,47 @@ def read_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[
     return rows, broken
 
 
+def read_csv_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
+    """CSV rows (the header names the columns, as Axolotl's `ds_type: csv` reads them) with the line each starts on,
+    plus the lines that cannot be rows: bad quoting, a field count other than the header's."""
+    rows: list[tuple[int, dict[str, Any]]] = []
+    broken: list[tuple[int, str]] = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        return [], [(line, f"not UTF-8 text (byte at offset {exc.start}); save the file as UTF-8")]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    start = 1
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            broken.append((reader.line_num, f"not CSV: {exc}"))
+            break  # the reader cannot find the next row reliably after a quoting error
+        line, start = start, reader.line_num + 1
+        if not any(field.strip() for field in record):
+            continue
+        if header is None:
+            header = record
+            if len(set(header)) != len(header) or any(not name.strip() for name in header):
+                broken.append((line, "the header needs a distinct, non-empty name for every column"))
+            continue
+        if len(record) != len(header):
+            broken.append((line, f"{len(record)} fields where the header has {len(header)}"))
+            continue
+        rows.append((line, dict(zip(header, record, strict=True))))
+    return rows, broken
+
+
+def is_csv(path: Path, dataset_cfg: dict[str, Any]) -> bool:
+    """Axolotl reads a local file as CSV when `ds_type: csv` says so, else by its `.csv` suffix."""
+    return dataset_cfg.get("ds_type") == "csv" or (dataset_cfg.get("ds_type") is None and path.suffix == ".csv")
+
+
 def row_problems(display: str, rows: list[tuple[int, dict[str, Any]]], broken: list[tuple[int, str]],
                  row_format: RowFormat, fields: Fields) -> tuple[list[Problem], int]:
     """Broken lines, rows the format refuses, and the number of duplicate rows."""
@@ -112,11 +156,12 @@ def length_summary(lengths: list[int], untruncated: list[int], sequence_len: int
     rows fit in, from their untruncated lengths (Axolotl truncates each segment at `sequence_len`)."""
     ordered = sorted(untruncated)
     keeps_99 = ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)] if ordered else 0
-    return Lengths(len(lengths), sum(length > sequence_len for length in lengths), keeps_99)
+    return Lengths(len(lengths), sum(length > sequence_len for length in lengths), keeps_99,
+                   tuple(length for length in lengths if length <= sequence_len))
 
 
 @cache
-def count_too_long(path: Path, stamp: tuple[int, int], tokenizer: AxolotlTokenizer, dataset_json: str,
+def count_too_long(path: Path, stamp: tuple[int, int], as_csv: bool, tokenizer: AxolotlTokenizer, dataset_json: str,
                    train_on_inputs: bool, sequence_len: int) -> tuple[Lengths | None, str]:
     """Rows Axolotl would drop for exceeding `sequence_len`, tokenized exactly as training does.
 
@@ -126,7 +171,7 @@ def count_too_long(path: Path, stamp: tuple[int, int], tokenizer: AxolotlTokeniz
     os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
     dataset_cfg = json.loads(dataset_json)
     type_cfg = dataset_cfg.get("type")
-    rows = [row for _, row in _read_cached(path, stamp)[0]]
+    rows = [row for _, row in _read_cached(path, stamp, as_csv)[0]]
     logging.disable(logging.WARNING)
     try:
         strategy = _strategy(tokenizer.tokenizer, type_cfg, dataset_cfg, train_on_inputs, sequence_len)
@@ -159,19 +204,20 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 @cache
-def _read_cached(path: Path, stamp: tuple[int, int]) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
-    return read_rows(path)
+def _read_cached(path: Path, stamp: tuple[int, int],
+                 as_csv: bool = False) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
+    return read_csv_rows(path) if as_csv else read_rows(path)
 
 
 def row_count(path: Path) -> int:
-    """Rows of a JSONL file, from the cache validation filled (a file edited since is read again)."""
-    return len(_read_cached(path, _stamp(path))[0])
+    """Rows of a dataset file, from the cache validation filled (a file edited since is read again)."""
+    return len(_read_cached(path, _stamp(path), path.suffix == ".csv")[0])
 
 
 @cache
-def _rows_checked(display: str, path: Path, stamp: tuple[int, int], format_name: str, fields: Fields) -> tuple[
-        tuple[Problem, ...], int]:
-    rows, broken = _read_cached(path, stamp)
+def _rows_checked(display: str, path: Path, stamp: tuple[int, int], as_csv: bool, format_name: str,
+                  fields: Fields) -> tuple[tuple[Problem, ...], int]:
+    rows, broken = _read_cached(path, stamp, as_csv)
     found, duplicates = row_problems(display, rows, broken, ROW_FORMATS[format_name], fields)
     return tuple(found), duplicates
 
@@ -187,8 +233,10 @@ def check_dataset(display: str, path: Path, config: dict[str, Any], dataset_cfg:
         stats.problems.append(Problem(display, None, "path", "dataset file does not exist"))
         return stats
     stamp = _stamp(path)
-    found, stats.duplicates = _rows_checked(display, path, stamp, row_format.name, row_format.fields(dataset_cfg))
-    stats.rows = len(_read_cached(path, stamp)[0])
+    as_csv = is_csv(path, dataset_cfg)
+    found, stats.duplicates = _rows_checked(display, path, stamp, as_csv, row_format.name,
+                                            row_format.fields(dataset_cfg))
+    stats.rows = len(_read_cached(path, stamp, as_csv)[0])
     stats.problems = list(found)
     if stats.duplicates:
         stats.problems.append(Problem(display, None, "rows", f"{stats.duplicates} duplicate rows", "warning"))
@@ -203,6 +251,6 @@ def check_dataset(display: str, path: Path, config: dict[str, Any], dataset_cfg:
         stats.length_check = "length check skipped: sequence_len is not an integer"
         return stats
     stats.lengths, stats.length_check = count_too_long(
-        path, stamp, tokenizer, json.dumps(dataset_cfg, sort_keys=True, default=str),
+        path, stamp, as_csv, tokenizer, json.dumps(dataset_cfg, sort_keys=True, default=str),
         bool(config.get("train_on_inputs")), sequence_len)
     return stats

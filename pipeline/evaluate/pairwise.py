@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.config.loading import line_of
+from pipeline.core.jsonl import read_jsonl_models
 from pipeline.core.problems import Problem
 from pipeline.evaluate.model import ModelHandle
 from pipeline.evaluate.spec import key_lines
@@ -61,22 +62,8 @@ def pairs_file(name: str, task_path: Path) -> tuple[Path | None, str]:
 
 def read_pairs_file(source: Path, display: str) -> tuple[list[Pair], list[Problem]]:
     """Every pair of a JSONL file, or a problem at each bad line."""
-    try:
-        lines = source.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        return [], [Problem(display, None, "path", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
-    pairs, problems = [], []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            pairs.append(Pair.model_validate_json(line))
-        except ValidationError as exc:
-            problems += [Problem(display, number, ".".join(str(p) for p in e["loc"]) or "line", e["msg"])
-                         for e in exc.errors()]
-    if not pairs and not problems:
-        problems.append(Problem(display, None, "path", "has no pairs"))
-    return pairs, problems
+    numbered, problems = read_jsonl_models(source, display, Pair, "pairs")
+    return [pair for _, pair in numbered], problems
 
 
 @dataclass(frozen=True)
@@ -102,22 +89,6 @@ def score_rewards(model: ModelHandle, prompts: Sequence[str], answers: Sequence[
     batch = model.tokenizer(texts, return_tensors="pt", padding=True).to(model.model.device)
     with torch.no_grad():
         return model.model(**batch).logits[:, 0].float().tolist()
-
-
-def score_loglikelihoods(model: ModelHandle, prompt_ids: Sequence[Sequence[int]],
-                         answers: Sequence[str]) -> list[float]:
-    """Sum of the answer tokens' log-probabilities after the prompt, one forward pass per row."""
-    import torch
-
-    found = []
-    for ids, answer in zip(prompt_ids, answers, strict=True):
-        answer_ids = model.tokenizer(answer, add_special_tokens=False)["input_ids"]
-        inputs = torch.tensor([[*ids, *answer_ids]], device=model.model.device)
-        with torch.no_grad():
-            logits = model.model(input_ids=inputs).logits[0, len(ids) - 1:-1].float()
-        found.append(float(torch.log_softmax(logits, -1).gather(1, torch.tensor(answer_ids, device=logits.device)
-                                                                 [:, None]).sum()))
-    return found
 
 
 @register_task
@@ -156,11 +127,14 @@ class PairwiseTask(EvalTask[PairwiseTaskSpec, int, PairwiseOutput]):
             rejected = score_rewards(model, prompts, [p.rejected for p in pairs])
             scoring = "reward"
         else:
+            from pipeline.evaluate.loglikelihood import continuation_ids, score_continuations
             from pipeline.evaluate.prompting import encode_prompts
 
             prompt_ids = encode_prompts(job.config.data, prompts, model.tokenizer)
-            chosen = score_loglikelihoods(model, prompt_ids, [p.chosen for p in pairs])
-            rejected = score_loglikelihoods(model, prompt_ids, [p.rejected for p in pairs])
+            chosen = [s.loglikelihood for s in score_continuations(
+                model, prompt_ids, continuation_ids(model, [p.chosen for p in pairs]), job.batch_size)]
+            rejected = [s.loglikelihood for s in score_continuations(
+                model, prompt_ids, continuation_ids(model, [p.rejected for p in pairs]), job.batch_size)]
             scoring = "loglikelihood"
         on_progress(Progress(self.kind, len(pairs), len(pairs), len(pairs), 0.0))
         return PairwiseOutput(computed=len(pairs), scoring=scoring, scores=list(zip(chosen, rejected, strict=True)))

@@ -136,7 +136,8 @@ class EvalTask(ABC, Generic[SpecT, UnitT, OutT]):
 
 TASKS: dict[str, EvalTask[Any, Any, Any]] = {}
 # The modules whose import registers haha's own kinds; imported on first use, so reading a spec stays light.
-BUILTIN_TASK_MODULES = ("pipeline.evaluate.sweep", "pipeline.evaluate.pairwise", "pipeline.evaluate.best_of_n")
+BUILTIN_TASK_MODULES = ("pipeline.evaluate.sweep", "pipeline.evaluate.pairwise", "pipeline.evaluate.best_of_n",
+                        "pipeline.evaluate.multiple_choice")
 
 TaskClass = TypeVar("TaskClass", bound=type)
 
@@ -195,3 +196,20 @@ def task_files(eval_dir: Path) -> list[tuple[Path, TaskFile | None, str]]:
     """Every JSON file in train/eval, eval.json first, with its task file or the reason it is unreadable."""
     paths = sorted(eval_dir.glob("*.json"), key=lambda p: (p.name != SWEEP_FILE, p.name))
     return [(path, *read_task_file(path)) for path in paths]
+
+
+def _figure(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return " to ".join(_figure(part) for part in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def headlines(evals: Mapping[str, Any]) -> list[str]:
+    """One line per eval task of a results file, from its `metrics`: what the run's summary shows of each."""
+    lines = []
+    for name, result in evals.items():
+        metrics = result.get("metrics") if isinstance(result, dict) else None
+        if isinstance(metrics, dict):
+            shown = ", ".join(f"{key} {_figure(value)}" for key, value in metrics.items())
+            lines.append(f"{name} ({result.get('kind', '?')}): {shown}")
+    return lines

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from pipeline.core.files import write_atomic
 from pipeline.core.markdown import table
+from pipeline.core.runs import TrainingSample, TrainRecord
+from pipeline.evaluate.tasks import headlines
 from pipeline.orchestration.outcome import Outcome, Sample, StageName
 from pipeline.results.family import FamilyComparison, compare_with_previous
 from pipeline.results.model import ResultsError, load_results
@@ -40,6 +42,27 @@ def sample_table(samples: Sequence[Sample], before: str = "base model") -> tuple
     return ["prompt", "temperature", "completion"], [[s.prompt, str(s.temperature), s.completion] for s in samples]
 
 
+def training_sample_table(samples: Sequence[TrainingSample]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the samples Axolotl generated during training, step by step: how completions changed."""
+    return ["step", "prompt", "generated"], [[str(s.step), s.prompt.strip(), s.generated.strip()] for s in samples]
+
+
+def packing_line(record: TrainRecord) -> str:
+    if record.packing_efficiency is None:
+        return ""
+    return f"sample packing filled {round(record.packing_efficiency * 100)} % of the token slots (Axolotl's estimate)"
+
+
+def eval_headlines(outcome: Outcome) -> list[str]:
+    """The eval tasks' figures from the config's results file (none when it was not evaluated or is unreadable)."""
+    if outcome.evaluation is None:
+        return []
+    try:
+        return headlines(load_results(outcome.evaluation.results_path).evals)
+    except ResultsError:
+        return []
+
+
 def family_comparisons(outcomes: Sequence[Outcome]) -> dict[str, FamilyComparison]:
     """Each evaluated config's signals beside the previous config of its family (from the same results folder)."""
     found = {}
@@ -65,6 +88,13 @@ def markdown_summary(outcomes: Sequence[Outcome], comparisons: Mapping[str, Fami
             lines += ["", f"**{outcome.config}** beside **{comparison.previous}**, the previous config of its family",
                       "", *table(["signal", comparison.previous, outcome.config, "change"],
                                  [[r.label, r.previous, r.current, r.change] for r in comparison.rows])]
+        if outcome.train and (packing := packing_line(outcome.train.record)):
+            lines += ["", f"**{outcome.config}**: {packing}"]
+        if evals := eval_headlines(outcome):
+            lines += ["", f"**{outcome.config}**: evals", "", *(f"- {line}" for line in evals)]
+        if outcome.train and outcome.train.record.samples:
+            header, rows = training_sample_table(outcome.train.record.samples)
+            lines += ["", f"**{outcome.config}**: samples generated during training", "", *table(header, rows)]
         if outcome.evaluation and outcome.evaluation.samples:
             header, rows = sample_table(outcome.evaluation.samples, outcome.evaluation.before)
             lines += ["", f"**{outcome.config}**: sample completions (seed 1)", "", *table(header, rows)]

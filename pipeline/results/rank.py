@@ -16,6 +16,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from pipeline.core.stats import quantile
 from pipeline.results.model import JudgeScores
 
 CellKey = tuple[int, int, int]  # prompt, setting, seed index
@@ -140,14 +141,8 @@ def leaderboard(contenders: Sequence[Contender], resamples: int = RESAMPLES, see
     games = len(cells) * (len(contenders) - 1)
     for index, who in enumerate(contenders):
         ordered = sorted(samples[index])
-        ranks.append(Rank(who.name, scores[index], _quantile(ordered, 0.025), _quantile(ordered, 0.975),
+        ranks.append(Rank(who.name, scores[index], quantile(ordered, 0.025), quantile(ordered, 0.975),
                           who.mean_reward, sum(wins[index]) / games, len(cells)))
     return sorted(ranks, key=lambda rank: (-rank.score, rank.name))
 
 
-def _quantile(ordered: Sequence[float], q: float) -> float:
-    if not ordered:
-        return float("nan")
-    position = q * (len(ordered) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

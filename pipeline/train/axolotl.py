@@ -27,6 +27,7 @@ import yaml
 from pipeline.core.errors import HahaError
 from pipeline.core.files import write_atomic
 from pipeline.core.runs import AdapterRef, RunPaths, TrainRecord
+from pipeline.train.axolotl_log import packing_efficiency, training_samples
 from pipeline.train.child import run_child
 from pipeline.train.tracking import WandbMode, wandb_env
 
@@ -172,9 +173,14 @@ def loss_history(path: Path) -> list[tuple[int, float]]:
 def record_completion(run: RunPaths, config_sha256: str, smoke: bool, progress: Progress,
                       seconds: float, parent: AdapterRef | None) -> TrainRecord:
     history = loss_history(run.losses)
+    log_lines = run.log.read_text(encoding="utf-8", errors="replace").splitlines()
+    # The log spans every attempt: a resumed attempt's sample for a step replaces the cut-off one's.
+    samples = {(sample.step, sample.index): sample for sample in training_samples(log_lines)}
     record = TrainRecord(config_sha256=config_sha256, finished=datetime.now(UTC).isoformat(timespec="seconds"),
                          seconds=round(seconds, 1), steps=progress.step, losses=[loss for _, loss in history],
-                         loss_steps=[step for step, _ in history], smoke=smoke, parent=parent)
+                         loss_steps=[step for step, _ in history], smoke=smoke, parent=parent,
+                         samples=[samples[key] for key in sorted(samples)],
+                         packing_efficiency=packing_efficiency(log_lines))
     write_atomic(run.record, record.model_dump_json(indent=2))
     return record
 

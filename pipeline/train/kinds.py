@@ -61,7 +61,7 @@ SFT = register_kind(TrainingKind(
     selects=lambda config: not any(config.get(key) for key in ("rl", "reward_model", "process_reward_model")),
     dataset_model="SFTDataset",
     row_format="instruction_output",
-    default_tasks=("sweep", "best_of_n", "pairwise"),
+    default_tasks=("sweep", "best_of_n", "pairwise", "multiple_choice"),
 ))
 
 # Axolotl's `rl` trainers that learn from (prompt, chosen, rejected) pairs. KTO (unpaired) and GRPO (online
@@ -73,7 +73,7 @@ PREFERENCE = register_kind(TrainingKind(
     selects=lambda config: str(config.get("rl") or "") in PAIRWISE_RL and not config.get("reward_model"),
     dataset_model="DPODataset",
     row_format="preference_pairs",
-    default_tasks=("sweep", "best_of_n", "pairwise"),
+    default_tasks=("sweep", "best_of_n", "pairwise", "multiple_choice"),
     # A step runs chosen and rejected through the policy and the reference: 8 pairs took 11 s a step on the
     # embedded model on 2 CPU cores, 4 pairs 6 s; 2 pairs keep make demo's DPO near the SFT run's time.
     smoke_overrides={"micro_batch_size": 2},
