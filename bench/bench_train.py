@@ -112,6 +112,8 @@ def main() -> None:
             wall, per_step = timed(haha_cmd, env, args.steps)
             haha_times.append(wall)
             haha_steps.append(per_step)
+            if (record := haha_run.completion()) is not None and repeat == 0:
+                print(f"haha's record: trained on {record.gpus} x {record.gpu_type} ({record.seconds:.1f} s)")
             shutil.rmtree(bare_run.adapter_dir, ignore_errors=True)
             shutil.rmtree(bare_run.prepared_dir, ignore_errors=True)
             wall, per_step = timed(bare_cmd, env, args.steps)

@@ -157,3 +157,15 @@ def test_generic_auto_classes_survive_any_smoke_model(settings: Settings, tmp_pa
 def test_smoke_steps_set_the_length_and_a_checkpoint_halfway(settings: Settings, tmp_path: Path) -> None:
     config, _ = effective_config(GPU_CONFIG, "x-001", settings, plan(tmp_path, smoke=EMBEDDED, smoke_steps=40))
     assert (config["max_steps"], config["save_steps"], config["logging_steps"]) == (40, 20, 1)
+
+
+def test_smoke_runs_drop_the_multi_gpu_keys_with_a_line_each(settings: Settings, tmp_path: Path) -> None:
+    sharded = {**GPU_CONFIG, "deepspeed": "deepspeed_configs/zero3_bf16.json",
+               "fsdp_config": {"fsdp_version": 2, "reshard_after_forward": True}}
+    config, overrides = effective_config(sharded, "haha-x-001", settings, plan(tmp_path, smoke=TWIN))
+    assert "deepspeed" not in config and "fsdp_config" not in config
+    shown = [str(o) for o in overrides]
+    assert "deepspeed: 'deepspeed_configs/zero3_bf16.json' -> None (smoke: CPU-safe)" in shown
+    assert "fsdp_config: {'fsdp_version': 2, 'reshard_after_forward': True} -> None (smoke: CPU-safe)" in shown
+    config, _ = effective_config(sharded, "haha-x-001", settings, plan(tmp_path))
+    assert config["deepspeed"] == sharded["deepspeed"]  # the GPU run keeps them

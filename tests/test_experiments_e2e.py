@@ -15,7 +15,7 @@ from haha_cli import HAHA, REPO
 pytestmark = pytest.mark.slow
 PUNS = "puns-mistral-7b-001"
 TRIVIA = "trivia-qwen2-7b-001"
-STEPS = 16  # the puns config evaluates (and so samples) every 8 steps
+STEPS = 8  # the puns config evaluates (and so samples) at the start and every 8 steps
 Run = tuple[subprocess.CompletedProcess[str], dict[str, dict], Path]
 
 
@@ -50,8 +50,8 @@ def test_the_weighted_run_loads_its_plugin_and_samples_at_each_evaluation(run: R
         train["overrides"])
     log = (Path(train["run_dir"]) / "train.log").read_text()
     assert "Plugin loaded successfully: pipeline.train.prompt_loss_plugin.PromptLossWeightPlugin" in log
-    assert sorted({s["step"] for s in train["samples"]}) == [0, 8, 16]  # eval_steps: 8, kept in the smoke run
-    assert all(len([s for s in train["samples"] if s["step"] == step]) == 2 for step in (0, 8, 16))
+    assert sorted({s["step"] for s in train["samples"]}) == [0, 8]  # eval_steps: 8, kept in the smoke run
+    assert all(len([s for s in train["samples"] if s["step"] == step]) == 2 for step in (0, 8))
     assert all(s["prompt"].startswith("Write a pun about ") for s in train["samples"])
     record = json.loads((Path(train["run_dir"]) / "complete.json").read_text())
     assert record["samples"] == train["samples"]

@@ -40,13 +40,13 @@ def outcomes() -> list[Outcome]:
 
 def test_the_table_has_a_row_per_config_with_every_stage() -> None:
     rows = outcome_table(outcomes())
-    assert rows[0] == ["haha-x-001", "ok", "trained", "published", "evaluated", "6.650 -> 5.100", ""]
-    assert rows[1] == ["haha-x-002", "failed", "-", "-", "-", "", "train/data/broken.jsonl:3: row: not JSON"]
+    assert rows[0] == ["haha-x-001", "ok", "trained", "published", "evaluated", "6.650 -> 5.100", "CPU", ""]
+    assert rows[1] == ["haha-x-002", "failed", "-", "-", "-", "", "", "train/data/broken.jsonl:3: row: not JSON"]
 
 
 def test_the_job_summary_shows_losses_samples_and_failures_as_valid_markdown() -> None:
     summary = markdown_summary(outcomes())
-    assert "| haha-x-001 | ok | trained | published | evaluated | 6.650 -> 5.100 |  |" in summary
+    assert "| haha-x-001 | ok | trained | published | evaluated | 6.650 -> 5.100 | CPU |  |" in summary
     assert "| It was \\| hot. | 0.1 | It was hot. | So hot the pun melted. |" in summary
     assert "<details><summary>haha-x-002 failed</summary>" in summary
     assert "more detail" in summary

@@ -27,6 +27,8 @@ def comparable(results: Path) -> dict[str, Any]:
     doc = json.loads(results.read_text())
     for key in VOLATILE_META:
         doc["meta"].pop(key)
+    for key in ("eval_seconds", "gpu_seconds"):  # the eval's own time; the training's is the same record
+        doc["meta"]["cost"].pop(key)
     return doc
 
 

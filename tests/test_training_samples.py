@@ -6,12 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 from axolotl.utils.generation.sft import format_generation_for_logging
+from repo_edits import errors_and_warnings, key_line, set_keys
 
-from pipeline.config.validation import validate
 from pipeline.core.runs import TrainingSample
-from pipeline.core.settings import load_settings
 from pipeline.train.axolotl_log import packing_efficiency, training_samples
 
 WRITTEN = [
@@ -48,28 +46,10 @@ def test_the_packing_estimate_is_axolotls_last() -> None:
     assert packing_efficiency(axolotl_log(WRITTEN)) is None
 
 
-def set_keys(repo: Path, **keys: object) -> Path:
-    path = repo / "train" / "config" / "jokes-001.yml"
-    data = yaml.safe_load(path.read_text())
-    data.update(keys)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def found(repo: Path) -> list[tuple[int | None, str, str, str]]:
-    report = validate([str(repo / "train" / "config")], load_settings(repo), check_eval_file=False,
-                      count_lengths=False)
-    return [(p.line, p.key, p.severity, p.message) for p in report.problems if p.severity != "note"]
-
-
-def line_of(path: Path, key: str) -> int:
-    return next(n for n, line in enumerate(path.read_text().splitlines(), start=1) if line.startswith(f"{key}:"))
-
-
 def test_samples_with_an_eval_split_validate_clean(haha_repo: Path) -> None:
     set_keys(haha_repo, generate_samples=True, num_generation_samples=2, generation_max_new_tokens=24,
              generation_prompt_ratio=0.4, val_set_size=0.1, eval_steps=8)
-    assert found(haha_repo) == []
+    assert errors_and_warnings(haha_repo) == []
 
 
 @pytest.mark.parametrize(("key", "value", "wanted"), [
@@ -81,16 +61,16 @@ def test_samples_with_an_eval_split_validate_clean(haha_repo: Path) -> None:
 def test_out_of_range_generation_keys_are_named_at_their_line(haha_repo: Path, key: str, value: object,
                                                                wanted: str) -> None:
     path = set_keys(haha_repo, generate_samples=True, val_set_size=0.1, **{key: value})
-    assert (line_of(path, key), key, "error", f"must be {wanted}, got {value!r}") in found(haha_repo)
+    assert (key_line(path, key), key, "error", f"must be {wanted}, got {value!r}") in errors_and_warnings(haha_repo)
 
 
 def test_samples_need_evaluations_and_sampling_needs_a_temperature(haha_repo: Path) -> None:
     path = set_keys(haha_repo, generate_samples=True, generation_temperature=0)
-    assert found(haha_repo) == [
-        (line_of(path, "generate_samples"), "generate_samples", "warning",
+    assert errors_and_warnings(haha_repo) == [
+        (key_line(path, "generate_samples"), "generate_samples", "warning",
          "Axolotl generates samples at each evaluation, and this config never evaluates: set val_set_size (e.g. "
          "0.05) and eval_steps"),
-        (line_of(path, "generation_temperature"), "generation_temperature", "warning",
+        (key_line(path, "generation_temperature"), "generation_temperature", "warning",
          "0 with generation_do_sample on: transformers refuses it and Axolotl logs no sample; set "
          "generation_do_sample: false for greedy samples"),
     ]
@@ -98,5 +78,5 @@ def test_samples_need_evaluations_and_sampling_needs_a_temperature(haha_repo: Pa
 
 def test_generation_keys_without_the_switch_do_nothing(haha_repo: Path) -> None:
     path = set_keys(haha_repo, num_generation_samples=3)
-    assert found(haha_repo) == [(line_of(path, "num_generation_samples"), "num_generation_samples", "warning",
-                                 "has no effect without generate_samples: true")]
+    assert errors_and_warnings(haha_repo) == [(key_line(path, "num_generation_samples"), "num_generation_samples",
+                                               "warning", "has no effect without generate_samples: true")]

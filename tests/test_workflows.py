@@ -7,6 +7,7 @@ are checked here, on every `make test`, along with zizmor's audits and GitHub's 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -41,8 +42,9 @@ def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
 
 
 def runner_labels(runs_on: object) -> set[str]:
+    """The labels a job asks for; one chosen by an expression (a matrix of runners) counts as self-hosted."""
     if isinstance(runs_on, str):
-        return {runs_on}
+        return {runs_on, "self-hosted"} if "${{" in runs_on else {runs_on}
     if isinstance(runs_on, list):
         return set(runs_on)
     if isinstance(runs_on, dict):
@@ -132,19 +134,51 @@ def test_run_scripts_take_github_context_through_env(name: str) -> None:
         assert "${{" not in step.get("run", ""), f"{name}:{job_id}: {step.get('name')}: pass it through env"
 
 
-def test_train_workflow_shape() -> None:
+WAVES = ("wave-0", "wave-1", "wave-2")
+
+
+def test_train_workflow_plans_then_fans_out_then_commits_once() -> None:
     workflow = load("train.yml")
+    jobs = workflow["jobs"]
     assert workflow["concurrency"]["cancel-in-progress"] is False
-    train, commit = workflow["jobs"]["train"], workflow["jobs"]["commit-results"]
-    assert runner_labels(train["runs-on"]) == {"self-hosted", "gpu"}
-    assert train["timeout-minutes"] > 0
-    assert commit["needs"] == "train"
-    runs = "\n".join(step.get("run", "") for step in train["steps"])
-    assert "haha run --hub hf --report report.json" in runs
-    assert "haha results" in runs
-    secret_steps = [step for step in train["steps"] if "secrets." in str(step)]
-    assert [sorted(k for k in s["env"] if "secrets." in str(s["env"][k])) for s in secret_steps] == \
-        [["HF_TOKEN", "WANDB_API_KEY"]], "secrets go to the one step that trains, as env"
+    assert set(jobs) == {"plan", *WAVES, "commit-results"}
+    plan = jobs["plan"]
+    assert runner_labels(plan["runs-on"]) == {"ubuntu-latest"}  # GitHub-hosted: no GPU, no secrets
+    assert "haha plan --github-output" in " ".join(step.get("run", "") for step in plan["steps"])
+    assert "secrets." not in str(plan)
+    for number, name in enumerate(WAVES):
+        job = jobs[name]
+        # The matrix is the planning job's output, one wave at a time, and one config failing stops no other.
+        assert job["strategy"]["matrix"] == {"include": f"${{{{ fromJSON(needs.plan.outputs.wave{number}) }}}}"}
+        assert job["strategy"]["fail-fast"] is False
+        assert job["strategy"]["max-parallel"] == "${{ fromJSON(needs.plan.outputs.max_parallel) }}"
+        assert job["runs-on"] == "${{ matrix.runs_on }}" and job["timeout-minutes"] > 0
+        assert job["needs"] == ("plan" if number == 0 else ["plan", WAVES[number - 1]])
+        runs = "\n".join(step.get("run", "") for step in job["steps"])
+        assert "haha run --hub hf --report report.json --alone" in runs
+        secret_steps = [step for step in job["steps"] if "secrets." in str(step)]
+        assert [sorted(k for k in s["env"] if "secrets." in str(s["env"][k])) for s in secret_steps] == \
+            [["HF_TOKEN", "WANDB_API_KEY"]], "secrets go to the one step that trains, as env"
+        uploads = [step["with"]["name"] for step in job["steps"] if step.get("uses", "").startswith(
+            "actions/upload-artifact@")]
+        assert uploads == ["results-${{ matrix.config }}", "logs-${{ matrix.config }}"]
+    commit = jobs["commit-results"]
+    assert commit["needs"] == ["plan", *WAVES]
+    assert commit["if"].startswith("${{ !cancelled()")
+    runs = "\n".join(step.get("run", "") for step in commit["steps"])
+    assert runs.count("haha commit-results") == 1 and "--collect" in runs and "haha results" not in runs
+
+
+def test_the_plan_always_asks_for_a_self_hosted_runner(haha_repo: Path) -> None:
+    """The wave jobs take `runs-on` from the plan; it must never send a GPU job to a GitHub-hosted machine."""
+    import json
+
+    from pipeline.core.settings import load_settings
+    from pipeline.orchestration.planning import plan_pending
+
+    plan = plan_pending(load_settings(haha_repo))
+    assert plan.entries and all(entry.runs_on[0] == "self-hosted" for entry in plan.entries)
+    assert json.loads(plan.github_outputs()["wave0"])[0]["runs_on"] == ["self-hosted", "gpu"]
 
 
 def test_zizmor_finds_nothing() -> None:
@@ -164,9 +198,19 @@ def test_workflows_match_githubs_schema() -> None:
 def test_commit_job_cli_works_without_the_training_stack() -> None:
     """The commit job installs only pyyaml, pydantic, typer and rich; the CLI must start without the rest."""
     block = "; ".join(f"sys.modules[{m!r}] = None" for m in HEAVY_MODULES)
-    code = (f"import sys; {block}; import pipeline.gitops.commit, pipeline.gitops.changes; "
-            "from pipeline.cli.main import app; "
+    code = (f"import sys; {block}; import pipeline.gitops.commit, pipeline.gitops.changes, pipeline.gitops.collect, "
+            "pipeline.results.rebuild; from pipeline.cli.main import app; "
             "app(['commit-results', '--help'])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "commit-results" in result.stdout
+
+
+def test_the_plan_runs_without_the_training_stack() -> None:
+    """The planning job installs only pyyaml, pydantic, typer and rich, and plans the real repo with them."""
+    block = "; ".join(f"sys.modules[{m!r}] = None" for m in HEAVY_MODULES)
+    code = f"import sys; {block}; from pipeline.cli.main import app; app(['plan'])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False,
+                            env={**os.environ, "HAHA_ROOT": str(ROOT)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"waves"' in result.stdout

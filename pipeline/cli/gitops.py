@@ -80,11 +80,17 @@ def commit_results(
     remote: Annotated[str, typer.Option(help="Remote to push to.")] = "origin",
     branch: Annotated[str, typer.Option(help="Branch to push to.")] = "main",
     attempts: Annotated[int, typer.Option(min=1, help="Pushes to try; each rejection rebases first.")] = 5,
+    collect: Annotated[list[Path] | None, typer.Option(
+        "--collect", metavar="DIR",
+        help="First gather the results files a matrix job uploaded (one DIR per job; repeat the option) into "
+             "train/results and rebuild the index once.")] = None,
 ) -> None:
     """Commit train/results (nothing else) and push it, rebasing and retrying when the branch moved; never forces."""
     from pipeline.gitops.commit import commit_results as commit_and_push
 
     settings = load_settings()
+    if collect:
+        _collect(collect, settings.results_dir)
     outcome = commit_and_push(settings.root, _shown(settings.results_dir, settings.root), message, remote, branch,
                               attempts)
     if not outcome.committed:
@@ -92,3 +98,17 @@ def commit_results(
         raise typer.Exit(0)
     console.print(f"pushed {outcome.sha[:12]} to {remote}/{branch} ({len(outcome.files)} files, "
                   f"{outcome.attempts} attempt{'s' if outcome.attempts > 1 else ''})", markup=False)
+
+
+def _collect(artifacts: list[Path], results_dir: Path) -> None:
+    from pipeline.gitops.collect import collect_results
+    from pipeline.results.rebuild import write_index
+
+    if missing := [str(path) for path in artifacts if not path.is_dir()]:
+        raise UsageError(f"--collect: no such folder: {', '.join(missing)}")
+    collected = collect_results(artifacts, results_dir)
+    for path in collected.duplicate_base:
+        console.print(f"kept the first of several uploads of {path} (the same base model's reference)", markup=False)
+    scan = write_index(results_dir)
+    console.print(f"collected {len(collected.copied)} files from {len(artifacts)} uploads; index rebuilt over "
+                  f"{len(scan.entries)} results files", markup=False)

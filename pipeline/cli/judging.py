@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,7 @@ from pipeline.models.smoke import SmokeModelChoice
 from pipeline.orchestration.context import RunContext
 
 
-def run_judge(ctx: RunContext, quiet_when_unready: bool = False) -> None:
+def run_judge(ctx: RunContext, quiet_when_unready: bool = False, only: Collection[str] | None = None) -> None:
     """`[tool.haha] judge` scores every results file it has not scored; a judge not trained yet is a note after a
     run (the run's own outcome stands), an error for `haha judge`."""
     from pipeline.core.errors import HahaError
@@ -27,7 +28,7 @@ def run_judge(ctx: RunContext, quiet_when_unready: bool = False) -> None:
         return
     try:
         with workspace_held(ctx), console.status("judge") as status:
-            report = judge_results(ctx, status.update)
+            report = judge_results(ctx, status.update, only)
     except HahaError as exc:
         if not quiet_when_unready:
             raise

@@ -112,13 +112,19 @@ def run(
     workspace: WorkspaceOption = None,
     report: Annotated[Path | None, typer.Option(help="Write the per-config outcome as JSON here.")] = None,
     force: Annotated[bool, typer.Option(help="Retrain and re-evaluate even when this config hash is done.")] = False,
+    alone: Annotated[bool, typer.Option(
+        "--alone", help="Only the CONFIGS named, not the pending configs they need, and the judge scores only them "
+                        "(a matrix job of haha plan: the needs ran in earlier waves).")] = False,
 ) -> None:
     """Validate -> train -> publish -> evaluate each config; one failure never stops the others.
 
     CONFIGS: config files to run (default: the pending ones, see haha pending; with --smoke, against smoke results).
     """
+    if alone and not configs:
+        raise UsageError("--alone runs the CONFIGS named: name them")
     ctx = context(smoke, hub, wandb, workspace, force, smoke_model, smoke_steps)
-    paths = with_parents(ctx, [existing_config(p) for p in configs]) if configs else pending_configs(ctx)
+    named = [existing_config(p) for p in configs or []]
+    paths = (named if alone else with_parents(ctx, named)) if configs else pending_configs(ctx)
     if not paths:
         say("nothing to run: every config has results for its current hash")
         raise typer.Exit(0)
@@ -126,7 +132,7 @@ def run(
     if not any(outcome.interrupted for outcome in outcomes):
         from pipeline.cli.judging import run_judge
 
-        run_judge(ctx, quiet_when_unready=True)
+        run_judge(ctx, quiet_when_unready=True, only={path.stem for path in paths} if alone else None)
     close_run(ctx, outcomes, report)
     exit_for(outcomes)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +163,13 @@ def non_string_keys(data: Any, lines: dict[str, int], where: str = "") -> list[t
     return found
 
 
+@lru_cache(maxsize=4096)
+def _parsed(text: str) -> tuple[Any, dict[str, int], tuple[tuple[str, int], ...]]:
+    """One parse per distinct text: pending, the plan and validation each read every config, some more than once."""
+    data, lines, repeated = parse_yaml(text)
+    return data, lines, tuple(repeated)
+
+
 def load_config(path: Path) -> LoadedConfig:
     """Parse with the safe loader only: a `!!python/...` tag is an error and runs nothing."""
     try:
@@ -170,7 +179,9 @@ def load_config(path: Path) -> LoadedConfig:
         raise ConfigLoadError(line, f"not UTF-8 text (byte 0x{path.read_bytes()[exc.start]:02x} at byte "
                                     f"{exc.start}); save the file as UTF-8") from None
     try:
-        data, lines, repeated = parse_yaml(text)
+        parsed, cached_lines, repeated = _parsed(text)
+        # The cached parse stays as read, whatever a caller does with its copy.
+        data, lines = copy.deepcopy(parsed), dict(cached_lines)
     except YAMLBudgetError as exc:
         raise ConfigLoadError(exc.line, exc.message) from None
     except yaml.constructor.ConstructorError as exc:

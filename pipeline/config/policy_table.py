@@ -32,6 +32,7 @@ class KeyClass(StrEnum):
 # (config/effective.py). Each says what the pipeline does with it.
 HAHA: dict[str, str] = {
     "haha_parent": "starts from another config's published adapter, merged into the base model (config/lineage.py)",
+    "haha_runner": "the runner class of [tool.haha.runners] it trains on, over every rule (plan/runners.py)",
 }
 
 # Keys that haha's own Axolotl plugins add to the schema; the pipeline adds the plugin when a config sets one

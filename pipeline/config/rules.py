@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pipeline.config.distributed import distributed_problems
 from pipeline.config.generation import generation_problems
 from pipeline.config.lineage import parent_problems
 from pipeline.config.loading import LoadedConfig
@@ -107,6 +108,7 @@ def check_haha_rules(config: LoadedConfig, settings: Settings, display: str) -> 
     if not data.get("datasets"):
         problems.append(problem("datasets", "at least one dataset is required"))
     problems += parent_problems(config, display)
+    problems += distributed_problems(config, settings, display)
     weight = data.get(PROMPT_LOSS_KEY)
     if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1):
         problems.append(problem(PROMPT_LOSS_KEY, "must be a number from 0 to 1 (the prompt tokens' weight in the "

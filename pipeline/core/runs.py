@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, computed_field
 
 # What makes a folder a LoRA adapter for every stage: the files Axolotl's final save writes. Publish sends them,
 # evaluate loads them, and their bytes are the adapter's identity.
@@ -57,6 +57,27 @@ class TrainingSample(BaseModel):
     generated: str
 
 
+class RunCost(BaseModel):
+    """What a config's run took on its box: `gpus` 0 is a CPU run (smoke), whose GPU-seconds are 0."""
+
+    gpu_type: str | None = None  # as nvidia-smi names it, e.g. "NVIDIA H100 80GB HBM3"
+    gpus: int = 0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def gpu_seconds(self) -> float:
+        """Training holds every GPU of the run; the eval runs on one."""
+        return round(self.train_seconds * self.gpus + (self.eval_seconds if self.gpus else 0.0), 1)
+
+    def describe(self) -> str:
+        """`8 x NVIDIA H100 80GB HBM3, 2.41 GPU-h`, or `CPU` for a run on no GPU."""
+        if not self.gpus:
+            return "CPU"
+        return f"{self.gpus} x {self.gpu_type}, {self.gpu_seconds / 3600:.2f} GPU-h"
+
+
 class TrainRecord(BaseModel):
     """`complete.json`: written last by a training that produced its adapter; what makes a re-run skip."""
 
@@ -70,6 +91,8 @@ class TrainRecord(BaseModel):
     parent: AdapterRef | None = None  # the parent adapter it started from (haha_parent)
     samples: list[TrainingSample] = Field(default_factory=list)  # generated during training, by step
     packing_efficiency: float | None = None  # Axolotl's estimate of the packed token slots filled (sample_packing)
+    gpu_type: str | None = None  # the GPUs it trained on (None: CPU)
+    gpus: int = 0  # how many; 0 on CPU
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from pipeline.core.errors import HahaError
+from pipeline.core.runner_settings import RunnerSettings
 
 ENV_OVERRIDES = {
     "hub_org": "HAHA_HUB_ORG",
@@ -45,6 +48,8 @@ class Settings:
     eval_timeout_s: float = 12 * 3600
     # the reward config whose published adapter scores every config's sweep completions (haha judge, haha rank)
     judge: str | None = None
+    # which self-hosted runners each config trains on, and with how many GPUs (haha plan, haha train)
+    runners: RunnerSettings = field(default_factory=RunnerSettings)
 
     @property
     def config_dir(self) -> Path:
@@ -110,6 +115,16 @@ def load_settings(root: Path | None = None) -> Settings:
         raise SettingsError(f"{root / 'pyproject.toml'} [tool.haha] or a HAHA_* variable: {exc}") from None
 
 
+def _runners(table: Any) -> RunnerSettings:
+    try:
+        return RunnerSettings.model_validate(table)
+    except ValidationError as exc:
+        found = [(".".join(str(part) for part in e["loc"]), e["msg"].removeprefix("Value error, "))
+                 for e in exc.errors()]
+        raise ValueError("; ".join(f"runners.{where}: {message}" if where else f"runners: {message}"
+                                   for where, message in found)) from None
+
+
 def _read_settings(root: Path) -> Settings:
     table = tomllib.loads((root / "pyproject.toml").read_text()).get("tool", {}).get("haha", {})
     settings = Settings(
@@ -126,6 +141,7 @@ def _read_settings(root: Path) -> Settings:
         train_timeout_s=float(table.get("train_timeout_s", Settings.train_timeout_s)),
         eval_timeout_s=float(table.get("eval_timeout_s", Settings.eval_timeout_s)),
         judge=str(table["judge"]) if table.get("judge") else None,
+        runners=_runners(table.get("runners", {})),
     )
     overrides: dict[str, Any] = {name: os.environ[var] for name, var in ENV_OVERRIDES.items() if os.environ.get(var)}
     for limit in ("train_timeout_s", "eval_timeout_s"):

@@ -86,8 +86,10 @@ def evaluate(job: EvalJob, files: Sequence[TaskFile], on_progress: OnProgress = 
         doc = task.assemble(job, spec, output, doc)
         units, computed, resumed = units + len(planned), computed + output.computed, resumed + output.resumed
     assert doc.meta is not None
+    cost = job.provenance.cost
     doc = doc.model_copy(update={"meta": doc.meta.model_copy(update={
-        "finished": datetime.now(UTC).isoformat(timespec="seconds")})})
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cost": cost.model_copy(update={"eval_seconds": round(time.monotonic() - clock, 1)}) if cost else None})})
     write_atomic(job.out_path, dumps_results(doc))
     for file, _spec in specs:
         tasks[file.kind].finish(job)

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pipeline.config.loading import LoadedConfig
 from pipeline.core.problems import Problem
-from pipeline.core.runs import AdapterRef
+from pipeline.core.runs import AdapterRef, RunCost
 from pipeline.evaluate.model import ModelHandle
 from pipeline.results.model import ResultsDoc
 
@@ -51,6 +51,7 @@ class Provenance:
     losses: tuple[float, ...] = ()
     parent: AdapterRef | None = None  # the parent adapter the evaluated one started from (haha_parent)
     base_model: str | None = None  # with a parent: the base model it was merged into (what meta names)
+    cost: RunCost | None = None  # the training's GPUs and time; the eval adds its own time
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ everything and old scores are never mixed with new ones.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from pipeline.core.files import write_atomic
@@ -54,8 +54,10 @@ def score_sweep(scorer: ModelHandle, doc: ResultsDoc, judge: AdapterRef, batch_s
                        mean_reward=rounded_mean(flat), n=len(flat), rewards=nested)
 
 
-def judge_results(ctx: RunContext, on_status: Callable[[str], None] = lambda _text: None) -> JudgeReport | None:
-    """Score every results file the judge has not scored yet; None when no judge is set."""
+def judge_results(ctx: RunContext, on_status: Callable[[str], None] = lambda _text: None,
+                  only: Collection[str] | None = None) -> JudgeReport | None:
+    """Score every results file the judge has not scored yet (of the configs `only` names, and the base-model
+    references, when given); None when no judge is set."""
     from pipeline.evaluate.model import load_model
     from pipeline.orchestration.evaluating import scorer_for
 
@@ -67,6 +69,7 @@ def judge_results(ctx: RunContext, on_status: Callable[[str], None] = lambda _te
     report = JudgeReport(judge)
     scorer: ModelHandle | None = None
     configs, references = results_files(ctx.results_dir)
+    configs = [path for path in configs if only is None or path.stem in only]
     for path in [*configs, *references]:
         try:
             doc = load_results(path)

@@ -9,18 +9,26 @@ from pathlib import Path
 
 from pipeline.core.files import write_atomic
 from pipeline.core.markdown import table
-from pipeline.core.runs import TrainingSample, TrainRecord
+from pipeline.core.runs import RunCost, TrainingSample, TrainRecord
 from pipeline.evaluate.tasks import headlines
 from pipeline.orchestration.outcome import Outcome, Sample, StageName
 from pipeline.results.family import FamilyComparison, compare_with_previous
 from pipeline.results.model import ResultsError, load_results
 
-TABLE_HEADER = ["config", *(str(name) for name in StageName), "loss first -> last", "error"]
+TABLE_HEADER = ["config", *(str(name) for name in StageName), "loss first -> last", "trained on", "error"]
 
 
 def loss_change(outcome: Outcome) -> str:
     losses = outcome.train.record.losses if outcome.train else []
     return f"{losses[0]:.3f} -> {losses[-1]:.3f}" if losses else ""
+
+
+def trained_on(outcome: Outcome) -> str:
+    """The GPUs the training held and for how long (the eval's share is in the results file's meta.cost)."""
+    if outcome.train is None:
+        return ""
+    record = outcome.train.record
+    return RunCost(gpu_type=record.gpu_type, gpus=record.gpus, train_seconds=record.seconds).describe()
 
 
 def outcome_table(outcomes: Sequence[Outcome]) -> list[list[str]]:
@@ -29,7 +37,7 @@ def outcome_table(outcomes: Sequence[Outcome]) -> list[list[str]]:
     for outcome in outcomes:
         first_error_line = outcome.error.strip().splitlines()[0] if outcome.error else ""
         rows.append([outcome.config, *(str(outcome.stages[name]) for name in StageName), loss_change(outcome),
-                     first_error_line])
+                     trained_on(outcome), first_error_line])
     return rows
 
 

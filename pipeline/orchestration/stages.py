@@ -30,9 +30,10 @@ from pipeline.models.smoke import SmokeModel
 from pipeline.orchestration.context import RunContext
 from pipeline.orchestration.outcome import ConfigState, EvalOutcome, StageName, StageResult, StageStatus
 from pipeline.orchestration.parents import start_from_parent
+from pipeline.plan.runners import runner_for
 from pipeline.publish.hub import PublishResult
 from pipeline.publish.modelcard import CardInputs, DatasetFile, render_card
-from pipeline.train.axolotl import TrainingError, train
+from pipeline.train.axolotl import Launch, TrainingError, train
 from pipeline.train.parent import merged_from
 from pipeline.train.tracking import WandbRef, run_reference
 
@@ -110,6 +111,14 @@ def effective_for(ctx: RunContext, state: ConfigState,
     return effective, [str(o) for o in overrides]
 
 
+def launch_for(ctx: RunContext, state: ConfigState) -> Launch:
+    """One process on CPU (smoke runs); else the processes and launcher of the config's runner class."""
+    if ctx.smoke:
+        return Launch()
+    runner = runner_for(state.run.basename, state.loaded.data, ctx.settings.runners).runner
+    return Launch(runner.launcher if runner.gpus > 1 else None, runner.gpus)
+
+
 class TrainStage:
     name = StageName.TRAIN
 
@@ -124,7 +133,7 @@ class TrainStage:
             result = train(run, effective, state.loaded.sha256, ctx.wandb_mode,
                            lambda progress: state.on_status(f"training  {progress.describe()}"),
                            overrides=overrides, time_limit=ctx.settings.train_timeout_s, smoke=ctx.smoke,
-                           parent=parent.ref if parent else None)
+                           parent=parent.ref if parent else None, launch=launch_for(ctx, state))
         except TrainingError as exc:
             raise StageError(f"{exc}\n    full log: {run.log}") from None
         return StageResult(StageStatus.SKIPPED if result.skipped else StageStatus.TRAINED, result)

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.core.errors import HahaError
-from pipeline.core.runs import AdapterRef
+from pipeline.core.runs import AdapterRef, RunCost
 from pipeline.evaluate.params import SamplingParams
 
 # The hyperparameters echoed into the results file, in the order the haha files list them.
@@ -149,6 +149,7 @@ class Meta(_Open):
     eval_sha256: str | None = None  # the sweep spec the completions were made for
     reference: str | None = None  # "base": the base model without an adapter, the reference fine-tunes are read against
     parent: AdapterRef | None = None  # haha_parent: the adapter revision this one started from; a new one re-runs it
+    cost: RunCost | None = None  # the GPUs it trained on and the seconds training and eval held them
     # The whole config as its author wrote it, flattened to dotted keys (`datasets[0].type.system_prompt`),
     # credentials dropped: what two results files are compared on.
     hyperparameters: dict[str, Scalar] | None = None

@@ -53,6 +53,7 @@ def render_readme(scan: Scan) -> str:
     keys = [key for key in differing(trained) if key != "base_model"]  # a reference has no training to differ in
     labels = setting_labels(docs)
     judged = judge_view(scan.entries)
+    costed = any(entry.doc.meta and entry.doc.meta.cost for entry in scan.entries)
     lines = [
         "# Results",
         "",
@@ -62,10 +63,12 @@ def render_readme(scan: Scan) -> str:
     ]
     if scan.entries:
         header = ["config", "base model", *keys, "W&B", "Hub", "finished (UTC)", "loss", "empty", "never stopped",
-                  *(f"repeated {x}" for x in labels), *(["mean reward"] if judged else [])]
+                  *(f"repeated {x}" for x in labels), *(["mean reward"] if judged else []),
+                  *(["trained on"] if costed else [])]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for index, entry in enumerate(scan.entries):
             row = _readme_row(entry, [rows[key][index] for key in keys], labels) + _reward_cells(entry, judged)
+            row += [_cost_cell(entry)] if costed else []
             lines.append("| " + " | ".join(row) + " |")
         lines += ["", "*empty*: completions with no text; *never stopped*: completions that ran to max_new_tokens "
                   "without ending their turn (— when not recorded); *repeated*: share of completions identical to "
@@ -74,6 +77,9 @@ def render_readme(scan: Scan) -> str:
             lines.append(f"*mean reward*: the judge {cell(judged.label)}'s mean score of the sweep's completions "
                          "(higher is funnier to it; — when this judge revision has not scored them). `haha rank` "
                          "ranks them by pairwise wins; index.html sorts by it and shows win rates.")
+        if costed:
+            lines.append("*trained on*: the GPUs training held, and the GPU-hours training (every GPU) and the eval "
+                         "(one GPU) took; CPU for a smoke run.")
         if any(entry.dated_by is DatedBy.COMMIT for entry in scan.entries):
             lines.append("† no finish time recorded (older format): the time of the results file's last commit.")
     else:
@@ -82,6 +88,11 @@ def render_readme(scan: Scan) -> str:
         lines += ["", "## Unreadable results files", ""]
         lines += [f"- `{broken.file}`: {cell(broken.reason)}" for broken in scan.broken]
     return "\n".join(lines) + "\n"
+
+
+def _cost_cell(entry: Entry) -> str:
+    cost = entry.doc.meta.cost if entry.doc.meta else None
+    return cell(cost.describe()) if cost else "—"
 
 
 def _reward_cells(entry: Entry, judged: JudgeView | None) -> list[str]:

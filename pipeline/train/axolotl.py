@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -78,9 +79,36 @@ class Progress:
         return f"{steps}  {loss}  eta {self.eta or '-'}"
 
 
-def axolotl_command(config_path: Path) -> list[str]:
-    """`axolotl train` from the venv running us; `--launcher python` needs no accelerate config."""
-    return [str(Path(sys.executable).parent / "axolotl"), "train", str(config_path), "--launcher", "python"]
+@dataclass(frozen=True)
+class Launch:
+    """How Axolotl starts the training: one process, or one per GPU through its accelerate or torchrun launcher
+    (the runner class's `gpus` and `launcher`, plan/runners.py)."""
+
+    launcher: str | None = None
+    processes: int = 1
+
+    def args(self) -> list[str]:
+        """`--launcher python` needs no accelerate config; the others get the process count after `--`."""
+        if self.launcher is None or self.processes == 1:
+            return ["--launcher", "python"]
+        count = "--num_processes" if self.launcher == "accelerate" else "--nproc_per_node"
+        return ["--launcher", self.launcher, "--", count, str(self.processes)]
+
+
+def axolotl_command(config_path: Path, launch: Launch = Launch()) -> list[str]:
+    """`axolotl train` from the venv running us."""
+    return [str(Path(sys.executable).parent / "axolotl"), "train", str(config_path), *launch.args()]
+
+
+def gpu_inventory() -> tuple[str | None, int]:
+    """The GPUs this box has, as nvidia-smi names them, and how many; (None, 0) without one."""
+    try:
+        listed = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                                text=True, timeout=30, check=True).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return None, 0
+    names = [line.strip() for line in listed if line.strip()]
+    return (names[0], len(names)) if names else (None, 0)
 
 
 def child_env(run: RunPaths, wandb_mode: WandbMode, local_model: bool) -> dict[str, str]:
@@ -171,7 +199,7 @@ def loss_history(path: Path) -> list[tuple[int, float]]:
 
 
 def record_completion(run: RunPaths, config_sha256: str, smoke: bool, progress: Progress,
-                      seconds: float, parent: AdapterRef | None) -> TrainRecord:
+                      seconds: float, parent: AdapterRef | None, launch: Launch) -> TrainRecord:
     history = loss_history(run.losses)
     log_lines = run.log.read_text(encoding="utf-8", errors="replace").splitlines()
     # The log spans every attempt: a resumed attempt's sample for a step replaces the cut-off one's.
@@ -180,9 +208,15 @@ def record_completion(run: RunPaths, config_sha256: str, smoke: bool, progress: 
                          seconds=round(seconds, 1), steps=progress.step, losses=[loss for _, loss in history],
                          loss_steps=[step for step, _ in history], smoke=smoke, parent=parent,
                          samples=[samples[key] for key in sorted(samples)],
-                         packing_efficiency=packing_efficiency(log_lines))
+                         packing_efficiency=packing_efficiency(log_lines), **_gpus_used(launch))
     write_atomic(run.record, record.model_dump_json(indent=2))
     return record
+
+
+def _gpus_used(launch: Launch) -> dict[str, Any]:
+    """The GPUs the run held: the launch's processes, one GPU each, on this box's GPU type (none on a CPU box)."""
+    gpu_type, available = gpu_inventory()
+    return {"gpu_type": gpu_type, "gpus": min(launch.processes, available) if gpu_type else 0}
 
 
 @dataclass(frozen=True)
@@ -197,7 +231,8 @@ class TrainResult:
 
 def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode: WandbMode,
           on_progress: Callable[[Progress], None] = lambda _p: None, overrides: Sequence[str] = (),
-          time_limit: float | None = None, smoke: bool = False, parent: AdapterRef | None = None) -> TrainResult:
+          time_limit: float | None = None, smoke: bool = False, parent: AdapterRef | None = None,
+          launch: Launch = Launch()) -> TrainResult:
     """Train unless this exact config (from this parent adapter) already has a complete adapter.
 
     `overrides` (the keys the pipeline changed) head this attempt's part of the log.
@@ -207,6 +242,7 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
     write_effective_config(run, config, config_sha256, smoke, parent)
     with run.log.open("a", encoding="utf-8") as log:
         log.writelines(f"haha: override {line}\n" for line in overrides)
+        log.write(f"haha: launch axolotl train {' '.join(launch.args())}\n")
         for checkpoint in discard_incomplete_checkpoints(run.adapter_dir):
             log.write(f"haha: discarded {checkpoint.name}, cut off while saving; resuming from the one before\n")
     progress = Progress()
@@ -222,7 +258,7 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
 
     started = time.monotonic()
     env = child_env(run, wandb_mode, local_model=Path(str(config.get("base_model"))).is_dir())
-    child = run_child(axolotl_command(run.config), env, run.log, on_line, time_limit)
+    child = run_child(axolotl_command(run.config, launch), env, run.log, on_line, time_limit)
     if child.timed_out:
         raise TrainingError(f"training of {run.basename} ran past its limit of {time_limit:.0f} s and was stopped "
                             "with its workers; raise [tool.haha] train_timeout_s (or HAHA_TRAIN_TIMEOUT_S) if it needs "
@@ -233,5 +269,5 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
             f"in {run.adapter_dir}: run the same command again to resume from the last one")
     if child.returncode != 0 or not run.adapter_complete():
         raise TrainingError(diagnose(run.log, child.returncode, config.get("sequence_len")))
-    record = record_completion(run, config_sha256, smoke, progress, time.monotonic() - started, parent)
+    record = record_completion(run, config_sha256, smoke, progress, time.monotonic() - started, parent, launch)
     return TrainResult(record, False, tuple(overrides), run.run_dir)

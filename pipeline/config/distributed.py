@@ -1,0 +1,90 @@
+"""Checks of the keys that spread one config over several GPUs, and of the runner it asks for.
+
+Axolotl's schema (replayed by config/schema.py) already refuses much, FSDP1-only options or Muon without
+FSDP2, say. These are the rules it leaves to the launch, where they would cost a GPU job to learn:
+
+- `deepspeed:` names one of the ZeRO configs Axolotl ships (`deepspeed_configs/<name>.json`, which the GPU job
+  fetches with `axolotl fetch deepspeed_configs`) or a JSON file inside the repo;
+- DeepSpeed and FSDP are two ways to shard one run: a config picks one;
+- ZeRO-3 partitions every parameter across GPUs, which bitsandbytes' 8-bit weights cannot be;
+- sharding on a one-GPU runner shards nothing: the config's runner class should have several GPUs;
+- `haha_runner` names a class of `[tool.haha.runners.classes]`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipeline.config.loading import LoadedConfig
+from pipeline.core.naming import basename_of
+from pipeline.core.problems import Problem
+from pipeline.core.settings import Settings
+from pipeline.plan.runners import KEY as RUNNER_KEY
+from pipeline.plan.runners import runner_for, runner_key_problem
+
+# The files of axolotl-ai-cloud/axolotl's deepspeed_configs/ (v0.19), what `axolotl fetch deepspeed_configs` brings.
+SHIPPED_DEEPSPEED = ("zero1.json", "zero1_torch_compile.json", "zero2.json", "zero2_torch_compile.json", "zero3.json",
+                     "zero3_bf16.json", "zero3_bf16_cpuoffload_all.json", "zero3_bf16_cpuoffload_params.json",
+                     "zero3_cpuoffload.json")
+SHIPPED_FOLDER = "deepspeed_configs"
+
+
+def deepspeed_problem(value: Any, settings: Settings) -> str | None:
+    """Why `deepspeed:` names no usable DeepSpeed config, or None (an inline mapping is the config itself)."""
+    if isinstance(value, dict):
+        return None
+    if not isinstance(value, str):
+        return f"must name a DeepSpeed JSON config, got {value!r}"
+    path = Path(value)
+    if path.parent == Path(SHIPPED_FOLDER) and path.name in SHIPPED_DEEPSPEED:
+        return None
+    candidate = (settings.root / path).resolve()
+    inside = candidate.is_relative_to(settings.root.resolve()) and not path.is_absolute()
+    if inside and candidate.suffix == ".json" and candidate.is_file():
+        return None
+    shipped = ", ".join(f"{SHIPPED_FOLDER}/{name}" for name in SHIPPED_DEEPSPEED[:5])
+    return (f"must be one of Axolotl's own configs ({shipped}, ...) or a JSON file inside the repo; got "
+            f"{value!r}")
+
+
+def zero_stage(value: Any) -> int | None:
+    """The ZeRO stage a `deepspeed:` value selects, when it says."""
+    if isinstance(value, dict):
+        stage = (value.get("zero_optimization") or {}).get("stage")
+        return stage if isinstance(stage, int) else None
+    if isinstance(value, str):
+        name = Path(value).name
+        for stage in (3, 2, 1):
+            if name.startswith(f"zero{stage}"):
+                return stage
+    return None
+
+
+def distributed_problems(config: LoadedConfig, settings: Settings, display: str) -> list[Problem]:
+    data = config.data
+
+    def problem(key: str, message: str, severity: str = "error") -> Problem:
+        return Problem(display, config.line_of(key), key, message, severity)  # type: ignore[arg-type]
+
+    problems = []
+    if (why := runner_key_problem(data, settings.runners)) is not None:
+        problems.append(problem(RUNNER_KEY, why))
+    deepspeed = data.get("deepspeed")
+    sharded_by_fsdp = bool(data.get("fsdp") or data.get("fsdp_config"))
+    if deepspeed is not None and (why := deepspeed_problem(deepspeed, settings)) is not None:
+        problems.append(problem("deepspeed", why))
+    if deepspeed is not None and sharded_by_fsdp:
+        problems.append(problem("deepspeed", "DeepSpeed and FSDP both shard the run: keep one (deepspeed, or "
+                                             "fsdp/fsdp_config)"))
+    if zero_stage(deepspeed) == 3 and data.get("load_in_8bit"):
+        problems.append(problem("load_in_8bit", "ZeRO-3 partitions every weight across GPUs, and bitsandbytes' "
+                                                "8-bit weights cannot be partitioned: use ZeRO-2, or 4-bit QLoRA"))
+    if deepspeed is not None or sharded_by_fsdp:
+        assignment = runner_for(basename_of(config.path), data, settings.runners)
+        if assignment.runner.gpus == 1:
+            key = "deepspeed" if deepspeed is not None else ("fsdp" if data.get("fsdp") else "fsdp_config")
+            problems.append(problem(key, f"shards the run over GPUs, but its runner class {assignment.name!r} "
+                                         f"({assignment.why}) has 1 GPU: set haha_runner, or a [tool.haha.runners] "
+                                         "rule, to a class with several", "warning"))
+    return problems

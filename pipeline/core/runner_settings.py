@@ -1,0 +1,78 @@
+"""`[tool.haha.runners]`: which self-hosted runners a config trains on, parsed once into typed settings.
+
+    [tool.haha.runners]
+    default = "gpu"            # the class a config gets when no rule matches
+    max_parallel = 4           # matrix jobs at once (GitHub's `max-parallel`)
+
+    [tool.haha.runners.classes.gpu]
+    labels = ["gpu"]           # the runner labels, after `self-hosted`
+    gpus = 1
+
+    [tool.haha.runners.classes.gpu-8x]
+    labels = ["gpu", "8xh100"]
+    gpus = 8
+    launcher = "accelerate"    # or "torchrun": Axolotl's own launchers
+
+    [[tool.haha.runners.rules]] # first match wins; a config's `haha_runner: <class>` wins over every rule
+    use = "gpu-8x"
+    min_params_b = 30          # the base model's size, read from its name (Llama-3-70B: 70)
+
+Without the table every config trains on `[self-hosted, gpu]` with one GPU, as before.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# GitHub's limit on the jobs one matrix makes.
+MAX_MATRIX_JOBS = 256
+LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+Launcher = Literal["accelerate", "torchrun"]
+LoadIn = Literal["4bit", "8bit", "16bit"]
+
+
+class RunnerClass(BaseModel):
+    """One kind of GPU box: the labels its self-hosted runners carry and how many GPUs a config uses on it."""
+
+    model_config = ConfigDict(extra="forbid")
+    labels: list[str] = Field(min_length=1)
+    gpus: int = Field(default=1, ge=1, le=64)
+    launcher: Launcher = "accelerate"  # how Axolotl starts one process per GPU when gpus > 1
+
+    @model_validator(mode="after")
+    def _labels_are_labels(self) -> RunnerClass:
+        bad = [label for label in self.labels if not LABEL.match(label) or label == "self-hosted"]
+        if bad:
+            raise ValueError(f"labels must be runner labels (letters, digits, '.', '_', '-'; not self-hosted, which "
+                             f"every job gets): {bad}")
+        return self
+
+
+class RunnerRule(BaseModel):
+    """Send the configs that match every condition given to the class `use`."""
+
+    model_config = ConfigDict(extra="forbid")
+    use: str
+    configs: list[str] | None = None  # globs over config basenames
+    min_params_b: float | None = Field(default=None, ge=0)  # base model size in billions, from its name
+    max_params_b: float | None = Field(default=None, ge=0)
+    load_in: LoadIn | None = None  # 4bit (load_in_4bit), 8bit (load_in_8bit) or 16bit (neither)
+
+
+class RunnerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    default: str = "gpu"
+    max_parallel: int = Field(default=4, ge=1, le=MAX_MATRIX_JOBS)
+    classes: dict[str, RunnerClass] = Field(default_factory=lambda: {"gpu": RunnerClass(labels=["gpu"])})
+    rules: list[RunnerRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _classes_exist(self) -> RunnerSettings:
+        named = [self.default, *(rule.use for rule in self.rules)]
+        if missing := sorted({name for name in named if name not in self.classes}):
+            raise ValueError(f"no runner class {', '.join(missing)} in [tool.haha.runners.classes] (it has: "
+                             f"{', '.join(sorted(self.classes))})")
+        return self

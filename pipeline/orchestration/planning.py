@@ -1,0 +1,42 @@
+"""`haha plan` over the repo as it is: the pending configs (gitops/changes.py), what each needs
+(orchestration/needs.py) and its runner (plan/runners.py), laid out in waves by plan/matrix.py.
+
+Light: it imports no torch, transformers or Axolotl, so the planning job runs on a GitHub-hosted runner
+with only pyyaml, pydantic, typer and rich installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.config.lineage import needs_first
+from pipeline.config.loading import ConfigLoadError, load_config
+from pipeline.core.naming import basename_of, discover
+from pipeline.core.settings import Settings
+from pipeline.gitops.changes import Pending, pending
+from pipeline.orchestration.needs import needs_of
+from pipeline.plan.matrix import Plan, make_plan
+from pipeline.plan.runners import Assignment, runner_for
+
+
+def plan_pending(settings: Settings, forced: Sequence[Path] = ()) -> Plan:
+    """Every pending config as a matrix job, in waves; or, when `forced` names configs, those as re-runs."""
+    needs = needs_of(settings.eval_dir)
+    if forced:
+        found = [Pending(path, "asked for: a re-run") for path in needs_first(list(forced), needs)]
+    else:
+        found = pending(discover(settings.config_dir), settings.results_dir, needs)
+    paths = {basename_of(item.path): item.path for item in found}
+
+    def runner_of(name: str) -> Assignment:
+        try:
+            data = load_config(paths[name]).data
+        except (ConfigLoadError, OSError, UnicodeDecodeError):
+            data = {}  # validation refuses it in its job; the default runner is as good as any to say so
+        return runner_for(name, data, settings.runners)
+
+    rows = [(name, str(path.resolve().relative_to(settings.root.resolve())), item.reason)
+            for item in found for name, path in [(basename_of(item.path), item.path)]]
+    return make_plan(rows, {name: needs(path) for name, path in paths.items()}, runner_of,
+                     settings.runners.max_parallel, force=bool(forced))

@@ -1,0 +1,31 @@
+"""Editing the throwaway repo's config (the `haha_repo` fixture) and reading what validation says about it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from pipeline.config.validation import validate
+from pipeline.core.settings import load_settings
+
+
+def set_keys(repo: Path, **keys: object) -> Path:
+    """Rewrite `jokes-001.yml` with `keys` set; returns its path."""
+    path = repo / "train" / "config" / "jokes-001.yml"
+    data = yaml.safe_load(path.read_text())
+    data.update(keys)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def errors_and_warnings(repo: Path) -> list[tuple[int | None, str, str, str]]:
+    """(line, key, severity, message) of every problem but notes, lengths uncounted."""
+    report = validate([str(repo / "train" / "config")], load_settings(repo), check_eval_file=False,
+                      count_lengths=False)
+    return [(p.line, p.key, p.severity, p.message) for p in report.problems if p.severity != "note"]
+
+
+def key_line(path: Path, key: str) -> int:
+    """The 1-based line of a top-level key."""
+    return next(n for n, line in enumerate(path.read_text().splitlines(), start=1) if line.startswith(f"{key}:"))
