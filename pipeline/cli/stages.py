@@ -171,7 +171,7 @@ def publish(
     workspace: WorkspaceOption = None,
     force: ForceOption = False,
 ) -> None:
-    """Push a trained adapter and its model card to <org>/<basename>; skips when the Hub has this exact push.
+    """Push a trained adapter and its model card to `<org>/<basename>`; skips when the Hub has this exact push.
 
     CONFIG: a config file in train/config, trained with haha train (same --smoke/--workspace).
     """
@@ -193,7 +193,7 @@ def evaluate(
                                                       "run.")] = None,
     base_model: Annotated[str | None, typer.Option(help="Base model id or folder (default: the one the run "
                                                         "trained, else the config's base_model).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Results file (default: train/results/<basename>.json, or "
+    out: Annotated[Path | None, typer.Option(help="Results file (default: `train/results/<basename>.json`, or "
                                                   "scratch/results with --smoke).")] = None,
     eval_file: Annotated[Path | None, typer.Option("--eval", help="One sweep spec instead of every task in "
                                                                   "train/eval.")] = None,
@@ -207,7 +207,7 @@ def evaluate(
     max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Cap every setting at N new tokens (default: "
                                                                    "the setting's own, else 64).")] = None,
     predictions: Annotated[Path | None, typer.Option(help="Also write each multiple_choice task's predictions as "
-                                                          "DIR/<task>.json, the bare {id: letter} file the "
+                                                          "`DIR/<task>.json`, the bare {id: letter} file the "
                                                           "caption-contest tools read.", metavar="DIR")] = None,
 ) -> None:
     """Run the eval tasks (the sweep: prompts x settings x seeds) and write the results file; resumes a cut-off eval.
