@@ -1,5 +1,5 @@
 """The commit job gathering the matrix jobs' uploads: each config's results once, base references first-wins,
-and nothing copied when two jobs disagree about one config."""
+a bad upload left out alone, and nothing copied when two jobs disagree about one config."""
 
 from __future__ import annotations
 
@@ -8,39 +8,74 @@ from pathlib import Path
 import pytest
 
 from pipeline.gitops.collect import CollectError, collect_results
+from pipeline.results.model import ConfigBlock, ResultsDoc, dumps_results
 
 
-def upload(root: Path, name: str, files: dict[str, str]) -> Path:
+def results_text(name: str, completion: str = "A pun.") -> str:
+    """A results file as the pipeline writes it (its own model and writer)."""
+    return dumps_results(ResultsDoc.model_validate({
+        "config": ConfigBlock(name=name).model_dump(), "results": [
+            {"prompt": "It was hot.", "settingsResults": [{"temperature": 0.7, "completions": [completion]}]}]}))
+
+
+ONE, TWO = results_text("jokes-001"), results_text("jokes-002")
+REF_A, REF_B = results_text("jokes-001", "made by a"), results_text("jokes-001", "made by b")
+
+
+def upload(root: Path, name: str, files: dict[str, str | bytes]) -> Path:
     folder = root / name
-    for relative, text in files.items():
+    for relative, content in files.items():
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-        (folder / relative).write_text(text)
+        if isinstance(content, bytes):
+            (folder / relative).write_bytes(content)
+        else:
+            (folder / relative).write_text(content)
     return folder
 
 
 def test_each_upload_lands_and_a_shared_base_reference_once(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    first = upload(tmp_path, "a", {"jokes-001.json": "one", "base/llama-eval.json": "ref as made by a"})
-    second = upload(tmp_path, "b", {"jokes-002.json": "two", "base/llama-eval.json": "ref as made by b"})
+    first = upload(tmp_path, "a", {"jokes-001.json": ONE, "base/llama-eval.json": REF_A})
+    second = upload(tmp_path, "b", {"jokes-002.json": TWO, "base/llama-eval.json": REF_B,
+                                    "base/other.json.partial.jsonl": "{}"})  # a cut-off eval's sidecar: skipped
     collected = collect_results([first, second], results)
     assert sorted(collected.copied) == ["base/llama-eval.json", "jokes-001.json", "jokes-002.json"]
-    assert collected.duplicate_base == ["base/llama-eval.json"]
-    assert (results / "base" / "llama-eval.json").read_text() == "ref as made by a"
-    assert (results / "jokes-002.json").read_text() == "two"
+    assert collected.duplicate_base == ["base/llama-eval.json"] and collected.refused == []
+    assert (results / "base" / "llama-eval.json").read_text() == REF_A
+    assert (results / "jokes-002.json").read_text() == TWO
+    assert not (results / "base" / "other.json.partial.jsonl").exists()
 
 
 def test_two_different_copies_of_one_config_are_refused_before_anything_is_copied(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    first = upload(tmp_path, "a", {"jokes-001.json": "one"})
-    second = upload(tmp_path, "b", {"jokes-001.json": "another", "jokes-002.json": "two"})
+    first = upload(tmp_path, "a", {"jokes-001.json": ONE})
+    second = upload(tmp_path, "b", {"jokes-001.json": results_text("jokes-001", "another"), "jokes-002.json": TWO})
     with pytest.raises(CollectError, match=r"jokes-001\.json was uploaded by two jobs with different contents"):
         collect_results([first, second], results)
     assert not results.exists()
-    assert collect_results([first, upload(tmp_path, "c", {"jokes-001.json": "one"})], results).copied == [
+    assert collect_results([first, upload(tmp_path, "c", {"jokes-001.json": ONE})], results).copied == [
         "jokes-001.json"]  # the same bytes twice (a wave job re-uploading an earlier wave's file) are one file
 
 
-@pytest.mark.parametrize("relative", ["README.md", "notes/jokes-001.json", "not a config.json", "base/x/y.json"])
-def test_an_upload_holding_anything_else_is_refused(tmp_path: Path, relative: str) -> None:
-    with pytest.raises(CollectError, match="not a results file"):
-        collect_results([upload(tmp_path, "a", {relative: "x"})], tmp_path / "results")
+@pytest.mark.parametrize(("files", "why"), [
+    ({"README.md": "x"}, "README.md is not a results file (<config>.json or base/<name>.json)"),
+    ({"notes/jokes-003.json": "x"}, "notes/jokes-003.json is not a results file"),
+    ({"not a config.json": "x"}, "not a config.json is not a results file"),
+    ({"base/x/y.json": "x"}, "base/x/y.json is not a results file"),
+    ({"jokes-003.json": b"not json \x00\xff"}, "jokes-003.json is not a readable results file"),
+    ({"jokes-003.json": "this is not json"}, "jokes-003.json is not a readable results file"),
+])
+def test_a_bad_upload_is_left_out_alone_and_named(tmp_path: Path, files: dict[str, str | bytes], why: str) -> None:
+    good = upload(tmp_path, "a", {"jokes-001.json": ONE})
+    bad = upload(tmp_path, "b", files)
+    collected = collect_results([good, bad], tmp_path / "results")
+    assert collected.copied == ["jokes-001.json"]
+    [refused] = collected.refused
+    assert refused.startswith(f"{bad}: {why}")
+
+
+def test_a_linked_file_is_left_out(tmp_path: Path) -> None:
+    bad = upload(tmp_path, "b", {})
+    bad.mkdir()
+    (bad / "jokes-003.json").symlink_to(upload(tmp_path, "elsewhere", {"jokes-003.json": ONE}) / "jokes-003.json")
+    assert collect_results([bad], tmp_path / "results").refused == [f"{bad}: jokes-003.json is a link"]

@@ -4,6 +4,9 @@ multi-GPU launch and cost each job records."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from repo_edits import errors_and_warnings, key_line, set_keys
 from pipeline.core.runner_settings import RunnerClass, RunnerRule, RunnerSettings
 from pipeline.core.runs import RunCost
 from pipeline.core.settings import SettingsError, load_settings
-from pipeline.plan.matrix import MAX_WAVES, PlanError, make_plan, waves_of
+from pipeline.plan.matrix import MAX_WAVES, make_plan, waves_of
 from pipeline.plan.runners import params_in_billions, runner_for
 from pipeline.train.axolotl import Launch
 
@@ -29,6 +32,7 @@ RUNNERS = RunnerSettings(
     ("meta-llama/Meta-Llama-3-8B", 8.0), ("meta-llama/Meta-Llama-3-70B-Instruct", 70.0),
     ("NousResearch/Llama-2-70b-hf", 70.0), ("mistralai/Mixtral-8x7B-v0.1", 56.0),
     ("HuggingFaceTB/SmolLM2-135M-Instruct", 0.135), ("Qwen/Qwen2.5-1.5B", 1.5), ("gpt2", None),
+    ("Qwen/Qwen2.5-7B-Instruct-1M", 7.0),  # the largest size named: 1M is the context
 ])
 def test_the_size_a_model_name_states(model: str, size: float | None) -> None:
     assert params_in_billions(model) == size
@@ -55,9 +59,19 @@ def test_runner_settings_are_checked_when_read(haha_repo: Path) -> None:
     with pytest.raises(SettingsError, match=r"runners: no runner class huge in \[tool.haha.runners.classes\] "
                                             r"\(it has: gpu\)"):
         load_settings(haha_repo)
-    pyproject.write_text(text + '[tool.haha.runners.classes.gpu]\nlabels = ["self-hosted"]\n')
-    with pytest.raises(SettingsError, match="not self-hosted, which every job gets"):
-        load_settings(haha_repo)
+    for table, message in (
+        ('[tool.haha.runners.classes.gpu]\nlabels = ["self-hosted"]\n', "not self-hosted, which every job gets"),
+        ('[tool.haha.runners.classes.gpu]\nlabels = ["gpu\\n"]\n', "not self-hosted, which every job gets"),
+        ('[tool.haha.runners]\nmax_parallel = true\n', "runners.max_parallel: Input should be a valid integer"),
+        ('[tool.haha.runners.classes.gpu]\nlabels = ["gpu"]\ngpus = "8"\n', "Input should be a valid integer"),
+        ('[tool.haha.runners]\n[[tool.haha.runners.rules]]\nuse = "gpu"\nmin_params_b = 30\nmax_params_b = 1\n',
+         "min_params_b 30 is above max_params_b 1: the rule matches no config"),
+        ('[tool.haha.runners.classes.big]\nlabels = ["gpu", "8xh100"]\n',
+         r"no runner class gpu in \[tool.haha.runners.classes\] \(it has: big\); default is 'gpu' unless set"),
+    ):
+        pyproject.write_text(text + table)
+        with pytest.raises(SettingsError, match=message):
+            load_settings(haha_repo)
 
 
 NEEDS = {"haha-lora-001": ["haha-reward-001"], "haha-dpo-001": ["haha-lora-001", "haha-reward-001"]}
@@ -85,20 +99,23 @@ def test_needs_that_already_ran_do_not_delay_a_config() -> None:
     assert json.loads(plan.github_outputs()["wave2"]) == []  # every wave is an output, empty or not
 
 
-def test_loops_and_chains_deeper_than_the_waves_are_refused() -> None:
-    with pytest.raises(PlanError, match="configs need each other in a loop: a-001 -> b-001 -> a-001"):
-        waves_of(["a-001", "b-001"], {"a-001": ["b-001"], "b-001": ["a-001"]})
-    chain = {f"c-00{n}": [f"c-00{n - 1}"] for n in range(2, MAX_WAVES + 2)}
-    with pytest.raises(PlanError, match=f"a chain of {MAX_WAVES + 1} configs"):
-        plan_of([f"c-00{n}" for n in range(1, MAX_WAVES + 2)], chain)
+def test_loops_and_chains_deeper_than_the_waves_are_left_out_without_holding_back_the_rest() -> None:
+    assert waves_of(["a-001", "b-001", "c-001"], {"a-001": ["b-001"], "b-001": ["a-001"]}) == {"c-001": 0}
+    assert waves_of(["a-001"], {"a-001": ["a-001"]}) == {}
+    chain = {f"c-00{n}": [f"c-00{n - 1}"] for n in range(2, MAX_WAVES + 3)}
+    plan = plan_of(["puns-001", *(f"c-00{n}" for n in range(1, MAX_WAVES + 3))], chain)
+    assert [[e.config for e in wave] for wave in plan.waves] == [["puns-001", "c-001"], ["c-002"], ["c-003"]]
+    deeper = f"loop back to it or chain deeper than the {MAX_WAVES} waves a run has; haha validate says which"
+    assert [(d.config, d.why) for d in plan.deferred] == [("c-004", f"its needs (c-003) {deeper}"),
+                                                          ("c-005", f"its needs (c-004) {deeper}")]
 
 
 def test_a_wave_over_githubs_job_limit_defers_the_rest_and_their_children() -> None:
     plan = plan_of(["haha-reward-001", "a-001", "b-001", "haha-lora-001"], max_jobs=2)
     assert [[e.config for e in wave] for wave in plan.waves] == [["haha-reward-001", "a-001"], ["haha-lora-001"]]
-    assert plan.deferred == ["b-001"]
+    assert [(d.config, d.why) for d in plan.deferred] == [("b-001", "wave 0 holds 2 jobs, GitHub's matrix limit")]
     plan = plan_of(["a-001", "haha-reward-001", "haha-lora-001"], max_jobs=1)
-    assert plan.deferred == ["haha-reward-001", "haha-lora-001"]  # its reward model waits, so it does
+    assert [d.config for d in plan.deferred] == ["haha-reward-001", "haha-lora-001"]  # its reward model waits
 
 
 def test_the_plan_of_the_repo_lists_what_haha_pending_lists(haha_repo: Path) -> None:
@@ -172,3 +189,35 @@ def test_sharding_rules_axolotl_leaves_to_the_launch(haha_repo: Path) -> None:
     assert (key_line(path, "deepspeed"), "deepspeed", "DeepSpeed and FSDP both shard the run") in found
     zero3 = "ZeRO-3 partitions every weight across GPUs, and bitsandbytes' 8-bit weights cannot be partitioned"
     assert (key_line(path, "load_in_8bit"), "load_in_8bit", zero3) in found
+
+
+@pytest.mark.parametrize("value", [{"zero_optimization": 3}, {"zero_optimization": [1]}, {"zero_optimization": "x"}])
+def test_an_odd_inline_deepspeed_mapping_is_judged_not_crashed_on(haha_repo: Path, value: dict) -> None:
+    set_keys(haha_repo, deepspeed=value)
+    assert [key for _, key, severity, _ in errors_and_warnings(haha_repo) if severity == "error"] == []
+
+
+def test_zero3_is_read_from_a_repo_file_too(haha_repo: Path) -> None:
+    (haha_repo / "train" / "ds.json").write_text('{"zero_optimization": {"stage": "3"}}')
+    path = set_keys(haha_repo, deepspeed="train/ds.json", load_in_8bit=True)
+    assert key_line(path, "load_in_8bit") in [line for line, key, *_ in errors_and_warnings(haha_repo)
+                                               if key == "load_in_8bit"]
+    (haha_repo / "train" / "ds.json").write_text("not json")
+    assert any(key == "deepspeed" and "is not a JSON DeepSpeed config" in message
+               for _, key, _, message in errors_and_warnings(haha_repo))
+
+
+def test_the_plan_names_a_linked_config_by_its_own_path_and_refuses_other_files(haha_repo: Path) -> None:
+    elsewhere = haha_repo / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "other.yml").write_text((haha_repo / "train" / "config" / "jokes-001.yml").read_text())
+    (haha_repo / "train" / "config" / "jokes-002.yml").symlink_to(elsewhere / "other.yml")
+    from pipeline.orchestration.planning import plan_pending
+
+    plan = plan_pending(load_settings(haha_repo))
+    assert [(e.config, e.path) for e in plan.entries] == [("jokes-001", "train/config/jokes-001.yml"),
+                                                          ("jokes-002", "train/config/jokes-002.yml")]
+    haha = Path(sys.executable).parent / "haha"
+    done = subprocess.run([str(haha), "plan", "elsewhere/other.yml"], cwd=haha_repo, capture_output=True, text=True,
+                          env={**os.environ, "HAHA_ROOT": str(haha_repo)})
+    assert done.returncode == 2 and "elsewhere/other.yml: not a config in" in done.stderr

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.app import app, console, verb
+from pipeline.cli.app import app, console, errors, verb
 from pipeline.core.errors import UsageError
 from pipeline.core.settings import load_settings
 
@@ -107,6 +107,8 @@ def _collect(artifacts: list[Path], results_dir: Path) -> None:
     if missing := [str(path) for path in artifacts if not path.is_dir()]:
         raise UsageError(f"--collect: no such folder: {', '.join(missing)}")
     collected = collect_results(artifacts, results_dir)
+    for why in collected.refused:
+        errors.print(f"left out the upload {why}; its configs stay pending", style="yellow", markup=False)
     for path in collected.duplicate_base:
         console.print(f"kept the first of several uploads of {path} (the same base model's reference)", markup=False)
     scan = write_index(results_dir)

@@ -33,19 +33,19 @@ def plan(
     a later wave; train.yml runs the waves in turn. The runner comes from the config's haha_runner, else the
     first [tool.haha.runners] rule it matches, else the default class.
     """
-    from pipeline.core.runner_settings import MAX_MATRIX_JOBS
-    from pipeline.orchestration.planning import plan_pending
-    from pipeline.plan.matrix import PlanError
+    from pipeline.orchestration.planning import in_config_dir, plan_pending
 
     settings = load_settings()
-    try:
-        made = plan_pending(settings, [existing_config(path) for path in configs or []])
-    except PlanError as exc:
-        raise UsageError(str(exc)) from None
+    forced = []
+    for path in configs or []:
+        if (own := in_config_dir(existing_config(path), settings)) is None:
+            raise UsageError(f"{path}: not a config in {settings.config_dir}; name train/config/<config>.yml")
+        forced.append(own)
+    made = plan_pending(settings, forced)
     typer.echo(json.dumps(made.model_dump(), indent=2))  # plain: rich would wrap long strings at the width
-    for name in made.deferred:  # on stderr: stdout is the plan, for machines
-        errors.print(f"deferred: {name}: a wave holds at most {MAX_MATRIX_JOBS} jobs (GitHub's matrix limit), or it "
-                     "needs a deferred config; the next run takes it", style="yellow", markup=False)
+    for left in made.deferred:  # on stderr: stdout is the plan, for machines
+        errors.print(f"deferred: {left.config}: {left.why}; it stays pending for the next run of the workflow (a "
+                     "push to train/ or a manual run)", style="yellow", markup=False)
     if github_output:
         target = os.environ.get("GITHUB_OUTPUT")
         if not target:

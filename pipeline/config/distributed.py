@@ -13,6 +13,7 @@ FSDP2, say. These are the rules it leaves to the launch, where they would cost a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -42,23 +43,39 @@ def deepspeed_problem(value: Any, settings: Settings) -> str | None:
     candidate = (settings.root / path).resolve()
     inside = candidate.is_relative_to(settings.root.resolve()) and not path.is_absolute()
     if inside and candidate.suffix == ".json" and candidate.is_file():
+        try:
+            json.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return f"{value!r} is not a JSON DeepSpeed config: {exc}"
         return None
     shipped = ", ".join(f"{SHIPPED_FOLDER}/{name}" for name in SHIPPED_DEEPSPEED[:5])
     return (f"must be one of Axolotl's own configs ({shipped}, ...) or a JSON file inside the repo; got "
             f"{value!r}")
 
 
-def zero_stage(value: Any) -> int | None:
-    """The ZeRO stage a `deepspeed:` value selects, when it says."""
+def _stage_of(mapping: Any) -> int | None:
+    section = mapping.get("zero_optimization") if isinstance(mapping, dict) else None
+    stage = section.get("stage") if isinstance(section, dict) else None
+    if isinstance(stage, str) and stage.isdigit():
+        stage = int(stage)
+    return stage if isinstance(stage, int) and not isinstance(stage, bool) else None
+
+
+def zero_stage(value: Any, root: Path) -> int | None:
+    """The ZeRO stage a `deepspeed:` value selects, when it says: inline, in a JSON file of the repo, or by the name
+    of one of Axolotl's files."""
     if isinstance(value, dict):
-        stage = (value.get("zero_optimization") or {}).get("stage")
-        return stage if isinstance(stage, int) else None
-    if isinstance(value, str):
-        name = Path(value).name
-        for stage in (3, 2, 1):
-            if name.startswith(f"zero{stage}"):
-                return stage
-    return None
+        return _stage_of(value)
+    if not isinstance(value, str):
+        return None
+    path = (root / value).resolve()
+    if path.is_relative_to(root.resolve()) and path.is_file():
+        try:
+            return _stage_of(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+    name = Path(value).name
+    return next((stage for stage in (3, 2, 1) if name.startswith(f"zero{stage}")), None)
 
 
 def distributed_problems(config: LoadedConfig, settings: Settings, display: str) -> list[Problem]:
@@ -77,7 +94,7 @@ def distributed_problems(config: LoadedConfig, settings: Settings, display: str)
     if deepspeed is not None and sharded_by_fsdp:
         problems.append(problem("deepspeed", "DeepSpeed and FSDP both shard the run: keep one (deepspeed, or "
                                              "fsdp/fsdp_config)"))
-    if zero_stage(deepspeed) == 3 and data.get("load_in_8bit"):
+    if zero_stage(deepspeed, settings.root) == 3 and data.get("load_in_8bit"):
         problems.append(problem("load_in_8bit", "ZeRO-3 partitions every weight across GPUs, and bitsandbytes' "
                                                 "8-bit weights cannot be partitioned: use ZeRO-2, or 4-bit QLoRA"))
     if deepspeed is not None or sharded_by_fsdp:

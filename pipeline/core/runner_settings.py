@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # GitHub's limit on the jobs one matrix makes.
 MAX_MATRIX_JOBS = 256
-LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 Launcher = Literal["accelerate", "torchrun"]
 LoadIn = Literal["4bit", "8bit", "16bit"]
 
@@ -39,12 +39,12 @@ class RunnerClass(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     labels: list[str] = Field(min_length=1)
-    gpus: int = Field(default=1, ge=1, le=64)
+    gpus: int = Field(default=1, ge=1, le=64, strict=True)
     launcher: Launcher = "accelerate"  # how Axolotl starts one process per GPU when gpus > 1
 
     @model_validator(mode="after")
     def _labels_are_labels(self) -> RunnerClass:
-        bad = [label for label in self.labels if not LABEL.match(label) or label == "self-hosted"]
+        bad = [label for label in self.labels if not LABEL.fullmatch(label) or label == "self-hosted"]
         if bad:
             raise ValueError(f"labels must be runner labels (letters, digits, '.', '_', '-'; not self-hosted, which "
                              f"every job gets): {bad}")
@@ -61,11 +61,20 @@ class RunnerRule(BaseModel):
     max_params_b: float | None = Field(default=None, ge=0)
     load_in: LoadIn | None = None  # 4bit (load_in_4bit), 8bit (load_in_8bit) or 16bit (neither)
 
+    @model_validator(mode="after")
+    def _can_match(self) -> RunnerRule:
+        if self.configs == []:
+            raise ValueError("configs: [] matches no config; leave it out to match every name")
+        if self.min_params_b is not None and self.max_params_b is not None and self.min_params_b > self.max_params_b:
+            raise ValueError(f"min_params_b {self.min_params_b:g} is above max_params_b {self.max_params_b:g}: the "
+                             "rule matches no config")
+        return self
+
 
 class RunnerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     default: str = "gpu"
-    max_parallel: int = Field(default=4, ge=1, le=MAX_MATRIX_JOBS)
+    max_parallel: int = Field(default=4, ge=1, le=MAX_MATRIX_JOBS, strict=True)
     classes: dict[str, RunnerClass] = Field(default_factory=lambda: {"gpu": RunnerClass(labels=["gpu"])})
     rules: list[RunnerRule] = Field(default_factory=list)
 
@@ -73,6 +82,8 @@ class RunnerSettings(BaseModel):
     def _classes_exist(self) -> RunnerSettings:
         named = [self.default, *(rule.use for rule in self.rules)]
         if missing := sorted({name for name in named if name not in self.classes}):
-            raise ValueError(f"no runner class {', '.join(missing)} in [tool.haha.runners.classes] (it has: "
-                             f"{', '.join(sorted(self.classes))})")
+            default = (f"; default is {self.default!r} unless set" if self.default in missing else "")
+            has = ", ".join(sorted(self.classes)) or "none"
+            raise ValueError(f"no runner class {', '.join(missing)} in [tool.haha.runners.classes] (it has: {has})"
+                             f"{default}")
         return self

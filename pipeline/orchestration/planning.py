@@ -12,21 +12,32 @@ from pathlib import Path
 
 from pipeline.config.lineage import needs_first
 from pipeline.config.loading import ConfigLoadError, load_config
-from pipeline.core.naming import basename_of, discover
+from pipeline.core.naming import basename_of, discover, is_basename
 from pipeline.core.settings import Settings
 from pipeline.gitops.changes import Pending, pending
 from pipeline.orchestration.needs import needs_of
-from pipeline.plan.matrix import Plan, make_plan
+from pipeline.plan.matrix import Deferred, Plan, make_plan
 from pipeline.plan.runners import Assignment, runner_for
 
 
+def in_config_dir(path: Path, settings: Settings) -> Path | None:
+    """`path` as the config of train/config it names, or None when it names a file anywhere else."""
+    own = settings.config_dir / path.name
+    return own if path.absolute() == own.absolute() and own.is_file() else None
+
+
 def plan_pending(settings: Settings, forced: Sequence[Path] = ()) -> Plan:
-    """Every pending config as a matrix job, in waves; or, when `forced` names configs, those as re-runs."""
+    """Every pending config as a matrix job, in waves; or, when `forced` names configs, those as re-runs.
+
+    Paths are the configs' own in train/config, never what a symlink points at: the job runs what the PR checked.
+    """
     needs = needs_of(settings.eval_dir)
     if forced:
         found = [Pending(path, "asked for: a re-run") for path in needs_first(list(forced), needs)]
     else:
         found = pending(discover(settings.config_dir), settings.results_dir, needs)
+    misnamed = [item for item in found if not is_basename(basename_of(item.path))]
+    found = [item for item in found if item not in misnamed]
     paths = {basename_of(item.path): item.path for item in found}
 
     def runner_of(name: str) -> Assignment:
@@ -36,7 +47,10 @@ def plan_pending(settings: Settings, forced: Sequence[Path] = ()) -> Plan:
             data = {}  # validation refuses it in its job; the default runner is as good as any to say so
         return runner_for(name, data, settings.runners)
 
-    rows = [(name, str(path.resolve().relative_to(settings.root.resolve())), item.reason)
-            for item in found for name, path in [(basename_of(item.path), item.path)]]
-    return make_plan(rows, {name: needs(path) for name, path in paths.items()}, runner_of,
+    folder = settings.config_dir.relative_to(settings.root)
+    rows = [(basename_of(item.path), str(folder / item.path.name), item.reason) for item in found]
+    made = make_plan(rows, {name: needs(path) for name, path in paths.items()}, runner_of,
                      settings.runners.max_parallel, force=bool(forced))
+    left_out = [Deferred(config=item.path.name, why="its file name is not <family>-NNN.yml; haha validate says why")
+                for item in misnamed]
+    return made.model_copy(update={"deferred": [*made.deferred, *left_out]})

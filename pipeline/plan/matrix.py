@@ -4,8 +4,10 @@ each config needs and each config's runner, and returns the plan.
 A config that needs another (its `haha_parent`, the reward model its best-of-N scores with) reads that
 config's results, so it cannot start in the same matrix: it goes one wave later, and train.yml runs the
 waves one after another, each job downloading the results the earlier waves made. haha refuses parent
-chains, so three waves cover every case (a reward model, an SFT config scoring with it, a DPO child of
-that). A wave holds at most 256 jobs (GitHub's matrix limit); the rest wait for the next run.
+chains, so three waves cover every valid case (a reward model, an SFT config scoring with it, a DPO child
+of that). A wave holds at most 256 jobs (GitHub's matrix limit). What cannot be planned (over that limit,
+in a need loop, deeper than three waves, or needing what was left out) is listed as deferred, with why,
+and never holds back the rest: it stays pending for the next run.
 """
 
 from __future__ import annotations
@@ -36,10 +38,17 @@ class PlanEntry(BaseModel):
     force: bool = False  # asked for by name (a re-run): the job retrains even though results exist
 
 
+class Deferred(BaseModel):
+    """A pending config this run leaves out, and why; it stays pending for a later run."""
+
+    config: str
+    why: str
+
+
 class Plan(BaseModel):
     max_parallel: int
     waves: list[list[PlanEntry]]
-    deferred: list[str]  # pending configs over a wave's job limit, or needing a config that was deferred
+    deferred: list[Deferred]
 
     @property
     def entries(self) -> list[PlanEntry]:
@@ -53,24 +62,17 @@ class Plan(BaseModel):
         return {**outputs, "max_parallel": str(self.max_parallel), "configs": str(len(self.entries))}
 
 
-class PlanError(ValueError):
-    """The pending configs cannot be laid out in waves (a need loop, or a chain deeper than the waves)."""
-
-
 def waves_of(names: Sequence[str], needs: Mapping[str, Sequence[str]]) -> dict[str, int]:
-    """Each name's wave: 0 without needs among `names`, else one more than the latest wave it needs."""
+    """Each name's wave: 0 without needs among `names`, else one after the latest wave it needs. Names that need
+    each other in a loop, or sit deeper than MAX_WAVES in a chain, get none."""
+    inside = {name: [needed for needed in needs.get(name, ()) if needed in names and needed != name]
+              for name in names}
+    looped = {name for name in names if name in needs.get(name, ())}
     wave: dict[str, int] = {}
-
-    def place(name: str, trail: tuple[str, ...]) -> int:
-        if name in trail:
-            raise PlanError(f"configs need each other in a loop: {' -> '.join((*trail, name))}")
-        if name not in wave:
-            inside = [needed for needed in needs.get(name, ()) if needed in names]
-            wave[name] = 1 + max((place(needed, (*trail, name)) for needed in inside), default=-1)
-        return wave[name]
-
-    for name in names:
-        place(name, ())
+    for number in range(MAX_WAVES):
+        ready = [name for name in names if name not in wave and name not in looped
+                 and all(wave.get(needed, MAX_WAVES) < number for needed in inside[name])]
+        wave.update(dict.fromkeys(ready, number))
     return wave
 
 
@@ -78,22 +80,30 @@ def make_plan(pending: Sequence[tuple[str, str, str]], needs: Mapping[str, Seque
               runner_of: Callable[[str], Assignment], max_parallel: int,
               max_jobs: int = MAX_MATRIX_JOBS, force: bool = False) -> Plan:
     """`pending` is (basename, repo-relative path, reason) in run order; each wave keeps that order. `force`
-    marks every job a re-run."""
+    marks every job a re-run. One config that cannot be planned never holds back the others."""
     names = [name for name, _, _ in pending]
     wave_of = waves_of(names, needs)
-    if (deepest := max(wave_of.values(), default=0)) >= MAX_WAVES:
-        raise PlanError(f"a chain of {deepest + 1} configs each needing the one before; haha runs {MAX_WAVES} waves")
-    waves: list[list[PlanEntry]] = [[] for _ in range(max(wave_of.values(), default=-1) + 1)]
-    deferred: list[str] = []
+    waves: list[list[PlanEntry]] = [[] for _ in range(MAX_WAVES)]
+    deferred: list[Deferred] = []
+    held = set()
     for name, path, reason in pending:
-        after = [needed for needed in needs.get(name, ()) if needed in wave_of]
-        if len(waves[wave_of[name]]) >= max_jobs or any(needed in deferred for needed in after):
-            deferred.append(name)
+        after = [needed for needed in needs.get(name, ()) if needed in names]
+        if name not in wave_of:
+            why = (f"its needs ({', '.join(after)}) loop back to it or chain deeper than the {MAX_WAVES} waves a run "
+                   "has; haha validate says which")
+        elif blocked := [needed for needed in after if needed in held]:
+            why = f"it needs {', '.join(blocked)}, which this run leaves out"
+        elif len(waves[wave_of[name]]) >= max_jobs:
+            why = f"wave {wave_of[name]} holds {max_jobs} jobs, GitHub's matrix limit"
+        else:
+            assignment = runner_of(name)
+            waves[wave_of[name]].append(PlanEntry(
+                config=name, path=path, reason=reason, runner=assignment.name, runs_on=assignment.runs_on,
+                gpus=assignment.runner.gpus,
+                launcher=assignment.runner.launcher if assignment.runner.gpus > 1 else None,
+                after=after, wave=wave_of[name], force=force))
             continue
-        assignment = runner_of(name)
-        waves[wave_of[name]].append(PlanEntry(
-            config=name, path=path, reason=reason, runner=assignment.name, runs_on=assignment.runs_on,
-            gpus=assignment.runner.gpus, launcher=assignment.runner.launcher if assignment.runner.gpus > 1 else None,
-            after=after, wave=wave_of[name], force=force))
-    # A wave empties only when everything in it was deferred, and then so is every later wave: drop the tail.
+        held.add(name)
+        deferred.append(Deferred(config=name, why=why))
+    # A wave empties only when everything in it was left out, and then so is every later wave: drop the tail.
     return Plan(max_parallel=max_parallel, waves=[wave for wave in waves if wave], deferred=deferred)

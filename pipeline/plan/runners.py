@@ -29,12 +29,11 @@ class Assignment:
 
 
 def params_in_billions(model_id: str) -> float | None:
-    """The parameter count a model's name states (`meta-llama/Meta-Llama-3-70B` -> 70.0), or None."""
-    found = None
-    for experts, size, unit in SIZE.findall(model_id.rsplit("/", 1)[-1]):
-        value = float(size) * (int(experts) if experts else 1)
-        found = value if unit in "bB" else value / 1000
-    return found
+    """The parameter count a model's name states (`meta-llama/Meta-Llama-3-70B` -> 70.0), or None. The largest
+    size named wins: `Qwen2.5-7B-Instruct-1M` is 7B with a 1M-token context."""
+    sizes = [float(size) * (int(experts) if experts else 1) / (1 if unit in "bB" else 1000)
+             for experts, size, unit in SIZE.findall(model_id.rsplit("/", 1)[-1])]
+    return max(sizes, default=None)
 
 
 def load_in(config: Mapping[str, Any]) -> LoadIn:
