@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -9,3 +10,11 @@ REPO = Path(__file__).resolve().parents[1]
 HAHA = str(Path(sys.executable).parent / "haha")
 # Mechanics, not realism: the random tiny Llama trains 10 steps in seconds (5 before its checkpoint).
 FAST_SMOKE = ("--smoke", "--smoke-model", "tiny", "--smoke-steps", "10")
+
+
+def copy_repo(root: Path, *leave_out: str) -> Path:
+    """This repo's settings and train/ (without its results, and without files matching `leave_out`) in `root`."""
+    shutil.copy(REPO / "pyproject.toml", root)
+    shutil.copytree(REPO / "train", root / "train", ignore=shutil.ignore_patterns("results", *leave_out))
+    (root / "train" / "results").mkdir()
+    return root

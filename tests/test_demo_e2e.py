@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from haha_cli import HAHA, REPO
+from haha_cli import HAHA, REPO, copy_repo
 
 pytestmark = pytest.mark.slow
 CONFIG = "haha-llama-3-8b-lora-001"
@@ -21,12 +20,9 @@ Demo = tuple[subprocess.CompletedProcess[str], dict[str, dict], Path]
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    root = tmp_path_factory.mktemp("repo")
-    shutil.copy(REPO / "pyproject.toml", root)
     # The haha family only: the puns and trivia configs run on the tiny model in test_experiments_e2e.py
     # (make test's budget); make demo runs them on SmolLM2 as well.
-    shutil.copytree(REPO / "train", root / "train", ignore=shutil.ignore_patterns("results", "puns-*", "trivia-*"))
-    (root / "train" / "results").mkdir()
+    root = copy_repo(tmp_path_factory.mktemp("repo"), "puns-*", "trivia-*")
     env = {**os.environ, "HAHA_ROOT": str(root)}
     result = subprocess.run([HAHA, "run", "--smoke", "--smoke-model", "embedded", "--wandb", "disabled"], cwd=root,
                             env=env, capture_output=True, text=True, timeout=1500)

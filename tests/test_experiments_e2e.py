@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from haha_cli import HAHA, REPO
+from haha_cli import HAHA, REPO, copy_repo
 
 pytestmark = pytest.mark.slow
 PUNS = "puns-mistral-7b-001"
@@ -26,10 +25,7 @@ def haha(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    root = tmp_path_factory.mktemp("repo")
-    shutil.copy(REPO / "pyproject.toml", root)
-    shutil.copytree(REPO / "train", root / "train", ignore=shutil.ignore_patterns("results"))
-    (root / "train" / "results").mkdir()
+    root = copy_repo(tmp_path_factory.mktemp("repo"))
     done = haha(root, "run", "--smoke", "--smoke-model", "tiny", "--smoke-steps", str(STEPS), "--wandb", "disabled",
                 f"train/config/{PUNS}.yml", f"train/config/{TRIVIA}.yml")
     report = root / "scratch" / "report.json"

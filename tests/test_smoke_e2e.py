@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from haha_cli import FAST_SMOKE, HAHA, REPO
+from haha_cli import FAST_SMOKE, HAHA, copy_repo
 
 CONFIG = "haha-llama-3-8b-lora-001"
 HF_CANARY = "hf_CANARYhfTOKEN0123456789abcdef"
@@ -20,11 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("repo")
-    shutil.copy(REPO / "pyproject.toml", root)
-    shutil.copytree(REPO / "train", root / "train", ignore=shutil.ignore_patterns("results"))
-    (root / "train" / "results").mkdir()
-    return root
+    return copy_repo(tmp_path_factory.mktemp("repo"))
 
 
 def haha(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
