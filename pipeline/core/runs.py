@@ -94,6 +94,10 @@ class TrainRecord(BaseModel):
     gpu_type: str | None = None  # the GPUs it trained on (None: CPU)
     gpus: int = 0  # how many; 0 on CPU
 
+    def cost(self) -> RunCost:
+        """The training's share of the run's cost; the eval adds its own seconds."""
+        return RunCost(gpu_type=self.gpu_type, gpus=self.gpus, train_seconds=self.seconds)
+
 
 @dataclass(frozen=True)
 class RunPaths:

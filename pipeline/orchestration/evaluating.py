@@ -15,7 +15,7 @@ import yaml
 
 from pipeline.core.errors import StageError
 from pipeline.core.naming import is_basename
-from pipeline.core.runs import RunCost, adapter_sha256
+from pipeline.core.runs import adapter_sha256
 from pipeline.evaluate.model import EvalError
 from pipeline.evaluate.spec import Cell, EvalSpec, load_eval, sample_cells
 from pipeline.evaluate.tasks import EvalJob, Provenance, Scorer, TaskFile, task_files
@@ -112,7 +112,7 @@ def job_for(ctx: RunContext, state: ConfigState, results_path: Path, tasks: list
         loss_steps=tuple(record.loss_steps) if record else (), losses=tuple(record.losses) if record else (),
         parent=record.parent if record else None,
         base_model=merged_from(Path(base)) if record and record.parent else None,
-        cost=RunCost(gpu_type=record.gpu_type, gpus=record.gpus, train_seconds=record.seconds) if record else None)
+        cost=record.cost() if record else None)
     return EvalJob(state.loaded, state.run.basename, base, adapter, results_path,
                    ctx.eval.batch_size, ctx.eval.max_new_tokens, provenance, ctx.settings.eval_timeout_s,
                    scorer=kind_of(state.loaded.data).scorer, scorers=scorers_for(ctx, tasks))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipeline.core.files import write_atomic
 from pipeline.core.markdown import table
-from pipeline.core.runs import RunCost, TrainingSample, TrainRecord
+from pipeline.core.runs import TrainingSample, TrainRecord
 from pipeline.evaluate.tasks import headlines
 from pipeline.orchestration.outcome import Outcome, Sample, StageName
 from pipeline.results.family import FamilyComparison, compare_with_previous
@@ -27,8 +27,7 @@ def trained_on(outcome: Outcome) -> str:
     """The GPUs the training held and for how long (the eval's share is in the results file's meta.cost)."""
     if outcome.train is None:
         return ""
-    record = outcome.train.record
-    return RunCost(gpu_type=record.gpu_type, gpus=record.gpus, train_seconds=record.seconds).describe()
+    return outcome.train.record.cost().describe()
 
 
 def outcome_table(outcomes: Sequence[Outcome]) -> list[list[str]]:
