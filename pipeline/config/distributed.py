@@ -31,6 +31,20 @@ SHIPPED_DEEPSPEED = ("zero1.json", "zero1_torch_compile.json", "zero2.json", "ze
 SHIPPED_FOLDER = "deepspeed_configs"
 
 
+def repo_json(value: str, root: Path) -> tuple[Path | None, Any, str | None]:
+    """`value` as a JSON file inside the repo (a relative path, checked after symlinks): its path, its contents, and
+    why it cannot be read; (None, None, None) when it names no such file."""
+    path = Path(value)
+    candidate = (root / path).resolve()
+    if path.is_absolute() or not candidate.is_relative_to(root.resolve()) or candidate.suffix != ".json" \
+            or not candidate.is_file():
+        return None, None, None
+    try:
+        return candidate, json.loads(candidate.read_text(encoding="utf-8")), None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return candidate, None, str(exc)
+
+
 def deepspeed_problem(value: Any, settings: Settings) -> str | None:
     """Why `deepspeed:` names no usable DeepSpeed config, or None (an inline mapping is the config itself)."""
     if isinstance(value, dict):
@@ -40,14 +54,9 @@ def deepspeed_problem(value: Any, settings: Settings) -> str | None:
     path = Path(value)
     if path.parent == Path(SHIPPED_FOLDER) and path.name in SHIPPED_DEEPSPEED:
         return None
-    candidate = (settings.root / path).resolve()
-    inside = candidate.is_relative_to(settings.root.resolve()) and not path.is_absolute()
-    if inside and candidate.suffix == ".json" and candidate.is_file():
-        try:
-            json.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return f"{value!r} is not a JSON DeepSpeed config: {exc}"
-        return None
+    found, _, unreadable = repo_json(value, settings.root)
+    if found is not None:
+        return None if unreadable is None else f"{value!r} is not a JSON DeepSpeed config: {unreadable}"
     shipped = ", ".join(f"{SHIPPED_FOLDER}/{name}" for name in SHIPPED_DEEPSPEED[:5])
     return (f"must be one of Axolotl's own configs ({shipped}, ...) or a JSON file inside the repo; got "
             f"{value!r}")
@@ -68,12 +77,9 @@ def zero_stage(value: Any, root: Path) -> int | None:
         return _stage_of(value)
     if not isinstance(value, str):
         return None
-    path = (root / value).resolve()
-    if path.is_relative_to(root.resolve()) and path.is_file():
-        try:
-            return _stage_of(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            return None
+    found, contents, _ = repo_json(value, root)
+    if found is not None:
+        return _stage_of(contents)
     name = Path(value).name
     return next((stage for stage in (3, 2, 1) if name.startswith(f"zero{stage}")), None)
 
