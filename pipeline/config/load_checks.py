@@ -106,6 +106,34 @@ def axolotl_tokenizer(model_folder: str, tokenizer_folder: str, settings_json: s
     return AxolotlTokenizer(f"{tokenizer_folder}\0{settings_json}", tokenizer_folder, tokenizer)
 
 
+def tokenizer_settings(cfg: Any) -> str:
+    """The keys Axolotl's tokenizer loader reads, as the cache key of the tokenizer it builds."""
+    return json.dumps({key: cfg[key] for key in TOKENIZER_KEYS if cfg.get(key) is not None}, sort_keys=True,
+                      default=str)
+
+
+def stand_in_tokenizer(data: dict[str, Any]) -> tuple[AxolotlTokenizer | None, str]:
+    """The embedded model's tokenizer, built by Axolotl with the config's tokenizer settings, for checking rows
+    whose own tokenizer is out of reach; (None, why) when even that cannot be had.
+
+    It checks a row's shape (the fields the strategy reads, the template it renders) but not its length: counts
+    with another vocabulary would mislead. A mistral-common tokenizer's template has no stand-in.
+    """
+    from pipeline.models.embedded import default_dir, is_prepared
+
+    if data.get("tokenizer_use_mistral_common"):
+        return None, "rows not checked either: a mistral-common tokenizer's own template has no stand-in"
+    folder = default_dir()
+    if not is_prepared(folder):
+        return None, "rows not checked either: the embedded model is not prepared (run `haha base-model`)"
+    try:
+        built = axolotl_tokenizer(str(folder), str(folder), tokenizer_settings(normalized(data)))
+    except Exception as exc:  # settings made for the real tokenizer may not fit the stand-in's vocabulary
+        return None, f"rows not checked either: Axolotl cannot build a stand-in tokenizer with these settings ({exc})"
+    return (AxolotlTokenizer(built.key, "the embedded model's tokenizer (a stand-in)", built.tokenizer),
+            "rows checked with the embedded model's tokenizer")
+
+
 def check_model_load(config: LoadedConfig, display: str) -> LoadCheck:
     """Axolotl's load-time checks on the model config and the tokenizer; the tokenizer it built, when it could."""
     os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
@@ -131,10 +159,8 @@ def check_model_load(config: LoadedConfig, display: str) -> LoadCheck:
     if model_files.folder is None or tokenizer_source.folder is None:
         result.skipped = tokenizer_source.reason or model_files.reason
         return result
-    settings = json.dumps({key: cfg[key] for key in TOKENIZER_KEYS if cfg.get(key) is not None}, sort_keys=True,
-                          default=str)
     try:
-        built = axolotl_tokenizer(str(model_files.folder), str(tokenizer_source.folder), settings)
+        built = axolotl_tokenizer(str(model_files.folder), str(tokenizer_source.folder), tokenizer_settings(cfg))
     except ValueError as exc:
         result.problems.append(_problem(config, display, str(exc), TOKEN_KEYS))
         result.skipped = "Axolotl refuses the tokenizer settings"

@@ -40,7 +40,7 @@ from pipeline.config.policy_table import (
     VALUES,
     KeyClass,
 )
-from pipeline.config.rules import dataset_file, in_workspace, is_url
+from pipeline.config.rules import dataset_file, in_workspace, is_hub_dataset, is_url
 from pipeline.core.naming import is_hub_id
 from pipeline.core.problems import Problem
 from pipeline.core.settings import Settings
@@ -61,6 +61,7 @@ class SchemaKeys:
 
     top: frozenset[str] = frozenset()
     dataset: frozenset[str] = frozenset()
+    plugin: frozenset[str] = frozenset()  # keys the config's allow-listed plugins declare (config/plugins.py)
 
 
 def is_set(value: Any) -> bool:
@@ -170,6 +171,28 @@ def symlinked_folder(path: Path, root: Path) -> Path | None:
     return None
 
 
+COMMIT_ID = re.compile(r"[0-9a-f]{40}\Z")
+
+
+def hub_dataset_problems(where: str, entry: dict[str, Any]) -> Found:
+    """A Hub dataset trains only pinned: a commit id names exactly the data the results came from."""
+    revision = entry.get("revision")
+    if isinstance(revision, str) and COMMIT_ID.match(revision):
+        return []
+    got = "no revision" if revision is None else f"revision {revision!r}, which can move"
+    return [(f"{where}.revision", f"the Hub dataset '{entry['path']}' must be pinned to a full commit id ({got}): "
+                                  "add `revision: <40-hex commit>`, the commit shown on the dataset's 'Files and "
+                                  "versions' page or by `HfApi().dataset_info(repo).sha`")]
+
+
+def data_files_problems(where: str, value: Any) -> Found:
+    names = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+    if names is None or not all(isinstance(name, str) for name in names):
+        return [(where, "name the files in the Hub dataset as a string or a list of strings")]
+    bad = [name for name in names if is_url(name) or name.startswith("/") or ".." in name.split("/")]
+    return [(where, f"'{name}' is not a file name inside the dataset repo") for name in bad]
+
+
 def dataset_path_problems(where: str, value: Any, settings: Settings) -> Found:
     if not isinstance(value, str):
         return [(where, "a local JSONL path is required")]
@@ -268,7 +291,9 @@ def transform_problems(where: str, value: Any) -> Found:
 def dataset_entry_problems(where: str, entry: Any, settings: Settings, schema: SchemaKeys) -> Found:
     if not isinstance(entry, dict):
         return []
-    found = dataset_path_problems(f"{where}.path", entry.get("path"), settings)
+    hub = is_hub_dataset(entry.get("path"), settings)
+    found = hub_dataset_problems(where, entry) if hub else dataset_path_problems(f"{where}.path", entry.get("path"),
+                                                                                settings)
     for key, value in entry.items():
         dotted = f"{where}.{key}"
         if key in ("path", "trust_remote_code") or not is_set(value):
@@ -280,7 +305,7 @@ def dataset_entry_problems(where: str, entry: Any, settings: Settings, schema: S
         elif key == "input_transform":
             found += transform_problems(dotted, value)
         elif key == "data_files":
-            found.append((dotted, "refused: name the JSONL file itself in path"))
+            found += data_files_problems(dotted, value) if hub else [(dotted, DATASET_SPECIAL["data_files"])]
         elif key not in DATASET_VALUES and key not in DATASET_SPECIAL and key in schema.dataset:
             found.append((dotted, NOT_REVIEWED))  # a key Axolotl does not know is the schema check's to report
     return found
@@ -315,7 +340,7 @@ def nested_problems(key: str, value: Any) -> Found:
 # -- the whole config ------------------------------------------------------------------------------------------------
 
 def key_problems(key: str, value: Any, data: dict[str, Any], settings: Settings, schema: SchemaKeys) -> Found:
-    kind = key_class(key)
+    kind = KeyClass.VALUE if key in schema.plugin else key_class(key)
     if kind is None:
         # Not Axolotl's either: the schema check reports it; Axolotl drops it unread.
         return [(key, NOT_REVIEWED)] if key in schema.top and is_set(value) else []

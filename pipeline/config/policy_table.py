@@ -203,10 +203,10 @@ train_on_eos train_on_eot train_on_last_step_only chat_template
 DATASET_HANDLER_TYPES = frozenset({"alpaca", "explainchoice", "concisechoice", "summarizetldr", "jeopardy", "oasst",
                                    "gpteacher", "reflection"})
 DATASET_SPECIAL: dict[str, str] = {
-    "path": "a file in train/data",
+    "path": "a file in train/data, or a Hub dataset id pinned by `revision` to a full commit id",
     "type": "one of Axolotl's built-in prompt strategies, or a user-defined field mapping",
     "chat_template_jinja": ALLOW_LISTED["chat_template_jinja"],
     "trust_remote_code": "refused: runs a dataset's loading script",
-    "data_files": "refused: name the JSONL file itself in path",
+    "data_files": "a Hub dataset's files, by their names in the repo; for a file in train/data, name it in path",
     "input_transform": "refused unless it names one of Axolotl's built-in message transforms",
 }

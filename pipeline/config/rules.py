@@ -16,6 +16,8 @@ from pipeline.config.generation import generation_problems
 from pipeline.config.lineage import parent_problems
 from pipeline.config.loading import LoadedConfig
 from pipeline.config.policy_table import PATHS, KeyClass
+from pipeline.config.requirements import gpu_environment, missing_packages
+from pipeline.core.naming import is_hub_id
 from pipeline.core.problems import Problem
 from pipeline.core.settings import Settings
 from pipeline.train.kinds import SFT, UnknownKindError, kind_of
@@ -77,6 +79,11 @@ def dataset_file(path_value: str, settings: Settings) -> Path | None:
     return candidate if candidate.is_relative_to(data_dir) else None
 
 
+def is_hub_dataset(value: Any, settings: Settings) -> bool:
+    """A dataset `path` Axolotl would fetch from the Hub: an `org/name` id, not a name for a file in train/data."""
+    return isinstance(value, str) and is_hub_id(value) and dataset_file(value, settings) is None
+
+
 def in_workspace(path_value: str, settings: Settings) -> bool:
     """Relative paths must stay below the run's workspace; absolute ones below the runner's `/workspace`."""
     path = PurePosixPath(path_value)
@@ -85,6 +92,24 @@ def in_workspace(path_value: str, settings: Settings) -> bool:
         normal = PurePosixPath(posixpath.normpath(path_value))
         return workspace != PurePosixPath("/") and normal.is_relative_to(workspace)
     return PurePosixPath(posixpath.normpath(path_value)).parts[:1] != ("..",)
+
+
+def chat_template_problems(config: LoadedConfig, settings: Settings, display: str) -> list[Problem]:
+    """The template a config trains with is one the repo names in `[tool.haha] chat_templates`.
+
+    A mistral-common tokenizer owns its template: Axolotl refuses `chat_template` beside it ("Setting
+    chat_template is not supported with mistral-common tokenizer"), so such a config passes without one.
+    """
+    template = config.data.get("chat_template")
+    if template is None and config.data.get("tokenizer_use_mistral_common"):
+        return []
+    allowed = ", ".join(settings.chat_templates) or "(none)"
+    if template in settings.chat_templates:
+        return []
+    got = "none set" if template is None else f"got {template!r}"
+    return [Problem(display, config.line_of("chat_template"), "chat_template",
+                    f"must be one of the repo's chat templates ([tool.haha] chat_templates: {allowed}), {got}; a "
+                    "repo that trains with others names them there")]
 
 
 def check_haha_rules(config: LoadedConfig, settings: Settings, display: str) -> list[Problem]:
@@ -101,12 +126,12 @@ def check_haha_rules(config: LoadedConfig, settings: Settings, display: str) -> 
     if data.get("wandb_project") != settings.wandb_project:
         problems.append(problem("wandb_project", f"must be '{settings.wandb_project}' (the repo setting), "
                                                  f"got {data.get('wandb_project')!r}"))
-    if data.get("chat_template") != "chatml":
-        problems.append(problem("chat_template", f"must be 'chatml', got {data.get('chat_template')!r}"))
+    problems += chat_template_problems(config, settings, display)
     if data.get("adapter") not in ADAPTERS:
         problems.append(problem("adapter", f"must be one of {', '.join(ADAPTERS)}, got {data.get('adapter')!r}"))
     if not data.get("datasets"):
         problems.append(problem("datasets", "at least one dataset is required"))
+    problems += [problem(key, message) for key, message in missing_packages(data, gpu_environment(settings))]
     problems += parent_problems(config, display)
     problems += distributed_problems(config, settings, display)
     weight = data.get(PROMPT_LOSS_KEY)

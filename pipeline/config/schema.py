@@ -57,8 +57,14 @@ def dataset_keys(model_name: str) -> frozenset[str]:
 
 
 def schema_keys(data: Mapping[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
-    """Top-level keys and the dataset keys of this config's training kind (SFT's for a kind haha lacks)."""
-    return axolotl_models()[1], dataset_keys((find_kind(data) or SFT).dataset_model)
+    """Top-level keys and the dataset keys of this config's training kind (SFT's for a kind haha lacks).
+
+    Axolotl's `datasets` is a union of its dataset models, and an entry with SFT keys validates as SFTDataset and
+    keeps them: its DPO transforms read `message_property_mappings` and `roles` that DPODataset lacks. So every
+    kind's entries also know SFT's keys.
+    """
+    own = dataset_keys((find_kind(data) or SFT).dataset_model)
+    return axolotl_models()[1], own | dataset_keys(SFT.dataset_model)
 
 
 def is_empty(value: Any) -> bool:
@@ -128,11 +134,12 @@ def axolotl_warnings() -> Iterator[list[str]]:
 
 
 BACKTICKED = re.compile(r"`([A-Za-z_][\w.]*)")
+SNAKE_CASE = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")  # a key named without backticks ("Setting chat_template ...")
 
 
 def key_named_in(message: str, data: Mapping[str, Any], fallback: str) -> str:
     """The config key a message of Axolotl's is about: the first one it quotes in backticks that the config has."""
-    for name in BACKTICKED.findall(message):
+    for name in [*BACKTICKED.findall(message), *SNAKE_CASE.findall(message)]:
         if name in data:
             return str(name)
     return fallback
@@ -169,7 +176,7 @@ def _validate(model: type[BaseModel], data: dict[str, Any], config: LoadedConfig
         own = [e for e in found if not any(_is_branch(part) and part != branch for part in e["loc"])]
         problems = []
         for error in own or found:
-            key = _dotted(tuple(error["loc"])) or "config"
+            key = _dotted(tuple(error["loc"])) or key_named_in(error["msg"], data, "config")
             problems.append(Problem(display, config.line_of(key), key, error["msg"]))
         return list(dict.fromkeys(problems))
     except (ValueError, TypeError) as exc:
@@ -177,11 +184,19 @@ def _validate(model: type[BaseModel], data: dict[str, Any], config: LoadedConfig
     return []
 
 
-def check_schema(config: LoadedConfig, display: str) -> list[Problem]:
-    """Unknown keys (top level, dataset entries, custom dataset types), then Axolotl's value validation."""
+def check_schema(config: LoadedConfig, display: str,
+                 plugin_args: Mapping[str, type[BaseModel]] | None = None) -> list[Problem]:
+    """Unknown keys (top level, dataset entries, custom dataset types), then Axolotl's value validation.
+
+    `plugin_args` are the keys the config's allow-listed plugins declare (config/plugins.py), with the args
+    model that judges each, as Axolotl merges them into its schema.
+    """
     model, top_keys, type_keys = axolotl_models()
     data = config.data
-    problems = _unknown(data, top_keys | frozenset(HAHA) | frozenset(PLUGIN_KEYS), "", config, display)
+    plugin_args = plugin_args or {}
+    known = top_keys | frozenset(HAHA) | frozenset(PLUGIN_KEYS) | frozenset(plugin_args)
+    problems = _unknown(data, known, "", config, display)
+    model = with_plugins(model, tuple(dict.fromkeys(plugin_args.values())))
     _, entry_keys = schema_keys(data)
     for dataset in dataset_entries(data):
         # pretraining_dataset entries have their own, smaller model (text_column, skip); the others the kind's.
@@ -189,4 +204,14 @@ def check_schema(config: LoadedConfig, display: str) -> list[Problem]:
         problems += _unknown(dataset.entry, known, dataset.where, config, display)
         if isinstance(dataset.entry.get("type"), dict):
             problems += _unknown(dataset.entry["type"], type_keys, f"{dataset.where}.type", config, display)
-    return problems + _value_errors(model, {k: v for k, v in data.items() if k in top_keys}, config, display)
+    judged = top_keys | frozenset(plugin_args)
+    return problems + _value_errors(model, {k: v for k, v in data.items() if k in judged}, config, display)
+
+
+@cache
+def with_plugins(model: type[BaseModel], args_models: tuple[type[BaseModel], ...]) -> type[BaseModel]:
+    """Axolotl's config model with the plugins' args models mixed in, as its `merge_input_args` builds it: the
+    plugins' validators read the config's own fields."""
+    if not args_models:
+        return model
+    return type("AxolotlInputConfigWithPlugins", (model, *args_models), {})

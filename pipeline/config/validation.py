@@ -9,21 +9,30 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from pipeline.config.load_checks import AxolotlTokenizer, check_model_load
+from pipeline.config.load_checks import AxolotlTokenizer, check_model_load, stand_in_tokenizer
 from pipeline.config.loading import ConfigLoadError, LoadedConfig, line_of, load_config
+from pipeline.config.plugins import plugin_arg_models
 from pipeline.config.policy import SchemaKeys, check_policy, importable_files
-from pipeline.config.rules import check_haha_rules, dataset_entries, dataset_file, is_url
+from pipeline.config.rules import (
+    DatasetEntry,
+    check_haha_rules,
+    dataset_entries,
+    dataset_file,
+    is_hub_dataset,
+    is_url,
+)
 from pipeline.config.schema import check_schema, schema_keys
 from pipeline.core.naming import check_names, discover, family_of, is_basename, looks_like_config, sort_key
 from pipeline.core.problems import Problem, errors
 from pipeline.core.quiet import quiet_libraries
 from pipeline.core.settings import Settings
-from pipeline.data.formats import INSTRUCTION_OUTPUT, row_format_for
 from pipeline.data.packing import estimate_packing
 from pipeline.data.rows import DatasetStats, check_dataset, effective_sequence_len
 from pipeline.evaluate.spec import key_lines
 from pipeline.evaluate.tasks import registered, task_files
+from pipeline.models.source import dataset_files
 from pipeline.train.kinds import find_kind
 
 
@@ -126,35 +135,81 @@ def naming_peers(files: list[Path]) -> list[Path]:
 
 
 def check_datasets(report: ConfigReport, settings: Settings, display: str, tokenizer: AxolotlTokenizer | None,
-                   no_tokenizer: str) -> None:
-    """Rows, duplicates and (with the tokenizer) lengths of every dataset the config trains or evaluates on."""
+                   count_lengths: bool, no_tokenizer: str) -> None:
+    """Rows (through Axolotl's strategy), duplicates and, with the config's own tokenizer, lengths of every dataset
+    the config trains or evaluates on."""
     config = report.config
     assert config is not None
-    if (kind := find_kind(config.data)) is None:
-        return  # a training kind haha does not run yet: the rules said so, and its rows have another shape
-    if kind.row_format != INSTRUCTION_OUTPUT.name:  # lengths are counted with Axolotl's SFT strategies only
-        tokenizer, no_tokenizer = None, f"length check skipped: {kind.name} rows are not counted yet"
+    if find_kind(config.data) is None:
+        return  # a training kind haha does not run yet: the rules said so
     for dataset in dataset_entries(config.data):
         if dataset.path is None:
             continue
         key = f"{dataset.where}.path"
         path = dataset_file(dataset.path, settings)
         if path is None:
-            continue  # already refused by the safety rules
-        stats = check_dataset(shown(path, settings), path, config.data, dataset.entry,
-                              row_format_for(kind.row_format, dataset.entry), tokenizer, no_tokenizer)
+            if is_hub_dataset(dataset.path, settings) and not errors(report.problems):
+                check_hub_dataset(report, dataset, display, tokenizer, count_lengths, no_tokenizer)
+            continue  # otherwise refused by the safety rules
+        stats = check_dataset(shown(path, settings), path, config.data, dataset.list_key, dataset.index, tokenizer,
+                              count_lengths, no_tokenizer)
         report.datasets.append(stats)
         if not path.is_file():
             report.problems.append(Problem(display, config.line_of(key), key,
                                            f"dataset {stats.file} does not exist"))
             continue
         report.problems += stats.problems
-        if (length := _length_problem(config, display, stats)) is not None:
+        if stats.entry_problem:
+            type_key = f"{dataset.where}.type"
+            report.problems.append(Problem(display, config.line_of(type_key), type_key, stats.entry_problem))
+        elif (length := _length_problem(config, display, stats)) is not None:
             report.problems.append(length)
         elif stats.too_long is None and stats.length_check:
             report.problems.append(Problem(display, config.line_of(key), key, stats.length_check, "note"))
     if config.data.get("sample_packing") and (packing := _packing_note(config, display, report.datasets)):
         report.problems.append(packing)
+
+
+def hub_data_files(folder: Path, entry: dict[str, Any]) -> list[Path]:
+    """The files of a Hub dataset snapshot that training reads: `data_files` when named, else every data file
+    (those named for the entry's `split`, when some are)."""
+    named = entry.get("data_files")
+    if named:
+        names = [named] if isinstance(named, str) else list(named)
+        return [folder / name for name in names]
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json", ".csv", ".parquet"))
+    split = str(entry.get("split") or "train")
+    of_split = [p for p in files if split in p.relative_to(folder).as_posix()]
+    return of_split or files
+
+
+def check_hub_dataset(report: ConfigReport, dataset: DatasetEntry, display: str, tokenizer: AxolotlTokenizer | None,
+                      count_lengths: bool, no_tokenizer: str) -> None:
+    """A pinned Hub dataset's rows, when its files are at hand (the HF cache, or the Hub when online); a note when
+    not. A loading script is refused: datasets 4.x does not run it, and the runner never would."""
+    config = report.config
+    assert config is not None
+    revision = str(dataset.entry.get("revision"))
+    key = f"{dataset.where}.path"
+    line = config.line_of(key)
+    files = dataset_files(str(dataset.path), revision)
+    if files.folder is None:
+        report.problems.append(Problem(display, line, key, f"rows not checked: {files.reason}", "note"))
+        return
+    scripts = sorted(p.name for p in files.folder.glob("*.py"))
+    if scripts:
+        report.problems.append(Problem(display, line, key, f"the Hub dataset '{dataset.path}' has a loading script "
+                                                           f"({', '.join(scripts)}); scripts are refused: use a "
+                                                           "revision with data files only"))
+        return
+    for path in hub_data_files(files.folder, dataset.entry):
+        shown_as = f"{dataset.path}@{revision[:8]}/{path.relative_to(files.folder).as_posix()}"
+        stats = check_dataset(shown_as, path, config.data, dataset.list_key, dataset.index, tokenizer, count_lengths,
+                              no_tokenizer)
+        report.datasets.append(stats)
+        report.problems += stats.problems
+        if (length := _length_problem(config, display, stats)) is not None:
+            report.problems.append(length)
 
 
 def _packing_note(config: LoadedConfig, display: str, datasets: list[DatasetStats]) -> Problem | None:
@@ -180,19 +235,26 @@ def validate_config(path: Path, settings: Settings, count_lengths: bool = True) 
     report = ConfigReport(path, config)
     report.problems += [Problem(display, line, key, "written twice; YAML silently keeps only the last value")
                         for key, line in config.repeated]
-    report.problems += check_schema(config, display)
+    plugin_args = plugin_arg_models(config.data, settings)
+    report.problems += check_schema(config, display, plugin_args)
     report.problems += check_haha_rules(config, settings, display)
-    report.problems += check_policy(config, settings, display, SchemaKeys(*schema_keys(config.data)))
+    report.problems += check_policy(config, settings, display,
+                                    SchemaKeys(*schema_keys(config.data), frozenset(plugin_args)))
     if errors(report.problems):
-        check_datasets(report, settings, display, None, "length check skipped: fix the config first")
+        check_datasets(report, settings, display, None, False, "rows not checked: fix the config first")
         return report
     with quiet_libraries():
         loaded = check_model_load(config, display)
+        tokenizer, note = loaded.tokenizer, ""
+        if tokenizer is None:
+            skipped = ("length check skipped" if loaded.model_checked
+                       else "length check and Axolotl's model-load checks skipped")
+            tokenizer, why = stand_in_tokenizer(config.data)
+            note = f"{skipped}: {loaded.skipped}" + (f"; {why}" if why else "")
+        elif not count_lengths:
+            note = "length check skipped: the smoke run trains a stand-in model"
+        check_datasets(report, settings, display, tokenizer, count_lengths and loaded.tokenizer is not None, note)
     report.problems += loaded.problems
-    skipped = "length check skipped" if loaded.model_checked else "length check and Axolotl's model-load checks skipped"
-    no_tokenizer = f"{skipped}: {loaded.skipped}" if loaded.tokenizer is None else ""
-    check_datasets(report, settings, display, loaded.tokenizer if count_lengths else None,
-                   no_tokenizer if count_lengths else "")
     return report
 
 

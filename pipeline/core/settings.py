@@ -39,8 +39,13 @@ class Settings:
     allowed_plugins: tuple[str, ...] = ()
     # base model id -> the revision it must pin to be allowed `trust_remote_code: true`
     trust_remote_code_models: dict[str, str] = field(default_factory=dict)
+    # the chat templates a config may train with: Axolotl's names (`chatml`, `llama3`, ...), `tokenizer_default`
+    # (the base model's own) or `jinja` (a reviewed custom one); the haha convention trains with ChatML
+    chat_templates: tuple[str, ...] = ("chatml",)
     # sha256 of each reviewed custom Jinja chat template (`chat_template: jinja` + `chat_template_jinja`)
     allowed_chat_templates: tuple[str, ...] = ()
+    # packages the GPU runner's environment has beyond this project's dependencies (DeepSpeed, gptqmodel, ...)
+    gpu_extra_packages: tuple[str, ...] = ()
     # folders outside the repo that configs may name as a local base model (e.g. a GPU box's model store)
     model_dirs: tuple[str, ...] = ()
     # wall-clock limits: a training run is stopped with its workers, an eval sweep after its batch in flight
@@ -136,7 +141,9 @@ def _read_settings(root: Path) -> Settings:
         data_mount=str(table.get("data_mount", Settings.data_mount)),
         allowed_plugins=tuple(table.get("allowed_plugins", ())),
         trust_remote_code_models=dict(table.get("trust_remote_code_models", {})),
+        chat_templates=tuple(str(name) for name in table.get("chat_templates", Settings.chat_templates)),
         allowed_chat_templates=tuple(table.get("allowed_chat_templates", ())),
+        gpu_extra_packages=tuple(str(name) for name in table.get("gpu_extra_packages", ())),
         model_dirs=tuple(str((root / d).resolve()) for d in table.get("model_dirs", ())),
         train_timeout_s=float(table.get("train_timeout_s", Settings.train_timeout_s)),
         eval_timeout_s=float(table.get("eval_timeout_s", Settings.eval_timeout_s)),

@@ -1,8 +1,9 @@
 """Dataset checks: the JSONL or CSV a config trains on, read once per file however many configs share it.
 
-Axolotl drops rows longer than `sequence_len` without a word (and dies with
-`num_samples=0` when it drops them all), so when the base model's tokenizer is on disk we
-tokenize every row with Axolotl's own prompt strategy and count what would be dropped.
+Every row goes through Axolotl's own strategy for its dataset entry (data/strategies.py), so a row is refused
+for the reason training would fail on it. Axolotl also drops rows longer than `sequence_len` without a word (and
+dies with `num_samples=0` when it drops them all), so when the base model's tokenizer is on disk the rows are
+counted with it.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import math
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,7 +20,7 @@ from typing import Any
 
 from pipeline.config.load_checks import AxolotlTokenizer
 from pipeline.core.problems import Problem, errors
-from pipeline.data.formats import ROW_FORMATS, Fields, RowFormat
+from pipeline.data.strategies import STRATEGY_KEYS, DataPath, RowStrategy, StrategyError, row_error
 
 MAX_ROW_PROBLEMS = 20
 UNTRUNCATED = 1 << 20  # a sequence_len no row reaches: tokenizing at it gives each row's whole length
@@ -50,6 +49,7 @@ class DatasetStats:
     duplicates: int = 0
     lengths: Lengths | None = None
     length_check: str = ""
+    entry_problem: str = ""  # Axolotl has no strategy for the entry's `type`: the config's problem, at that key
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -118,37 +118,41 @@ def read_csv_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[tu
     return rows, broken
 
 
+def read_other_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
+    """Rows of the other files a Hub dataset holds: Parquet (numbered by row) and a JSON array (by element)."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except Exception as exc:  # pyarrow raises its own kinds for a file that is not Parquet
+            return [], [(1, f"not Parquet ({exc})")]
+        return [(number, row) for number, row in enumerate(table.to_pylist(), start=1)], []
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return read_rows(path)  # JSON lines after all: read_rows reports each bad line
+    if not isinstance(items, list):
+        return read_rows(path)  # one JSON object is one JSON line
+    rows = [(number, item) for number, item in enumerate(items, start=1) if isinstance(item, dict)]
+    broken = [(number, f"element {number} is not an object") for number, item in enumerate(items, start=1)
+              if not isinstance(item, dict)]
+    return rows, broken
+
+
 def is_csv(path: Path, dataset_cfg: dict[str, Any]) -> bool:
     """Axolotl reads a local file as CSV when `ds_type: csv` says so, else by its `.csv` suffix."""
     return dataset_cfg.get("ds_type") == "csv" or (dataset_cfg.get("ds_type") is None and path.suffix == ".csv")
 
 
-def row_problems(display: str, rows: list[tuple[int, dict[str, Any]]], broken: list[tuple[int, str]],
-                 row_format: RowFormat, fields: Fields) -> tuple[list[Problem], int]:
-    """Broken lines, rows the format refuses, and the number of duplicate rows."""
+def file_problems(display: str, rows: list[tuple[int, dict[str, Any]]],
+                  broken: list[tuple[int, str]]) -> tuple[list[Problem], int]:
+    """Lines that are not rows, an empty file, and the number of duplicate rows: what no strategy sees."""
     found = [Problem(display, line, "row", message) for line, message in broken]
-    for line, row in rows:
-        found += row_format.check_row(display, line, row, fields)
     if not rows and not broken:
         found.append(Problem(display, None, "rows", "the dataset has no rows"))
-    if len(found) > MAX_ROW_PROBLEMS:
-        hidden = len(found) - MAX_ROW_PROBLEMS
-        found = [*found[:MAX_ROW_PROBLEMS], Problem(display, None, "rows", f"... and {hidden} more row problems")]
     seen = Counter(json.dumps(row, sort_keys=True) for _, row in rows)
-    duplicates = sum(count - 1 for count in seen.values())
-    return found, duplicates
-
-
-def _strategy(tokenizer: Any, type_cfg: Any, dataset_cfg: dict[str, Any], train_on_inputs: bool,
-              sequence_len: int) -> Any:
-    """Axolotl's prompt strategy for this dataset, built the way Axolotl's data loader builds it."""
-    from axolotl.prompt_strategies import load
-    from axolotl.utils.dict import DictDefault
-
-    cfg = DictDefault({"train_on_inputs": train_on_inputs, "sequence_len": sequence_len})
-    if isinstance(type_cfg, dict):
-        return load("user_defined", tokenizer, cfg, dict(type_cfg))
-    return load(str(type_cfg), tokenizer, cfg, DictDefault(dataset_cfg))
+    return found, sum(count - 1 for count in seen.values())
 
 
 def length_summary(lengths: list[int], untruncated: list[int], sequence_len: int) -> Lengths:
@@ -160,31 +164,80 @@ def length_summary(lengths: list[int], untruncated: list[int], sequence_len: int
                    tuple(length for length in lengths if length <= sequence_len))
 
 
-@cache
-def count_too_long(path: Path, stamp: tuple[int, int], as_csv: bool, tokenizer: AxolotlTokenizer, dataset_json: str,
-                   train_on_inputs: bool, sequence_len: int) -> tuple[Lengths | None, str]:
-    """Rows Axolotl would drop for exceeding `sequence_len`, tokenized exactly as training does.
+@dataclass(frozen=True)
+class StrategyRun:
+    """Every row of one dataset entry through Axolotl's strategy: the rows it fails on, the rows it would drop
+    for having nothing to train, and (with the config's own tokenizer) the lengths."""
 
-    Cached on everything the count depends on (the file's stamp included), so 1,000 configs sharing a
-    dataset, tokenizer and sequence_len tokenize it once.
+    problems: tuple[Problem, ...] = ()
+    lengths: Lengths | None = None
+    entry_problem: str = ""  # Axolotl cannot build a strategy for the entry: reported at the entry's `type`
+
+
+def _cap(found: list[Problem], display: str) -> list[Problem]:
+    if len(found) <= MAX_ROW_PROBLEMS:
+        return found
+    hidden = len(found) - MAX_ROW_PROBLEMS
+    return [*found[:MAX_ROW_PROBLEMS], Problem(display, None, "rows", f"... and {hidden} more row problems")]
+
+
+def _untrained_problem(display: str, lines: list[int], rows: int) -> Problem | None:
+    if not lines:
+        return None
+    if len(lines) == rows:  # Axolotl's own words when it stops (utils/trainer.py)
+        return Problem(display, lines[0], "rows", "no row has a trainable token, so Axolotl stops: \"The dataset has "
+                                                  "no samples left after dropping samples with no trainable tokens\" "
+                                                  "(check train_on_inputs, roles_to_train and the answers)")
+    return Problem(display, lines[0], "rows", f"{len(lines)} of {rows} rows have no trainable token (the first is "
+                                              "here); Axolotl drops them (check roles_to_train and the answers)",
+                   "warning")
+
+
+@cache
+def run_strategy(display: str, path: Path, stamp: tuple[int, int], as_csv: bool, tokenizer: AxolotlTokenizer,
+                 config_json: str, list_key: str, index: int, count: bool, sequence_len: int) -> StrategyRun:
+    """Each row of the file through Axolotl's strategy for the entry, as training will run it.
+
+    Cached on everything the verdict depends on (the file's stamp included), so 1,000 configs sharing a dataset,
+    tokenizer and the strategy's keys run it once. `count` asks for lengths: only with the config's own tokenizer.
     """
-    os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
-    dataset_cfg = json.loads(dataset_json)
-    type_cfg = dataset_cfg.get("type")
-    rows = [row for _, row in _read_cached(path, stamp, as_csv)[0]]
-    logging.disable(logging.WARNING)
+    config = json.loads(config_json)
+    rows = _read_cached(path, stamp, as_csv)[0]
     try:
-        strategy = _strategy(tokenizer.tokenizer, type_cfg, dataset_cfg, train_on_inputs, sequence_len)
-        unbounded = _strategy(tokenizer.tokenizer, type_cfg, dataset_cfg, train_on_inputs, UNTRUNCATED)
-        if strategy is None or unbounded is None:
-            return None, f"length check skipped: Axolotl has no prompt strategy '{type_cfg}'"
-        lengths = [len(strategy.tokenize_prompt(row)["input_ids"]) for row in rows]
-        untruncated = [len(unbounded.tokenize_prompt(row)["input_ids"]) for row in rows]
-    except Exception as exc:  # any strategy may raise anything on a row it cannot format
-        return None, f"length check skipped: Axolotl could not tokenize the rows ({type(exc).__name__}: {exc})"
-    finally:
-        logging.disable(logging.NOTSET)
-    return length_summary(lengths, untruncated, sequence_len), f"tokenized with {tokenizer.source}"
+        strategy = RowStrategy(config, list_key, index, tokenizer.tokenizer, sequence_len)
+        unbounded = (RowStrategy(config, list_key, index, tokenizer.tokenizer, UNTRUNCATED)
+                     if count and strategy.path is DataPath.TOKENIZED else None)
+    except StrategyError as exc:
+        return StrategyRun(entry_problem=str(exc))
+    found: list[Problem] = []
+    lengths: list[int] = []
+    untruncated: list[int] = []
+    untrained: list[int] = []
+    for line, row in rows:
+        try:
+            if strategy.path is DataPath.TRANSFORMED:
+                sample = strategy.transform(row)
+                if len(set(sample.answers)) < len(sample.answers):
+                    found.append(Problem(display, line, "chosen", "chosen and rejected are the same text once "
+                                                                  "formatted: the pair teaches nothing", "warning"))
+                if count:
+                    lengths.append(strategy.length(sample))
+                    untruncated.append(lengths[-1])
+                continue
+            tokenized = strategy.tokenize(row)
+            if tokenized is None or not tokenized.trainable:
+                untrained.append(line)
+                continue
+            if count and unbounded is not None:
+                lengths.append(len(tokenized.input_ids))
+                whole = unbounded.tokenize(row)
+                untruncated.append(len(whole.input_ids) if whole else lengths[-1])
+        except Exception as exc:  # a strategy raises anything on a row it cannot format: that is the verdict
+            found.append(Problem(display, line, *row_error(exc, strategy)))
+    if (problem := _untrained_problem(display, untrained, len(rows))) is not None:
+        found.append(problem)
+    summary = length_summary(lengths, untruncated, sequence_len) if count and not found else None
+    return StrategyRun(tuple(_cap(found, display)), summary)
 
 
 def effective_sequence_len(config: dict[str, Any]) -> int | None:
@@ -206,7 +259,9 @@ def _stamp(path: Path) -> tuple[int, int]:
 @cache
 def _read_cached(path: Path, stamp: tuple[int, int],
                  as_csv: bool = False) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
-    return read_csv_rows(path) if as_csv else read_rows(path)
+    if as_csv:
+        return read_csv_rows(path)
+    return read_other_rows(path) if path.suffix in (".parquet", ".json") else read_rows(path)
 
 
 def row_count(path: Path) -> int:
@@ -214,43 +269,46 @@ def row_count(path: Path) -> int:
     return len(_read_cached(path, _stamp(path), path.suffix == ".csv")[0])
 
 
-@cache
-def _rows_checked(display: str, path: Path, stamp: tuple[int, int], as_csv: bool, format_name: str,
-                  fields: Fields) -> tuple[tuple[Problem, ...], int]:
-    rows, broken = _read_cached(path, stamp, as_csv)
-    found, duplicates = row_problems(display, rows, broken, ROW_FORMATS[format_name], fields)
-    return tuple(found), duplicates
+def check_dataset(display: str, path: Path, config: dict[str, Any], list_key: str, index: int,
+                  tokenizer: AxolotlTokenizer | None, count_lengths: bool, no_tokenizer: str = "") -> DatasetStats:
+    """One dataset entry as one config trains on it: its rows through Axolotl's strategy, duplicates, and (with the
+    config's own tokenizer and `count_lengths`) the rows too long.
 
-
-def check_dataset(display: str, path: Path, config: dict[str, Any], dataset_cfg: dict[str, Any], row_format: RowFormat,
-                  tokenizer: AxolotlTokenizer | None, no_tokenizer: str = "") -> DatasetStats:
-    """One dataset as one config trains on it: its rows, duplicates and, with the tokenizer, rows too long.
-
-    `tokenizer` None skips the length count; `no_tokenizer` is the note saying why (empty: not asked for).
+    `tokenizer` None skips the rows' checks; `no_tokenizer` is the note saying why. A stand-in tokenizer (the
+    config's own unreachable) checks rows but not lengths: `count_lengths` False.
     """
     stats = DatasetStats(file=display)
     if not path.is_file():
         stats.problems.append(Problem(display, None, "path", "dataset file does not exist"))
         return stats
     stamp = _stamp(path)
-    as_csv = is_csv(path, dataset_cfg)
-    found, stats.duplicates = _rows_checked(display, path, stamp, as_csv, row_format.name,
-                                            row_format.fields(dataset_cfg))
-    stats.rows = len(_read_cached(path, stamp, as_csv)[0])
-    stats.problems = list(found)
+    entry = (config.get(list_key) or [])[index]
+    as_csv = is_csv(path, entry)
+    rows, broken = _read_cached(path, stamp, as_csv)
+    found, stats.duplicates = file_problems(display, rows, broken)
+    stats.rows = len(rows)
+    stats.problems = found
     if stats.duplicates:
         stats.problems.append(Problem(display, None, "rows", f"{stats.duplicates} duplicate rows", "warning"))
-    if errors(stats.problems):
-        stats.length_check = "length check skipped: fix the rows first"
-        return stats
-    if tokenizer is None:
-        stats.length_check = no_tokenizer
+    if errors(stats.problems) or not rows:
+        stats.length_check = "rows not run through Axolotl's strategy: fix the file first"
         return stats
     sequence_len = effective_sequence_len(config)
-    if sequence_len is None:
-        stats.length_check = "length check skipped: sequence_len is not an integer"
+    if tokenizer is None or sequence_len is None:
+        stats.length_check = no_tokenizer if tokenizer is None else "rows not checked: sequence_len is not an integer"
         return stats
-    stats.lengths, stats.length_check = count_too_long(
-        path, stamp, as_csv, tokenizer, json.dumps(dataset_cfg, sort_keys=True, default=str),
-        bool(config.get("train_on_inputs")), sequence_len)
+    picked = {key: config[key] for key in STRATEGY_KEYS if key in config} | {list_key: config.get(list_key)}
+    run = run_strategy(display, path, stamp, as_csv, tokenizer, json.dumps(picked, sort_keys=True, default=str),
+                       list_key, index, count_lengths, sequence_len)
+    stats.entry_problem = run.entry_problem
+    stats.problems += run.problems
+    stats.lengths = run.lengths
+    if run.entry_problem:
+        stats.length_check = "rows not checked: Axolotl has no strategy for this entry"
+    elif not count_lengths:
+        stats.length_check = no_tokenizer
+    elif run.lengths is not None:
+        stats.length_check = f"tokenized with {tokenizer.source}"
+    else:
+        stats.length_check = "length check skipped: fix the rows first"
     return stats

@@ -12,6 +12,7 @@ whose architecture needs its own Python is reported as unusable rather than exec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -46,14 +47,19 @@ def _describes_model(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any(folder.glob("tokenizer*"))
 
 
-def _from_hub(name: str, revision: str | None, local_only: bool) -> Path:
+# The files a Hub dataset's rows can be read from, and a loading script, which is refused when present.
+DATASET_FILES = ("*.jsonl", "*.json", "*.csv", "*.parquet", "*.py")
+
+
+def _from_hub(name: str, revision: str | None, local_only: bool, repo_type: str = "model",
+              patterns: tuple[str, ...] = DESCRIPTION_FILES) -> Path:
     from huggingface_hub import snapshot_download
 
     from pipeline.core.quiet import quiet_libraries
 
     with quiet_libraries():  # download progress bars
-        return Path(snapshot_download(name, revision=revision, allow_patterns=list(DESCRIPTION_FILES),
-                                      local_files_only=local_only))
+        return Path(snapshot_download(name, revision=revision, allow_patterns=list(patterns),
+                                      local_files_only=local_only, repo_type=repo_type))
 
 
 def _hub_reason(name: str, exc: Exception) -> str:
@@ -85,23 +91,35 @@ def model_files(name: str, revision: str | None = None) -> ModelFiles:
         return ModelFiles(name, None, "", f"the folder '{name}' has no config.json and tokenizer")
     if not is_hub_id(name, bare=True):
         return ModelFiles(name, None, "", f"'{name}' is neither a folder nor a Hub repo id")
+    return _hub_files(name, revision, "model", DESCRIPTION_FILES, _describes_model, "config.json and tokenizer")
+
+
+@cache
+def dataset_files(name: str, revision: str) -> ModelFiles:
+    """A Hub dataset's data files at a pinned revision, from the HF cache, or the Hub when online."""
+    return _hub_files(name, revision, "dataset", DATASET_FILES, lambda folder: any(folder.rglob("*.*")),
+                      "data files")
+
+
+def _hub_files(name: str, revision: str | None, repo_type: str, patterns: tuple[str, ...],
+               usable: Callable[[Path], bool], what: str) -> ModelFiles:
     from huggingface_hub import constants
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
-        cached = _from_hub(name, revision, local_only=True)
-        if _describes_model(cached):
+        cached = _from_hub(name, revision, True, repo_type, patterns)
+        if usable(cached):
             return ModelFiles(name, cached, "HF cache")
     except (LocalEntryNotFoundError, OSError, ValueError):
         pass
     if constants.HF_HUB_OFFLINE:
         return ModelFiles(name, None, "", f"'{name}' is not in the HF cache and HF_HUB_OFFLINE is set")
     try:
-        fetched = _from_hub(name, revision, local_only=False)
+        fetched = _from_hub(name, revision, False, repo_type, patterns)
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
         return ModelFiles(name, None, "", _hub_reason(name, exc))
-    if not _describes_model(fetched):
-        return ModelFiles(name, None, "", f"'{name}' on the Hub has no config.json and tokenizer")
+    if not usable(fetched):
+        return ModelFiles(name, None, "", f"'{name}' on the Hub has no {what}")
     return ModelFiles(name, fetched, "Hub")
 
 

@@ -1,9 +1,10 @@
 """Training kinds as a registry, keyed on the Axolotl keys that choose the trainer (`rl`, `reward_model`).
 
 A kind says how haha checks and smoke-trains a config of that kind: which of Axolotl's dataset
-models its `datasets` entries are validated against, which row format its data holds
-(data/formats.py), which keys a smoke run adds, and which eval tasks (evaluate/tasks.py) its
-configs get by default. Adding a kind (DPO, reward models) is adding a `TrainingKind` here.
+models its `datasets` entries are validated against, which keys a smoke run adds, and which eval
+tasks (evaluate/tasks.py) its configs get by default. Its rows are checked by Axolotl's own strategy
+for each entry (data/strategies.py), so a kind needs no row format of its own. Adding a kind (DPO,
+reward models) is adding a `TrainingKind` here.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ class TrainingKind:
     name: str
     selects: Callable[[Mapping[str, Any]], bool]  # does this config (its rl / reward_model keys) choose this kind
     dataset_model: str  # the class in axolotl.utils.schemas.datasets its dataset entries validate against
-    row_format: str  # the key of its row format in data/formats.py
     default_tasks: tuple[str, ...]  # eval task kinds its configs get unless a task file lists configs
     smoke_overrides: Mapping[str, Any] = field(default_factory=dict)  # keys a smoke run sets for this kind
     scorer: bool = False  # its adapter makes a reward model (a sequence classifier), not a generator
@@ -60,22 +60,30 @@ SFT = register_kind(TrainingKind(
     name="sft",
     selects=lambda config: not any(config.get(key) for key in ("rl", "reward_model", "process_reward_model")),
     dataset_model="SFTDataset",
-    row_format="instruction_output",
     default_tasks=("sweep", "best_of_n", "pairwise", "multiple_choice"),
 ))
 
-# Axolotl's `rl` trainers that learn from (prompt, chosen, rejected) pairs. KTO (unpaired) and GRPO (online
-# generation) read other shapes and are not kinds yet.
+# Axolotl's `rl` trainers that learn from (prompt, chosen, rejected) pairs. GRPO (online generation) is not a
+# kind yet.
 PAIRWISE_RL = ("dpo", "ipo", "orpo", "simpo")
 
 PREFERENCE = register_kind(TrainingKind(
     name="preference",
     selects=lambda config: str(config.get("rl") or "") in PAIRWISE_RL and not config.get("reward_model"),
     dataset_model="DPODataset",
-    row_format="preference_pairs",
     default_tasks=("sweep", "best_of_n", "pairwise", "multiple_choice"),
     # A step runs chosen and rejected through the policy and the reference: 8 pairs took 11 s a step on the
     # embedded model on 2 CPU cores, 4 pairs 6 s; 2 pairs keep make demo's DPO near the SFT run's time.
+    smoke_overrides={"micro_batch_size": 2},
+))
+
+# KTO learns from single answers marked desirable or not (`label`), not from pairs.
+KTO = register_kind(TrainingKind(
+    name="kto",
+    selects=lambda config: str(config.get("rl") or "") == "kto" and not config.get("reward_model"),
+    dataset_model="KTODataset",
+    default_tasks=("sweep", "best_of_n", "pairwise", "multiple_choice"),
+    # TRL's KTO estimates its KL term from the other answers in a micro-batch: one answer alone gives none.
     smoke_overrides={"micro_batch_size": 2},
 ))
 
@@ -83,7 +91,6 @@ REWARD = register_kind(TrainingKind(
     name="reward",
     selects=lambda config: bool(config.get("reward_model")) and not config.get("rl"),
     dataset_model="SFTDataset",
-    row_format="preference_pairs",
     default_tasks=("pairwise",),  # a reward model scores text; it cannot run the sweep
     smoke_overrides={"micro_batch_size": 4},  # a step scores chosen and rejected: 8 pairs took 4 s on 2 CPU cores
     scorer=True,

@@ -1,0 +1,86 @@
+"""What a config needs installed on the GPU runner, checked before the run instead of failing on the GPU.
+
+The GPU runner installs this project (`make setup`): the packages its dependencies pull in, as resolved here,
+plus what `[tool.haha] gpu_extra_packages` declares the runner's environment adds. Axolotl's optional extras
+are not in it: `deepspeed:` needs the deepspeed package, `gptq: true` needs gptqmodel (transformers' GPTQ
+backend), and a plugin needs its package. A config that needs one the environment lacks fails validation with
+the package named, since Axolotl would otherwise import it only after the base model's download.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+from pipeline.config.plugins import listed_plugins
+from pipeline.core.settings import Settings
+
+PROJECT = "haha"
+
+
+@dataclass(frozen=True)
+class Need:
+    """A package that configs setting `key` this way need at run time."""
+
+    key: str
+    package: str  # the distribution's name on PyPI
+    applies: Callable[[Mapping[str, Any]], bool]
+    why: str
+
+
+def _plugin(prefix: str) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda data: any(plugin.startswith(prefix) for plugin in listed_plugins(data))
+
+
+NEEDS = (
+    Need("deepspeed", "deepspeed", lambda data: bool(data.get("deepspeed")),
+         "Axolotl hands the trainer a DeepSpeed config, and accelerate imports deepspeed to run it"),
+    Need("gptq", "gptqmodel", lambda data: bool(data.get("gptq")),
+         "transformers loads GPTQ-quantized weights through gptqmodel"),
+    Need("plugins", "cut-cross-entropy", _plugin("axolotl.integrations.cut_cross_entropy"),
+         "the Cut Cross Entropy plugin imports cut_cross_entropy"),
+)
+
+
+def canonical(name: str) -> str:
+    """PyPI's normalized form of a distribution name (PEP 503): `Cut_Cross.Entropy` is `cut-cross-entropy`."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@cache
+def resolved_environment(project: str = PROJECT) -> frozenset[str]:
+    """Every distribution the project's dependencies pull in, as installed here (markers applied, no extras)."""
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    pending = [project]
+    while pending:
+        name = canonical(pending.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                pending.append(requirement.name)
+    return frozenset(seen)
+
+
+def gpu_environment(settings: Settings) -> frozenset[str]:
+    return resolved_environment() | frozenset(canonical(name) for name in settings.gpu_extra_packages)
+
+
+def missing_packages(data: Mapping[str, Any], environment: frozenset[str]) -> list[tuple[str, str]]:
+    """Pure: (key, message) for each package the config needs that the GPU environment does not install."""
+    return [(need.key, f"needs the {need.package} package, which the GPU runner's environment does not install "
+                       f"({need.why}); add it to [tool.haha] gpu_extra_packages once the runner's environment "
+                       "has it, or drop the key")
+            for need in NEEDS if need.applies(data) and canonical(need.package) not in environment]
