@@ -16,10 +16,13 @@ and the ones it calls to download a model's description files (`snapshot_downloa
     hf_hub_download    HEAD /{org}/{name}/resolve/{rev}/{path}         commit, etag and size headers
                        GET  /{org}/{name}/resolve/{rev}/{path}         the bytes
 
+and a dataset repo's, the same under /api/datasets/ and /datasets/ (`snapshot_download(repo_type="dataset")`).
+
 Every request is recorded (headers included), and `fail(endpoint, status, ...)` makes the next
 requests to an endpoint answer those statuses, to test retries and refused credentials.
-`serve_model(repo, files)` publishes a model repo for download; `gate(repo)` makes it answer as
-a gated repo does to a client without access.
+`serve_model(repo, files)` publishes a model repo for download, `serve_dataset(repo, files)` a dataset
+repo (returning its commit id, to pin); `gate(repo)` makes it answer as a gated repo does to a client
+without access.
 """
 
 from __future__ import annotations
@@ -47,9 +50,11 @@ ROUTES = [
     ("POST", "preupload", re.compile(rf"^/api/models/{REPO}/preupload/{REV}$")),
     ("POST", "commit", re.compile(rf"^/api/models/{REPO}/commit/{REV}$")),
     ("GET", "revision", re.compile(rf"^/api/models/{REPO}/revision/{REV}$")),
+    ("GET", "dataset-revision", re.compile(rf"^/api/datasets/{REPO}/revision/{REV}$")),
 ]
+DATASET = "datasets/"  # dataset repos are kept under this prefix, as their download URLs name them
 REPO_NOT_FOUND = {"error": "Repository not found"}
-RESOLVE = re.compile(rf"^/{REPO}/resolve/{REV}/(?P<path>.+)$")
+RESOLVE = re.compile(rf"^/(?P<kind>datasets/)?{REPO}/resolve/{REV}/(?P<path>.+)$")
 
 
 @dataclass
@@ -111,6 +116,12 @@ class FakeHub:
         self.repos[repo_id] = repo
         self._add_commit(repo, "upload model", "", files)
 
+    def serve_dataset(self, repo_id: str, files: dict[str, bytes]) -> str:
+        """A public dataset repo holding `files`; its commit id, which a config pins as `revision`."""
+        repo = Repo(private=False)
+        self.repos[DATASET + repo_id] = repo
+        return self._add_commit(repo, "upload dataset", "", files).id
+
     def gate(self, repo_id: str, files: dict[str, bytes]) -> None:
         """A gated repo: its file list is public, its files answer 401 GatedRepo without an accepted licence."""
         self.serve_model(repo_id, files)
@@ -121,7 +132,7 @@ class FakeHub:
         match = RESOLVE.match(path)
         if match is None:
             return None
-        repo_id, name = match["repo"], match["path"]
+        repo_id, name = (match["kind"] or "") + match["repo"], match["path"]
         with self._lock:
             self.requests.append(Request("resolve", method, path, headers, b""))
             if repo_id in self.gated:
@@ -148,6 +159,8 @@ class FakeHub:
             if self._failures.get(endpoint):
                 return self._failures[endpoint].pop(0), {"error": f"injected failure on {endpoint}"}
             params = match.groupdict()
+            if endpoint == "dataset-revision":
+                params["repo"] = DATASET + params["repo"]
             if "repo" in params and endpoint != "create" and params["repo"] not in self.repos:
                 return 404, REPO_NOT_FOUND
             return getattr(self, "_" + endpoint.replace("-", "_"))(body=body, **params)
@@ -209,8 +222,12 @@ class FakeHub:
         commit = self._add_commit(target, header["summary"], header.get("description", ""), files)
         return 200, {"commitUrl": f"{self.url}/{repo}/commit/{commit.id}", "commitOid": commit.id, "success": True}
 
+    def _dataset_revision(self, repo: str, rev: str, body: bytes) -> tuple[int, Any]:
+        return self._revision(repo, rev, body)
+
     def _revision(self, repo: str, rev: str, body: bytes) -> tuple[int, Any]:
         target = self.repos[repo]
+        repo = repo.removeprefix(DATASET)
         return 200, {"id": repo, "modelId": repo, "sha": target.commits[0].id, "private": target.private,
                      "siblings": [{"rfilename": name} for name in sorted(target.files)]}
 

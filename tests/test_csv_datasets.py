@@ -49,7 +49,8 @@ def test_bad_quoting_and_missing_columns_are_named_by_line(haha_repo: Path) -> N
     assert problems(haha_repo, path) == [
         ("train/data/qa.csv", 3, "row", "not CSV: ',' expected after '\"'")]
     path = csv_config(haha_repo, "prompt,answer\nWhy?,Because.\n")
-    assert problems(haha_repo, path) == [("train/data/qa.csv", 2, "question", "missing instruction field 'question'")]
+    assert problems(haha_repo, path) == [("train/data/qa.csv", 2, "question",
+                                                "missing field 'question': Axolotl's user_defined strategy reads it")]
     path = csv_config(haha_repo, "question,question\nWhy?,Because.\n")
     assert ("train/data/qa.csv", 1, "row", "the header needs a distinct, non-empty name for every column") in problems(
         haha_repo, path)

@@ -94,10 +94,10 @@ def test_a_registered_training_kind_is_chosen_by_its_axolotl_keys(haha_repo: Pat
     config.write_text(config.read_text() + "rl: grpo\n")
     settings = load_settings(haha_repo)
     refused = validate([str(config)], settings).problems
-    assert any(p.key == "rl" and "haha has no training kind for this yet (it runs: sft, preference, reward)"
+    assert any(p.key == "rl" and "haha has no training kind for this yet (it runs: sft, preference, kto, reward)"
                in p.message for p in refused)
 
-    grpo = TrainingKind("online", lambda c: c.get("rl") == "grpo", "SFTDataset", "instruction_output", ("sweep",))
+    grpo = TrainingKind("online", lambda c: c.get("rl") == "grpo", "SFTDataset", ("sweep",))
     monkeypatch.setitem(KINDS, "online", grpo)
     assert kind_of({"rl": "grpo"}) is grpo and kind_of({}).name == "sft"
     assert not any(p.key == "rl" for p in validate([str(config)], settings).problems)

@@ -32,8 +32,7 @@ def test_completion_rows_need_their_text_field(haha_repo: Path, field: str | Non
     dataset = {"type": "completion", **({"field": field} if field else {})}
     rows = [{name: "A pun walks into a bar."}, {"other": "x"}, {name: "  "}]
     assert row_errors(haha_repo, config_with(haha_repo, dataset, rows)) == [
-        (2, name, f"missing text field '{name}' (type: completion reads it)"),
-        (3, name, f"'{name}' must be non-empty text: it is all the model learns from")]
+        (2, name, f"missing field '{name}': Axolotl's completion strategy reads it")]
 
 
 def test_input_output_rows_need_labelled_segments(haha_repo: Path) -> None:
@@ -41,7 +40,13 @@ def test_input_output_rows_need_labelled_segments(haha_repo: Path) -> None:
             {"segments": [{"label": False, "text": "context only"}]},
             {"segments": [{"label": "yes", "text": "x"}]},
             {"text": "no segments"}]
-    assert row_errors(haha_repo, config_with(haha_repo, {"type": "input_output"}, rows)) == [
-        (2, "segments", "no segment has \"label\": true, so nothing is trained"),
-        (3, "segments[0].label", "\"label\" must be true (trained) or false"),
-        (4, "segments", "needs a non-empty list of {\"label\", \"text\"} segments")]
+    path = config_with(haha_repo, {"type": "input_output"}, rows)
+    # Axolotl trains a segment whose label is truthy ("yes" too); a row with nothing labelled trains nothing and is
+    # dropped, which is a warning, not an error.
+    assert row_errors(haha_repo, path) == [(4, "segments", "missing field 'segments': Axolotl's input_output strategy "
+                                                           "reads it")]
+    report = validate([str(path)], load_settings(haha_repo), check_eval_file=False, count_lengths=False)
+    assert [(p.line, p.message) for p in report.problems if p.severity == "warning"] == [
+        (2, "1 of 4 rows have no trainable token (the first is here); Axolotl drops them (check roles_to_train and "
+            "the answers)")]
+

@@ -59,7 +59,8 @@ def test_notes_are_printed_but_never_fail(haha_repo: Path) -> None:
     code, output = validate("--strict")
     assert code == 0
     assert (f"{CONFIG}:4: datasets[0].path: note: length check and Axolotl's model-load checks skipped: "
-            "'haha-test/not-a-real-model' is not in the HF cache and HF_HUB_OFFLINE is set") in output.splitlines()
+            "'haha-test/not-a-real-model' is not in the HF cache and HF_HUB_OFFLINE is set; rows checked with the "
+            "embedded model's tokenizer") in output.splitlines()
 
 
 def test_json_prints_the_same_problems(haha_repo: Path) -> None:

@@ -19,7 +19,7 @@ from pipeline.core.settings import Settings, load_settings
 CONFIG = "train/config/jokes-001.yml"
 DATA = "train/data/jokes.jsonl"
 NOT_ON_DISK = ("length check and Axolotl's model-load checks skipped: 'haha-test/not-a-real-model' is not in the "
-               "HF cache and HF_HUB_OFFLINE is set")
+               "HF cache and HF_HUB_OFFLINE is set; rows checked with the embedded model's tokenizer")
 
 
 def config_path(root: Path) -> Path:
@@ -163,7 +163,9 @@ def test_axolotl_judges_the_values_once_per_key(haha_repo: Path) -> None:
     ({"wandb_name": "my-run"}, "wandb_name",
      "leave blank: the pipeline names the W&B run after the config's basename"),
     ({"wandb_project": "jokes"}, "wandb_project", "must be 'haha' (the repo setting), got 'jokes'"),
-    ({"chat_template": "llama3"}, "chat_template", "must be 'chatml', got 'llama3'"),
+    ({"chat_template": "llama3"}, "chat_template", "must be one of the repo's chat templates ([tool.haha] "
+                                                   "chat_templates: chatml), got 'llama3'; a repo that trains with "
+                                                   "others names them there"),
     ({"adapter": "llama-adapter"}, "adapter", "must be one of lora, qlora, got 'llama-adapter'"),
 ])
 def test_haha_rules(haha_repo: Path, changes: dict[str, str], key: str, message: str) -> None:
@@ -175,7 +177,8 @@ def test_missing_haha_keys_are_errors_too(haha_repo: Path) -> None:
     edit_config(haha_repo, drop=("chat_template", "adapter", "wandb_project"))
     assert [(p.key, p.line, p.message) for p in errors(run(haha_repo).problems)] == [
         ("wandb_project", None, "must be 'haha' (the repo setting), got None"),
-        ("chat_template", None, "must be 'chatml', got None"),
+        ("chat_template", None, "must be one of the repo's chat templates ([tool.haha] chat_templates: chatml), "
+                                "none set; a repo that trains with others names them there"),
         ("adapter", None, "must be one of lora, qlora, got None"),
     ]
 
@@ -243,12 +246,26 @@ OUTSIDE_DATA = ("'{}' is outside train/data; name data as /workspace/data/<file>
     ("/workspace/data/../../etc/passwd", OUTSIDE_DATA.format("/workspace/data/../../etc/passwd")),
     ("/etc/passwd", OUTSIDE_DATA.format("/etc/passwd")),
     ("../secrets.jsonl", OUTSIDE_DATA.format("../secrets.jsonl")),
-    ("tatsu-lab/alpaca", OUTSIDE_DATA.format("tatsu-lab/alpaca")),
     ("https://example.com/jokes.jsonl",
      "URLs are refused: put the file in train/data and name it /workspace/data/<file>"),
 ])
 def test_dataset_paths_must_stay_in_train_data(haha_repo: Path, path: str, message: str) -> None:
     assert safety_errors(haha_repo, datasets=[{"path": path, "type": "alpaca"}]) == [("datasets[0].path", message)]
+
+
+def test_a_hub_dataset_must_be_pinned_to_a_commit(haha_repo: Path) -> None:
+    [(key, message)] = safety_errors(haha_repo, datasets=[{"path": "tatsu-lab/alpaca", "type": "alpaca"}])
+    assert key == "datasets[0].revision"
+    assert message.startswith("the Hub dataset 'tatsu-lab/alpaca' must be pinned to a full commit id (no revision): "
+                              "add `revision: <40-hex commit>`")
+    [(_, moving)] = safety_errors(haha_repo, datasets=[{"path": "tatsu-lab/alpaca", "type": "alpaca",
+                                                        "revision": "main"}])
+    assert "(revision 'main', which can move)" in moving
+    assert safety_errors(haha_repo, datasets=[{"path": "tatsu-lab/alpaca", "type": "alpaca", "revision": "a" * 40,
+                                               "data_files": ["data/train.jsonl"]}]) == []
+    assert safety_errors(haha_repo, datasets=[{"path": "tatsu-lab/alpaca", "type": "alpaca", "revision": "a" * 40,
+                                               "data_files": ["../../etc/passwd"]}]) == [
+        ("datasets[0].data_files", "'../../etc/passwd' is not a file name inside the dataset repo")]
 
 
 def test_a_symlink_out_of_train_data_is_refused(haha_repo: Path, tmp_path: Path) -> None:
@@ -267,7 +284,8 @@ def test_test_datasets_data_files_and_dataset_scripts_are_checked_too(haha_repo:
     assert safety_errors(haha_repo, test_datasets=[{"path": "/etc/passwd", "type": "alpaca", "split": "train"}],
                          datasets=[{"path": "/workspace/data/jokes.jsonl", "type": "alpaca",
                                     "data_files": ["/etc/shadow"], "trust_remote_code": True}]) == [
-        ("datasets[0].data_files", "refused: name the JSONL file itself in path"),
+        ("datasets[0].data_files", "refused for a file in train/data: name the file itself in path (data_files "
+                                   "picks files inside a Hub dataset)"),
         ("test_datasets[0].path", OUTSIDE_DATA.format("/etc/passwd")),
         ("datasets[0].trust_remote_code", "refused wherever it appears: it makes transformers or datasets run Python "
                                           "from a repo (a model's modelling code, a dataset's loading script)"),
@@ -304,13 +322,18 @@ def test_broken_rows_are_reported_at_their_line_in_the_dataset(haha_repo: Path) 
                                json.dumps({"input": "", "output": "no instruction"}),
                                json.dumps({"instruction": "empty output", "output": "  "}),
                                json.dumps({"instruction": "no output"})]) + "\n")
-    assert [(p.file, p.line, p.key, p.message) for p in errors(run(haha_repo).problems)] == [
+    # Axolotl's user_defined strategy is the judge of the rows that parse: it needs the instruction, takes a missing
+    # output as empty (here nothing is left to train, so Axolotl drops the row: a warning) and an output of spaces as
+    # an answer.
+    problems = run(haha_repo).problems
+    assert [(p.file, p.line, p.key, p.message) for p in errors(problems)] == [
         (DATA, 3, "row", "not JSON (Expecting value at column 32)"),
         (DATA, 4, "row", "expected a JSON object, got list"),
-        (DATA, 5, "instruction", "missing instruction field 'instruction'"),
-        (DATA, 6, "output", "output must be a non-empty string: it is what the model learns to say"),
-        (DATA, 7, "output", "missing output field 'output'"),
+        (DATA, 5, "instruction", "missing field 'instruction': Axolotl's user_defined strategy reads it"),
     ]
+    warned = [(p.file, p.line, p.key, p.message) for p in problems]
+    assert (DATA, 7, "rows", "1 of 4 rows have no trainable token (the first is here); Axolotl drops them (check "
+                             "roles_to_train and the answers)") in warned
 
 
 def test_rows_are_checked_against_the_fields_the_type_names(haha_repo: Path) -> None:
@@ -320,7 +343,7 @@ def test_rows_are_checked_against_the_fields_the_type_names(haha_repo: Path) -> 
     write_rows(haha_repo, [{"setup": "A horse walks into a bar.", "punchline": "Why the long face?"},
                            {"instruction": "old field names", "output": "x"}])
     assert [(p.line, p.key, p.message) for p in errors(run(haha_repo).problems)] == [
-        (2, "setup", "missing instruction field 'setup'"), (2, "punchline", "missing output field 'punchline'")]
+        (2, "setup", "missing field 'setup': Axolotl's user_defined strategy reads it")]
 
 
 def test_duplicate_rows_are_counted(haha_repo: Path) -> None:
@@ -447,10 +470,11 @@ def test_the_length_check_is_skipped_with_a_reason(haha_repo: Path) -> None:
     edit_config(haha_repo, base_model="nobody/no-such-model")
     assert run(haha_repo).problems == [Problem(
         CONFIG, line, "datasets[0].path", "length check and Axolotl's model-load checks skipped: "
-        "'nobody/no-such-model' is not in the HF cache and HF_HUB_OFFLINE is set", "note")]
+        "'nobody/no-such-model' is not in the HF cache and HF_HUB_OFFLINE is set; rows checked with the embedded "
+        "model's tokenizer", "note")]
     (haha_repo / DATA).write_text("{broken\n")
     assert [p.message for p in run(haha_repo).problems if p.severity == "note"] == [
-        "length check skipped: fix the rows first"]
+        "rows not run through Axolotl's strategy: fix the file first"]
 
 
 def test_smoke_runs_do_not_count_lengths(haha_repo: Path) -> None:
@@ -496,7 +520,7 @@ def test_misnamed_configs_are_still_validated(haha_repo: Path) -> None:
 @pytest.mark.parametrize("key", ["hub_model_id", "push_dataset_to_hub"])
 def test_axolotl_pushing_to_the_hub_by_itself_is_refused(haha_repo: Path, key: str) -> None:
     path = edit_config(haha_repo, **{key: "someone/elsewhere"})
-    problems = [p for p in not_notes(run(haha_repo)) if p.key == key]
+    problems = [p for p in not_notes(run(haha_repo)) if p.key == key and "Require cfg" not in p.message]
     assert [(p.line, p.severity) for p in problems] == [(line_containing(path, f"{key}:"), "error")]
     assert "push to the Hub on its own" in problems[0].message
 
@@ -562,8 +586,6 @@ PROMPT_COMPLETION = {"field_instruction": "prompt", "field_output": "completion"
     ("puns.jsonl", {"type": PROMPT_COMPLETION},
      "".join(json.dumps({"prompt": f"Write a pun about {topic}.\n\n###\n\n", "completion": f" {pun}\n"}) + "\n"
              for topic, pun in (("cats", "Short."), ("dogs", "Short."), ("bees", LONG_OUTPUT)))),
-    ("raw.jsonl", {"type": "completion"},
-     "".join(json.dumps({"text": text}) + "\n" for text in ("A pun.", "Another pun.", LONG_OUTPUT))),
     ("segments.jsonl", {"type": "input_output"},
      "".join(json.dumps({"segments": [{"label": False, "text": "Q: why? "}, {"label": True, "text": answer}]}) + "\n"
              for answer in ("Because.", "No idea.", LONG_OUTPUT))),
@@ -581,3 +603,14 @@ def test_each_row_format_has_its_lengths_counted(haha_repo: Path, local_model: P
     assert (stats.rows, stats.too_long) == (3, 1), report.problems
     [problem] = [p for p in report.problems if p.key == "sequence_len"]
     assert problem.message.startswith(f"1 of 3 rows (33 %) of train/data/{name} are longer than sequence_len 128")
+
+
+def test_long_raw_text_is_split_into_sequence_len_pieces_not_dropped(haha_repo: Path, local_model: Path) -> None:
+    """Axolotl's completion strategy cuts each row into sequence_len chunks: no raw-text row is too long."""
+    (haha_repo / "train" / "data" / "raw.jsonl").write_text(
+        "".join(json.dumps({"text": text}) + "\n" for text in ("A pun.", "Another pun.", LONG_OUTPUT)))
+    edit_config(haha_repo, base_model=str(local_model), sequence_len=128,
+                datasets=[{"path": "/workspace/data/raw.jsonl", "type": "completion"}])
+    report = run(haha_repo)
+    [stats] = report.configs[0].datasets
+    assert (stats.rows, stats.too_long) == (3, 0), report.problems

@@ -13,6 +13,7 @@ is the one training will use, so the length check counts tokens with it.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -55,7 +56,9 @@ def normalized(data: dict[str, Any]) -> Any:
     from axolotl.utils.dict import DictDefault
 
     model, top_keys, _ = axolotl_models()
-    known = {key: value for key, value in data.items() if key in top_keys}
+    # A deep copy: Axolotl's validators edit what they validate (a chat_template dataset gets an enum written in),
+    # and the config is written out for training afterwards.
+    known = copy.deepcopy({key: value for key, value in data.items() if key in top_keys})
     with axolotl_warnings():
         return DictDefault(model.model_validate(known).model_dump(exclude_none=True))
 

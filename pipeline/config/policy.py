@@ -171,6 +171,8 @@ def symlinked_folder(path: Path, root: Path) -> Path | None:
     return None
 
 
+LOCAL_DATA_FILES = ("refused for a file in train/data: name the file itself in path (data_files picks files inside a "
+                    "Hub dataset)")
 COMMIT_ID = re.compile(r"[0-9a-f]{40}\Z")
 
 
@@ -305,7 +307,7 @@ def dataset_entry_problems(where: str, entry: Any, settings: Settings, schema: S
         elif key == "input_transform":
             found += transform_problems(dotted, value)
         elif key == "data_files":
-            found += data_files_problems(dotted, value) if hub else [(dotted, DATASET_SPECIAL["data_files"])]
+            found += data_files_problems(dotted, value) if hub else [(dotted, LOCAL_DATA_FILES)]
         elif key not in DATASET_VALUES and key not in DATASET_SPECIAL and key in schema.dataset:
             found.append((dotted, NOT_REVIEWED))  # a key Axolotl does not know is the schema check's to report
     return found

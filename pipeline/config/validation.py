@@ -250,9 +250,7 @@ def validate_config(path: Path, settings: Settings, count_lengths: bool = True) 
             skipped = ("length check skipped" if loaded.model_checked
                        else "length check and Axolotl's model-load checks skipped")
             tokenizer, why = stand_in_tokenizer(config.data)
-            note = f"{skipped}: {loaded.skipped}" + (f"; {why}" if why else "")
-        elif not count_lengths:
-            note = "length check skipped: the smoke run trains a stand-in model"
+            note = f"{skipped}: {loaded.skipped}; {why}" if count_lengths else ""
         check_datasets(report, settings, display, tokenizer, count_lengths and loaded.tokenizer is not None, note)
     report.problems += loaded.problems
     return report

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config.load_checks import AxolotlTokenizer
+from pipeline.config.rules import dataset_file
 from pipeline.core.problems import Problem, errors
+from pipeline.core.settings import Settings
 from pipeline.data.strategies import STRATEGY_KEYS, DataPath, RowStrategy, StrategyError, row_error
 
 MAX_ROW_PROBLEMS = 20
@@ -181,6 +183,13 @@ def _cap(found: list[Problem], display: str) -> list[Problem]:
     return [*found[:MAX_ROW_PROBLEMS], Problem(display, None, "rows", f"... and {hidden} more row problems")]
 
 
+def _empty_answer_problem(display: str, lines: list[int], rows: int) -> Problem | None:
+    if not lines:
+        return None
+    return Problem(display, lines[0], "rows", f"{len(lines)} of {rows} rows have an empty answer (the first is here): "
+                                              "Axolotl trains only the end-of-text token on them", "warning")
+
+
 def _untrained_problem(display: str, lines: list[int], rows: int) -> Problem | None:
     if not lines:
         return None
@@ -213,6 +222,8 @@ def run_strategy(display: str, path: Path, stamp: tuple[int, int], as_csv: bool,
     lengths: list[int] = []
     untruncated: list[int] = []
     untrained: list[int] = []
+    empty: list[int] = []
+    eos = getattr(tokenizer.tokenizer, "eos_token_id", None)
     for line, row in rows:
         try:
             if strategy.path is DataPath.TRANSFORMED:
@@ -228,14 +239,16 @@ def run_strategy(display: str, path: Path, stamp: tuple[int, int], as_csv: bool,
             if tokenized is None or not tokenized.trainable:
                 untrained.append(line)
                 continue
+            if tokenized.trained_ids() == [eos]:
+                empty.append(line)
             if count and unbounded is not None:
                 lengths.append(len(tokenized.input_ids))
                 whole = unbounded.tokenize(row)
                 untruncated.append(len(whole.input_ids) if whole else lengths[-1])
         except Exception as exc:  # a strategy raises anything on a row it cannot format: that is the verdict
             found.append(Problem(display, line, *row_error(exc, strategy)))
-    if (problem := _untrained_problem(display, untrained, len(rows))) is not None:
-        found.append(problem)
+    found += [problem for problem in (_untrained_problem(display, untrained, len(rows)),
+                                      _empty_answer_problem(display, empty, len(rows))) if problem is not None]
     summary = length_summary(lengths, untruncated, sequence_len) if count and not found else None
     return StrategyRun(tuple(_cap(found, display)), summary)
 
@@ -264,6 +277,18 @@ def _read_cached(path: Path, stamp: tuple[int, int],
     return read_other_rows(path) if path.suffix in (".parquet", ".json") else read_rows(path)
 
 
+def first_row(config: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
+    """The first row of the config's first dataset, when it is a readable file in train/data: eval prompts are made
+    in its shape (evaluate/prompting.py)."""
+    entries = [entry for entry in config.get("datasets") or [] if isinstance(entry, dict)]
+    path_value = entries[0].get("path") if entries else None
+    path = dataset_file(path_value, settings) if isinstance(path_value, str) else None
+    if path is None or not path.is_file():
+        return None
+    rows = _read_cached(path, _stamp(path), is_csv(path, entries[0]))[0]
+    return rows[0][1] if rows else None
+
+
 def row_count(path: Path) -> int:
     """Rows of a dataset file, from the cache validation filled (a file edited since is read again)."""
     return len(_read_cached(path, _stamp(path), path.suffix == ".csv")[0])
@@ -290,7 +315,7 @@ def check_dataset(display: str, path: Path, config: dict[str, Any], list_key: st
     stats.problems = found
     if stats.duplicates:
         stats.problems.append(Problem(display, None, "rows", f"{stats.duplicates} duplicate rows", "warning"))
-    if errors(stats.problems) or not rows:
+    if not rows:
         stats.length_check = "rows not run through Axolotl's strategy: fix the file first"
         return stats
     sequence_len = effective_sequence_len(config)
@@ -301,12 +326,15 @@ def check_dataset(display: str, path: Path, config: dict[str, Any], list_key: st
     run = run_strategy(display, path, stamp, as_csv, tokenizer, json.dumps(picked, sort_keys=True, default=str),
                        list_key, index, count_lengths, sequence_len)
     stats.entry_problem = run.entry_problem
+    broken = bool(errors(stats.problems))  # lines that are not rows: lengths of the rest would mislead
     stats.problems += run.problems
-    stats.lengths = run.lengths
+    stats.lengths = None if broken else run.lengths
     if run.entry_problem:
         stats.length_check = "rows not checked: Axolotl has no strategy for this entry"
     elif not count_lengths:
         stats.length_check = no_tokenizer
+    elif broken:
+        stats.length_check = "length check skipped: fix the rows first"
     elif run.lengths is not None:
         stats.length_check = f"tokenized with {tokenizer.source}"
     else:

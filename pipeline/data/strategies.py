@@ -84,6 +84,10 @@ class Tokenized:
     def trainable(self) -> bool:
         return self.labels is None or any(label != -100 for label in self.labels)
 
+    def trained_ids(self) -> list[int]:
+        """The tokens training learns to say: the answer (and the end-of-text token after it)."""
+        return [token for token, label in zip(self.input_ids, self.labels or [], strict=False) if label != -100]
+
     def prompt_ids(self) -> list[int] | None:
         """The tokens before the first trained one: what the model is shown before it answers."""
         if self.labels is None:

@@ -18,12 +18,13 @@ from pipeline.evaluate.spec import Cell, EvalSpec
 from pipeline.evaluate.sweep import generate_cells, request_for
 
 
-def base_completions(config: Mapping[str, Any], base_model: str, spec: EvalSpec, cells: Sequence[Cell],
-                     log_path: Path | None = None, max_new_tokens: int | None = None) -> dict[Cell, str]:
+def base_completions(config: Mapping[str, Any], template_row: Mapping[str, Any] | None, base_model: str,
+                     spec: EvalSpec, cells: Sequence[Cell], log_path: Path | None = None,
+                     max_new_tokens: int | None = None) -> dict[Cell, str]:
     """What the base model, without the adapter, writes for `cells` (capped like the fine-tune's sweep)."""
     with quiet_libraries(log_path):
         model = load_model(base_model, None)
-    prompt_ids = encode_prompts(config, spec.prompts, model.tokenizer)
+    prompt_ids = encode_prompts(config, template_row, spec.prompts, model.tokenizer)
     requests = {cell: request_for(cell, spec, prompt_ids, max_new_tokens) for cell in cells}
     completions: dict[Cell, str] = {}
     for finished in generate_cells(model, [list(cells)], requests):

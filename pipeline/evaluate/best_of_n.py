@@ -121,7 +121,7 @@ class BestOfNTask(EvalTask[BestOfNTaskSpec, Cell, BestOfNOutput]):
         if scorer_ref is None:
             raise EvalError(f"{spec.name}: the reward model {task.rewardModel} has no published adapter to score "
                             "with: run that config first")
-        prompt_ids = encode_prompts(job.config.data, task.prompts, model.tokenizer)
+        prompt_ids = encode_prompts(job.config.data, job.template_row, task.prompts, model.tokenizer)
         check_context(task, prompt_ids, model.context, job.max_new_tokens)
         key = {**resume_key(job, task, model), "n": task.n, "reward_revision": scorer_ref.ref.revision}
         sidecar = sidecar_path(job.out_path, spec.name)

@@ -186,8 +186,8 @@ class MultipleChoiceTask(EvalTask[MultipleChoiceTaskSpec, int, ChoiceScores]):
 
         items = [spec.items[index] for index in units]
         letter = spec.scoring == "letter"
-        prompts = encode_prompts(job.config.data, [letter_prompt(i) if letter else i.prompt for i in items],
-                                 model.tokenizer)
+        texts = [letter_prompt(i) if letter else i.prompt for i in items]
+        prompts = encode_prompts(job.config.data, job.template_row, texts, model.tokenizer)
         answers = [list(LETTERS[: len(i.choices)]) if letter else i.choices for i in items]
         contexts = [prompts[n] for n, options in enumerate(answers) for _ in options]
         continuations = continuation_ids(model, [option for options in answers for option in options])

@@ -130,7 +130,7 @@ class PairwiseTask(EvalTask[PairwiseTaskSpec, int, PairwiseOutput]):
             from pipeline.evaluate.loglikelihood import continuation_ids, score_continuations
             from pipeline.evaluate.prompting import encode_prompts
 
-            prompt_ids = encode_prompts(job.config.data, prompts, model.tokenizer)
+            prompt_ids = encode_prompts(job.config.data, job.template_row, prompts, model.tokenizer)
             chosen = [s.loglikelihood for s in score_continuations(
                 model, prompt_ids, continuation_ids(model, [p.chosen for p in pairs]), job.batch_size)]
             rejected = [s.loglikelihood for s in score_continuations(

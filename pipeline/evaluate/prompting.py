@@ -1,73 +1,263 @@
-"""Eval prompts, formatted exactly the way training formatted an instruction.
+"""Eval prompts, formatted by the strategy that formatted training, up to where the model's answer starts.
 
-A fine-tune only knows the wrapping it was trained on: the haha configs put the system
-prompt and ChatML markers into the first dataset's custom `type`, which
-Axolotl formats with its `user_defined` strategy. Eval prompts go through the same
-wrapping here, as the instruction of a row with an empty input and no output, so the
-model sees what it saw in training minus the punchline. Configs with a built-in type
-fall back to the tokenizer's chat template with the config's `default_system_message`.
+A fine-tune only knows the wrapping it was trained on: Alpaca's "### Response:", a chat template's
+generation prompt, a user-defined `format`, a DPO transform's prompt text. So an eval prompt is made
+the way training made a row: the config's first dataset entry, its own Axolotl strategy
+(data/strategies.py), and a row shaped like the dataset's first row (its system turn kept) with the eval
+prompt where the question was and a placeholder answer. Then:
 
-tests/test_prompting.py checks token-for-token equality with Axolotl's own strategy.
+- tokenized data (SFT): the tokens before the first trained label, exactly what training showed the
+  model before the answer;
+- transformed data (DPO, ORPO, KTO): the transform's `prompt` text, tokenized the way TRL tokenizes it.
+
+Raw `completion` text and `input_output` segments have no prompt wrapping: the prompt is the text
+itself, tokenized by the same strategy. A type whose question field haha cannot find falls back to
+the tokenizer's chat template, and says so: every results file records its method and the first
+prompt's exact text (`meta.prompt_format`, `meta.prompt_example`).
+
+tests/test_prompting.py compares these tokens with the prefix of Axolotl's tokenized training row for
+each supported type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from pipeline.data.rows import UNTRUNCATED
+from pipeline.data.strategies import DataPath, RowStrategy, StrategyError, data_path, type_name
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-# Axolotl 0.19's `UserDefinedDatasetConfig` defaults. Axolotl drops null keys when it
-# validates a config, so a key that is missing or null in the type dict gets these.
-USER_DEFINED_DEFAULTS: dict[str, str] = {
-    "system_prompt": "",
-    "system_format": "{system}",
-    "format": "{instruction} {input} ",
-    "no_input_format": "{instruction} ",
-}
+ANSWER = "<<haha answer>>"  # stands where the training row's answer was; never part of a prompt
+# The row fields instruction-style types read the question from, and their answer fields, by Axolotl's names.
+QUESTION_FIELDS = ("instruction", "INSTRUCTION", "question", "prompt", "query")
+CONTEXT_FIELDS = ("input", "context", "category")  # emptied: an eval prompt is the question alone
+ANSWER_FIELDS = ("output", "RESPONSE", "response", "answer", "completion", "chosen", "rejected", "chosen_response",
+                 "rejected_response")
+SYSTEM_ROLES = ("system",)
 
 
-def custom_type(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The first dataset's custom type dict; None when it names a built-in type or there is no dataset."""
-    datasets = config.get("datasets") or []
-    first = datasets[0] if datasets and isinstance(datasets[0], Mapping) else {}
-    kind = first.get("type")
-    return kind if isinstance(kind, Mapping) else None
+@dataclass(frozen=True)
+class PromptFormat:
+    """How one config's eval prompts are made: `method` says it in words for the results file."""
+
+    method: str
+    encode_one: Callable[[str], list[int]]
+
+    def encode(self, prompts: Sequence[str]) -> list[list[int]]:
+        return [self.encode_one(prompt) for prompt in prompts]
 
 
-def format_custom(type_dict: Mapping[str, Any], instruction: str) -> str:
-    """Axolotl's `SystemDataPrompter.build_prompt_w_system` for a row with no input and no output."""
-    fields = USER_DEFINED_DEFAULTS | {key: value for key, value in type_dict.items() if value is not None}
-    system = fields["system_prompt"]
-    head = fields["system_format"].format(system=system) if system and fields["system_format"] else ""
-    return head + fields["no_input_format"].format(instruction=instruction)
+# -- rows shaped like the dataset's, holding the eval prompt ----------------------------------------------------------
+
+def _message_keys(entry: Mapping[str, Any]) -> tuple[str, str]:
+    mappings = entry.get("message_property_mappings") or {}
+    return str(mappings.get("role", "role")), str(mappings.get("content", "content"))
 
 
-def chat_messages(config: Mapping[str, Any], instruction: str) -> list[dict[str, str]]:
+def _is_system(message: Any, role_key: str, entry: Mapping[str, Any]) -> bool:
+    names = {*SYSTEM_ROLES, *((entry.get("roles") or {}).get("system") or [])}
+    return isinstance(message, Mapping) and message.get(role_key) in names
+
+
+def _turns(template: Sequence[Any] | None, entry: Mapping[str, Any], prompt: str, answer: str | None) -> list[Any]:
+    """The template's leading system turns, then its first user turn holding `prompt`, then (when `answer` is
+    given) its first reply holding the answer: the template's own role names and property names kept."""
+    role_key, content_key = _message_keys(entry)
+    messages = [m for m in template or [] if isinstance(m, Mapping)]
+    system = [dict(m) for m in messages if _is_system(m, role_key, entry)][:1]
+    rest = [m for m in messages if not _is_system(m, role_key, entry)]
+    user = dict(rest[0]) if rest else {role_key: "user"}
+    turns = [*system, {**user, content_key: prompt}]
+    if answer is not None:
+        reply = dict(rest[1]) if len(rest) > 1 else {role_key: "assistant"}
+        turns.append({**reply, content_key: answer})
+    return turns
+
+
+def _answer_like(template: Any, entry: Mapping[str, Any], answer: str) -> Any:
+    """A DPO answer in the template's own shape: a message, a list of turns ending in the reply, or text."""
+    role_key, content_key = _message_keys(entry)
+    if isinstance(template, Mapping):
+        return {**template, content_key: answer}
+    if isinstance(template, list):
+        return [*template[:-1], {**(template[-1] if template else {role_key: "assistant"}), content_key: answer}]
+    return answer
+
+
+def chat_row(template: Mapping[str, Any], entry: Mapping[str, Any], prompt: str, preference: bool) -> dict[str, Any]:
+    """A `chat_template` row (SFT, DPO `chat_template.default`, ORPO `chat_template.argilla`) holding the prompt."""
+    row = copy.deepcopy(dict(template))
+    field = str(entry.get("field_messages") or "messages")
+    if not preference:
+        row[field] = _turns(template.get(field), entry, prompt, ANSWER)
+        return row
+    chosen_key = str(entry.get("field_chosen") or "chosen")
+    rejected_key = str(entry.get("field_rejected") or "rejected")
+    if isinstance(template.get(chosen_key), list):  # argilla: each answer is the whole conversation
+        for key, answer in ((chosen_key, ANSWER), (rejected_key, ANSWER + " ")):
+            row[key] = _turns(template.get(key), entry, prompt, answer)
+        if "prompt" in row:
+            row["prompt"] = prompt
+        return row
+    row[field] = _turns(template.get(field), entry, prompt, None)
+    row[chosen_key] = _answer_like(template.get(chosen_key), entry, ANSWER)
+    row[rejected_key] = _answer_like(template.get(rejected_key), entry, ANSWER + " ")
+    return row
+
+
+def flat_row(template: Mapping[str, Any], entry: Mapping[str, Any], prompt: str) -> dict[str, Any] | None:
+    """An instruction-style row (Alpaca, OASST, Intel pairs, a user-defined mapping) holding the prompt; None when
+    no question field can be found."""
+    type_cfg = entry.get("type")
+    if isinstance(type_cfg, Mapping):  # a user-defined mapping names its fields
+        question = str(type_cfg.get("field_instruction") or type_cfg.get("field_prompt") or "instruction")
+        answers = [str(type_cfg.get(key) or default) for key, default in
+                   (("field_output", "output"), ("field_chosen", "chosen"), ("field_rejected", "rejected"))]
+        context = [str(type_cfg.get("field_input") or "input")]
+    else:
+        # `input` is the question when nothing else is (chatml.icr), else it is context
+        question = next((name for name in (*QUESTION_FIELDS, "input") if name in template), "")
+        answers = [name for name in ANSWER_FIELDS if name in template]
+        context = [name for name in CONTEXT_FIELDS if name in template and name != question]
+        if not question or not answers:
+            return None
+    row = {**copy.deepcopy(dict(template)), question: prompt}
+    row.update({name: "" for name in context if name != question})
+    row.update({name: ANSWER + " " * index for index, name in enumerate(answers)})
+    return row
+
+
+def is_chat_type(entry: Mapping[str, Any]) -> bool:
+    return type_name(entry).startswith("chat_template")
+
+
+# -- the format --------------------------------------------------------------------------------------------------------
+
+def _strategy(config: Mapping[str, Any], tokenizer: Any) -> RowStrategy:
+    """The first dataset entry's strategy, made to mark only the answer as trained (its start is the cut)."""
+    entries = list(config.get("datasets") or [])
+    first = dict(entries[0])
+    if is_chat_type(first) and data_path(config) is DataPath.TOKENIZED:
+        first["roles_to_train"] = ["assistant"]
+    view = {**config, "train_on_inputs": False, "datasets": [first, *entries[1:]]}
+    return RowStrategy(view, "datasets", 0, tokenizer, UNTRUNCATED)
+
+
+def _chat_fallback(config: Mapping[str, Any], tokenizer: PreTrainedTokenizerBase, why: str) -> PromptFormat:
     system = config.get("default_system_message")
-    user = [{"role": "user", "content": instruction}]
-    return [{"role": "system", "content": str(system)}, *user] if system else user
+
+    def encode(prompt: str) -> list[int]:
+        messages = [{"role": "user", "content": prompt}]
+        if system:
+            messages.insert(0, {"role": "system", "content": str(system)})
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return list(tokenizer(str(text), add_special_tokens=False)["input_ids"])
+
+    return PromptFormat(f"the tokenizer's chat template with a generation prompt ({why})", encode)
 
 
-def prompt_text(config: Mapping[str, Any], instruction: str, tokenizer: PreTrainedTokenizerBase) -> str:
-    """The text the model is given for one eval prompt."""
-    type_dict = custom_type(config)
-    if type_dict is not None:
-        return format_custom(type_dict, instruction)
-    text = tokenizer.apply_chat_template(chat_messages(config, instruction), tokenize=False,
-                                         add_generation_prompt=True)
-    assert isinstance(text, str)
-    return text
+def _from_strategy(config: Mapping[str, Any], template_row: Mapping[str, Any] | None,
+                   tokenizer: PreTrainedTokenizerBase) -> PromptFormat:
+    entries = [e for e in config.get("datasets") or [] if isinstance(e, Mapping)]
+    if not entries:
+        return _chat_fallback(config, tokenizer, "the config has no dataset")
+    entry = entries[0]
+    template = dict(template_row or {})
+    kind = type_name(entry)
+    try:
+        strategy = _strategy(config, tokenizer)
+    except StrategyError as exc:
+        return _chat_fallback(config, tokenizer, f"no Axolotl strategy for '{kind}': {exc}")
+    if strategy.path is DataPath.TRANSFORMED:
+        return _transformed(strategy, template, entry, tokenizer)
+    if kind == "completion":
+        field = str(entry.get("field") or "text")
+        return PromptFormat(f"Axolotl's completion strategy on the prompt as raw text ('{field}'), without its "
+                            "closing end-of-text token",
+                            lambda prompt: _without_eos(strategy.tokenize({field: prompt}), tokenizer))
+    if kind == "input_output":
+        return PromptFormat("Axolotl's input_output strategy on the prompt as one untrained segment",
+                            lambda prompt: _whole(strategy.tokenize({"segments": [{"label": False,
+                                                                                    "text": prompt}]})))
+    return _tokenized(strategy, template, entry, tokenizer)
 
 
-def encode_prompts(config: Mapping[str, Any], instructions: Sequence[str],
+def prompt_format(config: Mapping[str, Any], template_row: Mapping[str, Any] | None,
+                  tokenizer: PreTrainedTokenizerBase) -> PromptFormat:
+    """How this config's eval prompts are made, from its first dataset entry and that dataset's first row; the
+    tokenizer's chat template when Axolotl's strategy cannot make one (the method says why)."""
+    made = _from_strategy(config, template_row, tokenizer)
+    try:
+        made.encode_one("probe")
+    except Exception as exc:  # a strategy raises anything on a row it cannot format
+        return _chat_fallback(config, tokenizer, f"{made.method} fails on a prompt row: {exc}")
+    return made
+
+
+def _tokenized(strategy: RowStrategy, template: dict[str, Any], entry: Mapping[str, Any],
+               tokenizer: PreTrainedTokenizerBase) -> PromptFormat:
+    chat = is_chat_type(entry)
+
+    def row_for(prompt: str) -> dict[str, Any] | None:
+        return chat_row(template, entry, prompt, False) if chat else flat_row(template, entry, prompt)
+
+    probe = row_for("probe")
+    if probe is None:
+        return _chat_fallback({}, tokenizer, f"haha finds no question field in a '{strategy.type}' row")
+
+    def encode(prompt: str) -> list[int]:
+        tokenized = strategy.tokenize(row_for(prompt) or {})
+        ids = tokenized.prompt_ids() if tokenized is not None else None
+        if ids is None:
+            raise StrategyError("it marks no answer to cut at")
+        return ids
+
+    return PromptFormat(f"Axolotl's {strategy.type} strategy on a row like the dataset's first, cut where the "
+                        "answer starts", encode)
+
+
+def _transformed(strategy: RowStrategy, template: dict[str, Any], entry: Mapping[str, Any],
+                 tokenizer: PreTrainedTokenizerBase) -> PromptFormat:
+    from trl.data_utils import _tokenize
+
+    chat = is_chat_type(entry)
+
+    def row_for(prompt: str) -> dict[str, Any] | None:
+        return chat_row(template, entry, prompt, True) if chat else flat_row(template, entry, prompt)
+
+    if row_for("probe") is None:
+        return _chat_fallback({}, tokenizer, f"haha finds no question field in a '{strategy.type}' row")
+
+    def encode(prompt: str) -> list[int]:
+        text = strategy.transform(row_for(prompt) or {}).prompt
+        return list(_tokenize(tokenizer, text)["input_ids"])  # TRL's own tokenization of a text prompt
+
+    return PromptFormat(f"Axolotl's {strategy.rl} transform '{strategy.type}' on a row like the dataset's first: "
+                        "its prompt text, tokenized as TRL does", encode)
+
+
+def _without_eos(tokenized: Any, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    ids = list(tokenized.input_ids) if tokenized is not None else []
+    return ids[:-1] if ids and ids[-1] == tokenizer.eos_token_id else ids
+
+
+def _whole(tokenized: Any) -> list[int]:
+    return list(tokenized.input_ids) if tokenized is not None else []
+
+
+def encode_prompts(config: Mapping[str, Any], template_row: Mapping[str, Any] | None, instructions: Sequence[str],
                    tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
-    """Token ids per prompt.
+    """Token ids per prompt, made the way training made its rows."""
+    return prompt_format(config, template_row, tokenizer).encode(instructions)
 
-    Custom types are tokenized the way Axolotl's `_tokenize` does (the tokenizer's own
-    special tokens, e.g. BOS, added); a chat template already spells its special tokens out.
-    """
-    add_special = custom_type(config) is not None
-    return [list(tokenizer(prompt_text(config, text, tokenizer), add_special_tokens=add_special)["input_ids"])
-            for text in instructions]
+
+def prompt_example(config: Mapping[str, Any], template_row: Mapping[str, Any] | None, instruction: str,
+                   tokenizer: PreTrainedTokenizerBase) -> tuple[str, str]:
+    """(method, the exact text the model is shown for `instruction`), for the results file."""
+    made = prompt_format(config, template_row, tokenizer)
+    return made.method, tokenizer.decode(made.encode_one(instruction), skip_special_tokens=False)

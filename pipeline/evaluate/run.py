@@ -16,6 +16,7 @@ from typing import Any
 from pipeline import __version__
 from pipeline.core.files import write_atomic
 from pipeline.evaluate.model import EvalError, ModelHandle, backend_name, load_model
+from pipeline.evaluate.prompting import prompt_example
 from pipeline.evaluate.tasks import EvalJob, OnProgress, TaskFile, registered
 from pipeline.results.model import (
     ConfigBlock,
@@ -51,8 +52,13 @@ def load_specs(files: Sequence[TaskFile]) -> list[tuple[TaskFile, Any]]:
     return specs
 
 
-def first_doc(job: EvalJob, model: ModelHandle, load_seconds: float) -> ResultsDoc:
-    """The results document before any task: the config block and where the numbers will come from."""
+def first_doc(job: EvalJob, model: ModelHandle, load_seconds: float, first_prompt: str | None = None) -> ResultsDoc:
+    """The results document before any task: the config block, where the numbers will come from, and how prompts
+    are made, with the exact text of the first one (a scorer is never prompted)."""
+    if first_prompt is not None and not job.scorer:
+        method, example = prompt_example(job.config.data, job.template_row, first_prompt, model.tokenizer)
+    else:
+        method = example = None
     trained = job.reference is None  # a base-model reference trained nothing: no hyperparameters to record
     provenance = job.provenance
     meta = Meta(
@@ -64,7 +70,8 @@ def first_doc(job: EvalJob, model: ModelHandle, load_seconds: float) -> ResultsD
         started=datetime.now(UTC).isoformat(timespec="seconds"), timings={"load_s": round(load_seconds, 3)},
         pipeline_version=__version__, hyperparameters=hyperparameters_of(job.config.data) if trained else None,
         training_loss=LossCurve(steps=list(provenance.loss_steps), loss=list(provenance.losses))
-        if provenance.losses else None, reference=job.reference, parent=provenance.parent)
+        if provenance.losses else None, reference=job.reference, parent=provenance.parent,
+        prompt_format=method, prompt_example=example)
     block = ConfigBlock(**config_block(job.basename, job.config.data if trained else {}))
     doc = ResultsDoc(config=block, results=[], meta=meta)
     return doc
@@ -76,7 +83,8 @@ def evaluate(job: EvalJob, files: Sequence[TaskFile], on_progress: OnProgress = 
     specs = load_specs(files)
     model = load_model(job.base_model, job.adapter_dir, job.scorer)
     loaded = time.monotonic() - clock
-    doc = first_doc(job, model, loaded)
+    first_prompt = next((spec.prompts[0] for file, spec in specs if file.kind == "sweep" and spec.prompts), None)
+    doc = first_doc(job, model, loaded, first_prompt)
     tasks = registered()
     units = computed = resumed = 0
     for file, spec in specs:

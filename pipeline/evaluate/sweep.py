@@ -150,7 +150,7 @@ class SweepTask(EvalTask[EvalSpec, Cell, SweepOutput]):
         from pipeline.evaluate.prompting import encode_prompts
 
         clock = time.monotonic()
-        prompt_ids = encode_prompts(job.config.data, spec.prompts, model.tokenizer)
+        prompt_ids = encode_prompts(job.config.data, job.template_row, spec.prompts, model.tokenizer)
         check_context(spec, prompt_ids, model.context, job.max_new_tokens)
         key = resume_key(job, spec, model)
         sidecar = sidecar_path(job.out_path)

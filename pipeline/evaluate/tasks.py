@@ -79,6 +79,7 @@ class EvalJob:
     reference: str | None = None  # "base" for the base model's reference sweep
     scorer: bool = False  # the config trains a reward model: load a sequence classifier
     scorers: Mapping[str, Scorer] = field(default_factory=dict)  # reward models by config basename
+    template_row: Mapping[str, Any] | None = None  # the training data's first row: eval prompts are made like it
 
 
 @dataclass(frozen=True)

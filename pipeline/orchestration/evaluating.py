@@ -16,6 +16,7 @@ import yaml
 from pipeline.core.errors import StageError
 from pipeline.core.naming import is_basename
 from pipeline.core.runs import adapter_sha256
+from pipeline.data.rows import first_row
 from pipeline.evaluate.model import EvalError
 from pipeline.evaluate.spec import Cell, EvalSpec, load_eval, sample_cells
 from pipeline.evaluate.tasks import EvalJob, Provenance, Scorer, TaskFile, task_files
@@ -108,14 +109,15 @@ def job_for(ctx: RunContext, state: ConfigState, results_path: Path, tasks: list
     base = base_model_of(ctx, state)
     provenance = Provenance(
         hub_repo=published.repo_id if published else None, hub_revision=published.revision if published else None,
-        adapter_source=published.url if published else None, wandb_run=wandb.path if wandb else None,
+        adapter_source=published.url if published else None, wandb_run=wandb.recorded_as if wandb else None,
         loss_steps=tuple(record.loss_steps) if record else (), losses=tuple(record.losses) if record else (),
         parent=record.parent if record else None,
         base_model=merged_from(Path(base)) if record and record.parent else None,
         cost=record.cost() if record else None)
     return EvalJob(state.loaded, state.run.basename, base, adapter, results_path,
                    ctx.eval.batch_size, ctx.eval.max_new_tokens, provenance, ctx.settings.eval_timeout_s,
-                   scorer=kind_of(state.loaded.data).scorer, scorers=scorers_for(ctx, tasks))
+                   scorer=kind_of(state.loaded.data).scorer, scorers=scorers_for(ctx, tasks),
+                   template_row=first_row(state.loaded.data, ctx.settings))
 
 
 def sweep_spec(tasks: list[TaskFile]) -> EvalSpec | None:
@@ -152,20 +154,21 @@ def samples_from(ctx: RunContext, results_path: Path, base: dict[Cell, str] | No
 
 
 # The config keys that shape an eval prompt (evaluate/prompting.py): base references differ when these do.
-PROMPT_KEYS = ("chat_template", "default_system_message")
+PROMPT_KEYS = ("chat_template", "default_system_message", "rl")
 
 
 def base_reference_path(ctx: RunContext, state: ConfigState, base_model: str) -> Path:
     """`<results_dir>/base/<model>-<key>.json`: one reference per base model, eval spec and prompt format.
 
-    The key hashes eval.json and what formats the prompts (the first dataset's custom type, the chat
-    template, the default system message), so configs that prompt alike share one reference.
+    The key hashes eval.json and what formats the prompts (the first dataset entry but its path, the row its
+    prompts are shaped like, the chat template, the default system message, the `rl` transform), so configs that
+    prompt alike share one reference.
     """
     data = state.loaded.data
     datasets = data.get("datasets") or [{}]
-    shape = {"eval": (ctx.eval.eval_file or ctx.settings.eval_file).read_text(encoding="utf-8"),
-             "type": datasets[0].get("type") if isinstance(datasets[0], dict) else None,
-             **{key: data.get(key) for key in PROMPT_KEYS}}
+    entry = {k: v for k, v in datasets[0].items() if k != "path"} if isinstance(datasets[0], dict) else None
+    shape = {"eval": (ctx.eval.eval_file or ctx.settings.eval_file).read_text(encoding="utf-8"), "entry": entry,
+             "row": first_row(data, ctx.settings), **{key: data.get(key) for key in PROMPT_KEYS}}
     key = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:10]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "--", base_model.strip("/")).strip("-.")[-80:] or "model"
     return ctx.results_dir / "base" / f"{slug}-{key}.json"
@@ -189,7 +192,8 @@ def evaluate_base(ctx: RunContext, state: ConfigState) -> tuple[bool, EvalOutcom
         return False, EvalOutcome(path, None)
     spec_file = ctx.eval.eval_file or ctx.settings.eval_file
     job = EvalJob(state.loaded, path.stem, base, None, path, ctx.eval.batch_size, ctx.eval.max_new_tokens,
-                  Provenance(), ctx.settings.eval_timeout_s, reference="base")
+                  Provenance(), ctx.settings.eval_timeout_s, reference="base",
+                  template_row=first_row(state.loaded.data, ctx.settings))
     try:
         report = evaluate(job, [TaskFile("eval", spec_file, "sweep")],
                           lambda progress: state.on_status(progress.describe()))
@@ -211,7 +215,7 @@ def evaluate_config(ctx: RunContext, state: ConfigState, results_path: Path, tas
         before = f"{parent.basename} (haha_parent)" if parent else "base model"
         if (spec := sweep_spec(tasks)) is not None:
             state.on_status(f"{before}: the same sample prompts without the adapter")
-            base = base_completions(state.loaded.data, job.base_model, spec, sample_cells(spec), log,
+            base = base_completions(state.loaded.data, job.template_row, job.base_model, spec, sample_cells(spec), log,
                                     ctx.eval.max_new_tokens)
     except (EvalError, ValueError) as exc:
         raise StageError(str(exc)) from None

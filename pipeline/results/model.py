@@ -150,6 +150,10 @@ class Meta(_Open):
     reference: str | None = None  # "base": the base model without an adapter, the reference fine-tunes are read against
     parent: AdapterRef | None = None  # haha_parent: the adapter revision this one started from; a new one re-runs it
     cost: RunCost | None = None  # the GPUs it trained on and the seconds training and eval held them
+    # How eval prompts were made (the training strategy cut where the answer starts, or why not), and the exact
+    # text of the first sweep prompt as the model was shown it.
+    prompt_format: str | None = None
+    prompt_example: str | None = None
     # The whole config as its author wrote it, flattened to dotted keys (`datasets[0].type.system_prompt`),
     # credentials dropped: what two results files are compared on.
     hyperparameters: dict[str, Scalar] | None = None
