@@ -67,22 +67,26 @@ HAHA_ROWS = [
 HAHA_EVAL = {"prompts": ["It was 100 degrees today."], "settings": [{"temperature": 0.1}], "seedVariants": 2}
 
 
-@pytest.fixture
-def haha_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def write_haha_repo(root: Path) -> Path:
     """A throwaway haha repo root that validates clean: [tool.haha] settings (one allowed plugin, one
-    trust_remote_code model), `train/config/jokes-001.yml`, `train/data/jokes.jsonl` and eval.json.
-
-    HAHA_ROOT points at it and the settings' environment overrides are cleared, so the CLI sees only it.
-    """
-    from pipeline.core.settings import ENV_OVERRIDES
-
-    root = tmp_path / "repo"
+    trust_remote_code model), `train/config/jokes-001.yml`, `train/data/jokes.jsonl` and eval.json."""
     for folder in ("config", "data", "eval"):
         (root / "train" / folder).mkdir(parents=True)
     (root / "pyproject.toml").write_text(HAHA_PYPROJECT)
     (root / "train" / "config" / "jokes-001.yml").write_text(HAHA_CONFIG)
     (root / "train" / "data" / "jokes.jsonl").write_text("".join(json.dumps(row) + "\n" for row in HAHA_ROWS))
     (root / "train" / "eval" / "eval.json").write_text(json.dumps(HAHA_EVAL, indent=1))
+    return root
+
+
+@pytest.fixture
+def haha_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`write_haha_repo` in tmp_path/repo. HAHA_ROOT points at it and the settings' environment overrides are
+    cleared, so the CLI sees only it.
+    """
+    from pipeline.core.settings import ENV_OVERRIDES
+
+    root = write_haha_repo(tmp_path / "repo")
     monkeypatch.setenv("HAHA_ROOT", str(root))
     for variable in ENV_OVERRIDES.values():
         monkeypatch.delenv(variable, raising=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -10,6 +11,14 @@ REPO = Path(__file__).resolve().parents[1]
 HAHA = str(Path(sys.executable).parent / "haha")
 # Mechanics, not realism: the random tiny Llama trains 10 steps in seconds (5 before its checkpoint).
 FAST_SMOKE = ("--smoke", "--smoke-model", "tiny", "--smoke-steps", "10")
+
+
+def refused_url() -> str:
+    """A local endpoint nothing listens on, so every connection to it is refused: a tracker with no route."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 def copy_repo(root: Path, *leave_out: str) -> Path:

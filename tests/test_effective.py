@@ -89,6 +89,24 @@ def test_disabled_wandb_removes_tracking_keys(settings: Settings, tmp_path: Path
     config, _ = effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path, wandb_mode=WandbMode.DISABLED))
     assert "wandb_project" not in config
     assert "wandb_name" not in config
+    assert "plugins" not in config
+
+
+def test_tracking_mode_says_why_and_a_tracker_failure_is_guarded(settings: Settings, tmp_path: Path) -> None:
+    guard = "plugins: None -> ['pipeline.train.tracking_plugin.TrackingGuardPlugin'] (W&B: a tracker failure ends " \
+            "the tracking, never the training)"
+    online, lines = effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path, WandbMode.ONLINE))
+    assert "wandb_mode: None -> 'online' (tracking mode)" in map(str, lines) and guard in map(str, lines)
+    _, lines = effective_config(GPU_CONFIG, "haha-x-001", settings, plan(tmp_path, smoke=EMBEDDED))
+    assert "wandb_mode: None -> 'offline' (smoke: never online)" in map(str, lines)
+    fallback = RunPlan(tmp_path / "ws" / "adapter", tmp_path / "ws" / "prepared", tmp_path / "mounted-data",
+                       WandbMode.OFFLINE, wandb_unreachable="no answer within 90 s: refused")
+    offline, lines = effective_config(GPU_CONFIG, "haha-x-001", settings, fallback)
+    assert ("wandb_mode: None -> 'offline' (W&B unreachable at start (no answer within 90 s: refused): trained "
+            "offline, to sync later)") in map(str, lines)
+    # Nothing else about the run changes: the same config, the same run name.
+    assert {k: v for k, v in offline.items() if k != "wandb_mode"} == {k: v for k, v in online.items()
+                                                                      if k != "wandb_mode"}
 
 
 def test_the_repo_config_is_never_modified(settings: Settings, tmp_path: Path) -> None:

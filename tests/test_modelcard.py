@@ -113,6 +113,13 @@ def test_wandb_run_is_named_and_linked_only_when_the_entity_is_known() -> None:
     assert "W&B" not in untracked
 
 
+def test_a_run_that_fell_back_offline_links_no_page_until_it_is_synced() -> None:
+    run = WandbRef("haha", "haha-llama-3-8b-lora-001", entity="haha-team", run_id="3kx9q2", awaiting_sync=True)
+    _, card = _split(render_card(replace(CARD, wandb=run)))
+    assert "- W&B run: `haha/haha-llama-3-8b-lora-001` (offline, not synced)\n" in card
+    assert run.recorded_as == "offline, not synced"
+
+
 def test_usage_snippet_loads_the_adapter_onto_its_base_model() -> None:
     snippet = _code_block(render_card(CARD), "python")
     compile(snippet, "snippet", "exec")

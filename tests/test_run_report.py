@@ -109,3 +109,16 @@ def test_a_new_config_is_shown_beside_the_previous_config_of_its_family(tmp_path
     write_report([new], tmp_path / "report.json", comparisons)
     previous = json.loads((tmp_path / "report.json").read_text())["configs"][0]["previous"]
     assert previous["config"] == "haha-x-001" and previous["signals"][1]["current"] == "25%"
+
+
+def test_a_warning_shows_in_the_table_the_job_summary_and_report_json(tmp_path: Path) -> None:
+    warning = ("W&B was unreachable at start (no answer within 90 s: refused), so this run trained offline; "
+               "upload it with: wandb sync /ws/runs/haha-x-003/wandb/offline-run-20261206_010203-abc")
+    offline = Outcome("haha-x-003")
+    offline.record(StageName.TRAIN, StageResult(StageStatus.TRAINED, TrainResult(
+        TrainRecord(config_sha256="c" * 64, finished="2026-11-22T10:00:00+00:00", seconds=3.0, steps=2,
+                    losses=[6.6, 5.0], loss_steps=[1, 2]), False, (), Path("ws/runs/haha-x-003"), (warning,))))
+    assert outcome_table([offline])[0][-1] == f"warning: {warning}"
+    assert f"**haha-x-003**: warnings\n\n- {warning}\n" in markdown_summary([offline])
+    write_report([offline], tmp_path / "report.json")
+    assert json.loads((tmp_path / "report.json").read_text())["configs"][0]["train"]["warnings"] == [warning]

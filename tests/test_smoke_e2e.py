@@ -8,11 +8,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from haha_cli import FAST_SMOKE, HAHA, copy_repo
+from haha_cli import FAST_SMOKE, HAHA, copy_repo, refused_url
 
 CONFIG = "haha-llama-3-8b-lora-001"
 HF_CANARY = "hf_CANARYhfTOKEN0123456789abcdef"
 WANDB_CANARY = "wandbCANARY0123456789abcdef0123456789abcd"
+# A box with W&B's key but no route to W&B: a smoke run must never need it.
+NO_ROUTE = refused_url()
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +25,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def haha(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HAHA_ROOT": str(repo), "HF_TOKEN": HF_CANARY, "WANDB_API_KEY": WANDB_CANARY}
+    env = {**os.environ, "HAHA_ROOT": str(repo), "HF_TOKEN": HF_CANARY, "WANDB_API_KEY": WANDB_CANARY,
+           "WANDB_BASE_URL": NO_ROUTE}
     return subprocess.run([HAHA, *args], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -34,7 +37,7 @@ def report(repo: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def first_run(repo: Path) -> subprocess.CompletedProcess[str]:
-    return haha(repo, "run", *FAST_SMOKE, "--wandb", "offline", f"train/config/{CONFIG}.yml")
+    return haha(repo, "run", *FAST_SMOKE, f"train/config/{CONFIG}.yml")
 
 
 def test_smoke_run_trains_publishes_and_evaluates(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
@@ -48,9 +51,11 @@ def test_smoke_run_trains_publishes_and_evaluates(repo: Path, first_run: subproc
 
 
 def test_every_override_is_shown_and_logged(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
-    change = "optimizer: 'adamw_bnb_8bit' -> 'adamw_torch' (smoke: CPU-safe)"
-    assert f"override {change}" in first_run.stdout
-    assert f"haha: override {change}" in (repo / "scratch" / "runs" / CONFIG / "train.log").read_text()
+    log = (repo / "scratch" / "runs" / CONFIG / "train.log").read_text()
+    for change in ("optimizer: 'adamw_bnb_8bit' -> 'adamw_torch' (smoke: CPU-safe)",
+                   "wandb_mode: None -> 'offline' (smoke: never online)"):
+        assert f"override {change}" in first_run.stdout
+        assert f"haha: override {change}" in log
 
 
 def test_adapter_loads_with_peft_onto_the_tiny_base(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:

@@ -40,12 +40,21 @@ def test_other_failures_show_the_log_tail(tmp_path: Path) -> None:
 
 def test_wandb_mode_follows_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    assert wandb_mode(None) == "offline"
+    assert wandb_mode(None, smoke=False) == "offline"
     monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
-    assert wandb_mode(None) == "online"
-    assert wandb_mode("disabled") == "disabled"
+    assert wandb_mode(None, smoke=False) == "online"
+    assert wandb_mode("disabled", smoke=False) == "disabled"
     with pytest.raises(UsageError, match="--wandb"):
-        wandb_mode("sometimes")
+        wandb_mode("sometimes", smoke=False)
+
+
+def test_a_smoke_run_never_goes_online_whatever_the_environment_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    monkeypatch.setenv("WANDB_MODE", "online")
+    assert wandb_mode(None, smoke=True) == "offline"
+    assert wandb_mode("disabled", smoke=True) == "disabled"
+    with pytest.raises(UsageError, match="a smoke run never goes online"):
+        wandb_mode("online", smoke=True)
 
 
 def test_incomplete_checkpoints_are_discarded_before_resuming(tmp_path: Path) -> None:

@@ -27,7 +27,10 @@ SmokeStepsOption = Annotated[int, typer.Option("--smoke-steps", min=1, help="Wit
                                                                             "(about 3 s each on the embedded model "
                                                                             "on 2 CPU cores).")]
 WandbOption = Annotated[str | None, typer.Option("--wandb", help="online | offline | disabled (default: online "
-                                                                  "when WANDB_API_KEY is set, else offline).")]
+                                                                  "when WANDB_API_KEY is set, else offline; smoke "
+                                                                  "runs never go online). An online run whose W&B "
+                                                                  "does not answer within W&B's init timeout trains "
+                                                                  "offline and prints the `wandb sync` command.")]
 HubOption = Annotated[str | None, typer.Option("--hub", help="local:DIR (default: a folder in the workspace) or hf "
                                                              "(the real Hub, HF_TOKEN from the environment).")]
 WorkspaceOption = Annotated[Path | None, typer.Option("--workspace", help="Where runs are written (default: "
@@ -45,7 +48,7 @@ def context(smoke: bool, hub: str | None, wandb: str | None, workspace: Path | N
     if not smoke and (smoke_model is not SmokeModelChoice.AUTO or smoke_steps != SMOKE_STEPS):
         raise UsageError("--smoke-model and --smoke-steps take effect only with --smoke")
     return make_context(load_settings(), smoke=smoke_model if smoke else None,
-                        hub=parse_hub(hub) if hub is not None else None, wandb_mode=wandb_mode(wandb),
+                        hub=parse_hub(hub) if hub is not None else None, wandb_mode=wandb_mode(wandb, smoke=smoke),
                         workspace=workspace, force=force, smoke_steps=smoke_steps, eval_options=eval_options)
 
 

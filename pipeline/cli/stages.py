@@ -53,6 +53,8 @@ def run_configs(ctx: RunContext, paths: Sequence[Path], stages: Sequence[Stage])
             if outcome.train:
                 for line in outcome.train.overrides:
                     say(f"override {line}", "dim")
+                for warning in outcome.train.warnings:
+                    say(f"{path.name}: warning: {warning}", "yellow")
             say(f"{path.name}: " + ", ".join(f"{name} {outcome.stages[name]}" for name in _ran(stages)))
             if outcome.error:
                 errors.print(outcome.error, style="yellow" if outcome.interrupted else "red", markup=False)

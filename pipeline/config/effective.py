@@ -21,7 +21,7 @@ from pipeline.core.settings import Settings
 from pipeline.models.smoke import SmokeModel
 from pipeline.train import prompt_loss
 from pipeline.train.kinds import find_kind
-from pipeline.train.tracking import WandbMode
+from pipeline.train.tracking import GUARD_PLUGIN, WandbMode
 
 # Long enough on the embedded model for the loss to fall visibly (about 3 s a step on 2 CPU cores).
 SMOKE_STEPS = 24
@@ -97,6 +97,7 @@ class RunPlan:
     smoke: SmokeModel | None = None  # set for smoke runs: the model trained instead of the real one
     smoke_steps: int = SMOKE_STEPS
     parent: ParentModel | None = None
+    wandb_unreachable: str | None = None  # why an online run trains offline (tracking.start_tracking)
 
 
 def _set(config: dict[str, Any], key: str, value: Any, reason: str, overrides: list[Override]) -> None:
@@ -141,7 +142,8 @@ def effective_config(
         _set(out, "wandb_name", basename, "the run is named after the config", overrides)
         _set(out, "wandb_project", settings.wandb_project, "repo setting", overrides)
         _set(out, "wandb_entity", settings.wandb_entity or None, "repo setting", overrides)
-        _set(out, "wandb_mode", plan.wandb_mode.value, "tracking mode", overrides)
+        _set(out, "wandb_mode", plan.wandb_mode.value, _wandb_mode_reason(plan), overrides)
+        _add_plugin(out, GUARD_PLUGIN, "W&B: a tracker failure ends the tracking, never the training", overrides)
     # A cancelled job leaves checkpoints; the next run of the same config picks them up.
     _set(out, "auto_resume_from_checkpoints", True, "resume interrupted runs", overrides)
     if plan.smoke is not None:
@@ -158,12 +160,21 @@ def effective_config(
     return scrub_config(out), overrides
 
 
+def _wandb_mode_reason(plan: RunPlan) -> str:
+    if plan.wandb_unreachable is not None:
+        return f"W&B unreachable at start ({plan.wandb_unreachable}): trained offline, to sync later"
+    return "smoke: never online" if plan.smoke is not None else "tracking mode"
+
+
+def _add_plugin(config: dict[str, Any], plugin: str, reason: str, overrides: list[Override]) -> None:
+    plugins = config.get("plugins") or []
+    if plugin not in plugins:
+        _set(config, "plugins", [*plugins, plugin], reason, overrides)
+
+
 def _add_prompt_loss_plugin(config: dict[str, Any], overrides: list[Override]) -> None:
     """`prompt_loss_weight` is read by haha's own plugin, which needs Axolotl to mark the prompt as -100."""
-    plugins = config.get("plugins") or []
-    if prompt_loss.PLUGIN not in plugins:
-        _set(config, "plugins", [*plugins, prompt_loss.PLUGIN], "prompt_loss_weight: haha's loss-weight plugin",
-             overrides)
+    _add_plugin(config, prompt_loss.PLUGIN, "prompt_loss_weight: haha's loss-weight plugin", overrides)
     _set(config, "train_on_inputs", False, "prompt_loss_weight: the plugin weighs the prompt's tokens itself",
          overrides)
 

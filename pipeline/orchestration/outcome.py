@@ -124,7 +124,7 @@ class Outcome:
             "interrupted": self.interrupted,
             "train": None if train is None else {
                 "skipped": train.skipped, "run_dir": str(train.run_dir), "overrides": list(train.overrides),
-                **train.record.model_dump()},
+                "warnings": list(train.warnings), **train.record.model_dump()},
             "publish": None if publish is None else publish.model_dump(),
             "evaluate": None if evaluation is None else {
                 "results": str(evaluation.results_path),

@@ -8,14 +8,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pipeline.core.files import write_atomic
-from pipeline.core.markdown import table
+from pipeline.core.markdown import cell, table
 from pipeline.core.runs import TrainingSample, TrainRecord
 from pipeline.evaluate.tasks import headlines
 from pipeline.orchestration.outcome import Outcome, Sample, StageName
 from pipeline.results.family import FamilyComparison, compare_with_previous
 from pipeline.results.model import ResultsError, load_results
 
-TABLE_HEADER = ["config", *(str(name) for name in StageName), "loss first -> last", "trained on", "error"]
+TABLE_HEADER = ["config", *(str(name) for name in StageName), "loss first -> last", "trained on", "error / warning"]
 
 
 def loss_change(outcome: Outcome) -> str:
@@ -30,14 +30,22 @@ def trained_on(outcome: Outcome) -> str:
     return outcome.train.record.cost().describe()
 
 
+def warnings_of(outcome: Outcome) -> tuple[str, ...]:
+    return outcome.train.warnings if outcome.train else ()
+
+
+def first_problem(outcome: Outcome) -> str:
+    """The error's first line, else the first warning's: what the table's last column shows."""
+    if outcome.error:
+        return outcome.error.strip().splitlines()[0]
+    warnings = warnings_of(outcome)
+    return f"warning: {warnings[0]}" if warnings else ""
+
+
 def outcome_table(outcomes: Sequence[Outcome]) -> list[list[str]]:
     """Rows for the terminal table and the job summary: one per config, a column per stage."""
-    rows = []
-    for outcome in outcomes:
-        first_error_line = outcome.error.strip().splitlines()[0] if outcome.error else ""
-        rows.append([outcome.config, *(str(outcome.stages[name]) for name in StageName), loss_change(outcome),
-                     trained_on(outcome), first_error_line])
-    return rows
+    return [[outcome.config, *(str(outcome.stages[name]) for name in StageName), loss_change(outcome),
+             trained_on(outcome), first_problem(outcome)] for outcome in outcomes]
 
 
 def sample_table(samples: Sequence[Sample], before: str = "base model") -> tuple[list[str], list[list[str]]]:
@@ -91,6 +99,8 @@ def markdown_summary(outcomes: Sequence[Outcome], comparisons: Mapping[str, Fami
     """The job summary GitHub Actions shows for the run."""
     lines = table(TABLE_HEADER, outcome_table(outcomes))
     for outcome in outcomes:
+        if warnings := warnings_of(outcome):
+            lines += ["", f"**{outcome.config}**: warnings", "", *(f"- {cell(warning)}" for warning in warnings)]
         if comparison := (comparisons or {}).get(outcome.config):
             lines += ["", f"**{outcome.config}** beside **{comparison.previous}**, the previous config of its family",
                       "", *table(["signal", comparison.previous, outcome.config, "change"],

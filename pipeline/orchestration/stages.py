@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,7 +36,15 @@ from pipeline.publish.hub import PublishResult
 from pipeline.publish.modelcard import CardInputs, DatasetFile, render_card
 from pipeline.train.axolotl import Launch, TrainingError, train
 from pipeline.train.parent import merged_from
-from pipeline.train.tracking import WandbRef, run_reference
+from pipeline.train.tracking import (
+    Tracking,
+    WandbMode,
+    WandbRef,
+    init_timeout,
+    run_reference,
+    start_tracking,
+    tracking_warnings,
+)
 
 
 class Stage(Protocol):
@@ -102,11 +111,11 @@ def training_base(ctx: RunContext, config: LoadedConfig) -> str:
     return str(smoke.path) if smoke is not None else str(config.data["base_model"])
 
 
-def effective_for(ctx: RunContext, state: ConfigState,
-                  parent: ParentModel | None = None) -> tuple[dict[str, Any], list[str]]:
+def effective_for(ctx: RunContext, state: ConfigState, parent: ParentModel | None,
+                  tracking: Tracking) -> tuple[dict[str, Any], list[str]]:
     run = state.run
     plan = RunPlan(run.adapter_dir.resolve(), run.prepared_dir.resolve(), ctx.settings.data_dir.resolve(),
-                   ctx.wandb_mode, smoke_model_for(ctx, state.loaded), ctx.smoke_steps, parent)
+                   tracking.mode, smoke_model_for(ctx, state.loaded), ctx.smoke_steps, parent, tracking.unreachable)
     effective, overrides = effective_config(state.loaded.data, run.basename, ctx.settings, plan)
     return effective, [str(o) for o in overrides]
 
@@ -124,18 +133,26 @@ class TrainStage:
 
     def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
         parent = start_from_parent(ctx, state, training_base(ctx, state.loaded))
-        effective, overrides = effective_for(ctx, state, parent)
         run = state.run
+        tracking = Tracking(ctx.wandb_mode)
+        if ctx.wandb_mode is WandbMode.ONLINE and (
+                ctx.force or run.trained_from(state.loaded.sha256, ctx.smoke, parent.ref if parent else None) is None):
+            # Only a run about to train asks W&B: the answer decides the mode it starts in.
+            timeout = init_timeout()
+            state.on_status(f"asking W&B whether it answers (up to {timeout:g} s)")
+            tracking = start_tracking(ctx.wandb_mode, timeout)
+        effective, overrides = effective_for(ctx, state, parent, tracking)
         if ctx.force and run.run_dir.exists():
             # From scratch: its checkpoints would otherwise be "resumed" by Axolotl's auto-resume.
             shutil.rmtree(run.run_dir)
         try:
-            result = train(run, effective, state.loaded.sha256, ctx.wandb_mode,
+            result = train(run, effective, state.loaded.sha256, tracking.mode,
                            lambda progress: state.on_status(f"training  {progress.describe()}"),
                            overrides=overrides, time_limit=ctx.settings.train_timeout_s, smoke=ctx.smoke,
                            parent=parent.ref if parent else None, launch=launch_for(ctx, state))
         except TrainingError as exc:
             raise StageError(f"{exc}\n    full log: {run.log}") from None
+        result = replace(result, warnings=tracking_warnings(run, ctx.wandb_mode, tracking.unreachable))
         return StageResult(StageStatus.SKIPPED if result.skipped else StageStatus.TRAINED, result)
 
 

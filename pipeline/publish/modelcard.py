@@ -16,7 +16,7 @@ import yaml
 from pipeline.core.naming import is_hub_id
 from pipeline.core.runs import AdapterRef
 from pipeline.core.secrets import scrub, scrub_config
-from pipeline.train.tracking import WandbRef
+from pipeline.train.tracking import OFFLINE_NOT_SYNCED, WandbRef
 
 TAGS = ("haha", "lora", "axolotl", "peft")
 
@@ -91,7 +91,8 @@ def _tracking_section(card: CardInputs) -> str:
     )
     lines = [f"- Eval results: {results}"]
     if card.wandb:
-        run = f"`{card.wandb.project}/{card.wandb.name}`"
+        run = f"`{card.wandb.project}/{card.wandb.name}`" + (f" ({OFFLINE_NOT_SYNCED})" if card.wandb.awaiting_sync
+                                                             else "")
         lines.append(f"- W&B run: [{run}]({card.wandb.url})" if card.wandb.url else f"- W&B run: {run}")
     return "## Tracking and results\n\n" + "\n".join(lines)
 

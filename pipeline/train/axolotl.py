@@ -119,8 +119,7 @@ def child_env(run: RunPaths, wandb_mode: WandbMode, local_model: bool) -> dict[s
     if local_model:
         env["HF_HUB_OFFLINE"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
-    env.update(wandb_env(wandb_mode, run.run_dir))
-    return env
+    return wandb_env(env, wandb_mode, run.run_dir)
 
 
 def checkpoint_complete(checkpoint: Path) -> bool:
@@ -221,12 +220,14 @@ def _gpus_used(launch: Launch) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What the train stage hands on: the completion record, whether this run trained, what it overrode."""
+    """What the train stage hands on: the completion record, whether this run trained, what it overrode, and
+    what its reader must know that is not a failure (a tracker that was unreachable or failed)."""
 
     record: TrainRecord
     skipped: bool  # this exact config already had a complete adapter
     overrides: tuple[str, ...]
     run_dir: Path
+    warnings: tuple[str, ...] = ()
 
 
 def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode: WandbMode,
