@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config.policy_table import HAHA
-from pipeline.config.rules import dataset_entries, dataset_file
+from pipeline.config.rules import dataset_entries, dataset_file, is_hub_dataset
 from pipeline.core.runs import AdapterRef
 from pipeline.core.secrets import scrub_config
 from pipeline.core.settings import Settings
@@ -118,6 +118,8 @@ def _map_datasets(config: dict[str, Any], settings: Settings, data_dir: Path, ov
         if dataset.path is None:
             continue
         repo_file = dataset_file(dataset.path, settings)
+        if repo_file is None and is_hub_dataset(dataset.path, settings):
+            continue  # Axolotl loads a (pinned) Hub dataset by its id
         if repo_file is None:
             raise ValueError(f"{dataset.where}.path '{dataset.path}' is outside train/data")
         mapped = str(data_dir / repo_file.relative_to(settings.data_dir.resolve()))

@@ -49,6 +49,7 @@ class LoadCheck:
     tokenizer: AxolotlTokenizer | None = None
     model_checked: bool = False  # False when neither the model's config.json nor a `model_type` class was at hand
     skipped: str = ""  # why the tokenizer could not be built, for the length check's note
+    settings: str = ""  # the tokenizer settings Axolotl's loader reads (tokenizer_settings): a stand-in's too
 
 
 def normalized(data: dict[str, Any]) -> Any:
@@ -115,7 +116,7 @@ def tokenizer_settings(cfg: Any) -> str:
                       default=str)
 
 
-def stand_in_tokenizer(data: dict[str, Any]) -> tuple[AxolotlTokenizer | None, str]:
+def stand_in_tokenizer(data: dict[str, Any], settings: str | None = None) -> tuple[AxolotlTokenizer | None, str]:
     """The embedded model's tokenizer, built by Axolotl with the config's tokenizer settings, for checking rows
     whose own tokenizer is out of reach; (None, why) when even that cannot be had.
 
@@ -130,7 +131,7 @@ def stand_in_tokenizer(data: dict[str, Any]) -> tuple[AxolotlTokenizer | None, s
     if not is_prepared(folder):
         return None, "rows not checked either: the embedded model is not prepared (run `haha base-model`)"
     try:
-        built = axolotl_tokenizer(str(folder), str(folder), tokenizer_settings(normalized(data)))
+        built = axolotl_tokenizer(str(folder), str(folder), settings or tokenizer_settings(normalized(data)))
     except Exception as exc:  # settings made for the real tokenizer may not fit the stand-in's vocabulary
         return None, f"rows not checked either: Axolotl cannot build a stand-in tokenizer with these settings ({exc})"
     return (AxolotlTokenizer(built.key, "the embedded model's tokenizer (a stand-in)", built.tokenizer),
@@ -142,9 +143,9 @@ def check_model_load(config: LoadedConfig, display: str) -> LoadCheck:
     os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
     from axolotl.loaders.utils import check_model_config
 
-    result = LoadCheck()
     data = config.data
     cfg = normalized(data)
+    result = LoadCheck(settings=tokenizer_settings(cfg))
     model_files = base_model_files(data)
     try:
         model_config, reason = model_config_for(data, model_files)
@@ -163,7 +164,7 @@ def check_model_load(config: LoadedConfig, display: str) -> LoadCheck:
         result.skipped = tokenizer_source.reason or model_files.reason
         return result
     try:
-        built = axolotl_tokenizer(str(model_files.folder), str(tokenizer_source.folder), tokenizer_settings(cfg))
+        built = axolotl_tokenizer(str(model_files.folder), str(tokenizer_source.folder), result.settings)
     except ValueError as exc:
         result.problems.append(_problem(config, display, str(exc), TOKEN_KEYS))
         result.skipped = "Axolotl refuses the tokenizer settings"

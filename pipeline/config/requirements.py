@@ -78,9 +78,14 @@ def gpu_environment(settings: Settings) -> frozenset[str]:
     return resolved_environment() | frozenset(canonical(name) for name in settings.gpu_extra_packages)
 
 
-def missing_packages(data: Mapping[str, Any], environment: frozenset[str]) -> list[tuple[str, str]]:
-    """Pure: (key, message) for each package the config needs that the GPU environment does not install."""
+def needs_of(data: Mapping[str, Any]) -> list[Need]:
+    """Pure: the packages beyond the usual that this config needs."""
+    return [need for need in NEEDS if need.applies(data)]
+
+
+def missing_packages(needs: list[Need], environment: frozenset[str]) -> list[tuple[str, str]]:
+    """Pure: (key, message) for each needed package the GPU environment does not install."""
     return [(need.key, f"needs the {need.package} package, which the GPU runner's environment does not install "
                        f"({need.why}); add it to [tool.haha] gpu_extra_packages once the runner's environment "
                        "has it, or drop the key")
-            for need in NEEDS if need.applies(data) and canonical(need.package) not in environment]
+            for need in needs if canonical(need.package) not in environment]

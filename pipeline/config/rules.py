@@ -16,7 +16,7 @@ from pipeline.config.generation import generation_problems
 from pipeline.config.lineage import parent_problems
 from pipeline.config.loading import LoadedConfig
 from pipeline.config.policy_table import PATHS, KeyClass
-from pipeline.config.requirements import gpu_environment, missing_packages
+from pipeline.config.requirements import gpu_environment, missing_packages, needs_of
 from pipeline.core.naming import is_hub_id
 from pipeline.core.problems import Problem
 from pipeline.core.settings import Settings
@@ -131,7 +131,8 @@ def check_haha_rules(config: LoadedConfig, settings: Settings, display: str) -> 
         problems.append(problem("adapter", f"must be one of {', '.join(ADAPTERS)}, got {data.get('adapter')!r}"))
     if not data.get("datasets"):
         problems.append(problem("datasets", "at least one dataset is required"))
-    problems += [problem(key, message) for key, message in missing_packages(data, gpu_environment(settings))]
+    if needs := needs_of(data):  # the environment is resolved (a second) only when a config needs more
+        problems += [problem(key, message) for key, message in missing_packages(needs, gpu_environment(settings))]
     problems += parent_problems(config, display)
     problems += distributed_problems(config, settings, display)
     weight = data.get(PROMPT_LOSS_KEY)

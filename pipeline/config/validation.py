@@ -249,7 +249,7 @@ def validate_config(path: Path, settings: Settings, count_lengths: bool = True) 
         if tokenizer is None:
             skipped = ("length check skipped" if loaded.model_checked
                        else "length check and Axolotl's model-load checks skipped")
-            tokenizer, why = stand_in_tokenizer(config.data)
+            tokenizer, why = stand_in_tokenizer(config.data, loaded.settings)
             note = f"{skipped}: {loaded.skipped}; {why}" if count_lengths else ""
         check_datasets(report, settings, display, tokenizer, count_lengths and loaded.tokenizer is not None, note)
     report.problems += loaded.problems

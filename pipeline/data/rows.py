@@ -22,7 +22,7 @@ from pipeline.config.load_checks import AxolotlTokenizer
 from pipeline.config.rules import dataset_file
 from pipeline.core.problems import Problem, errors
 from pipeline.core.settings import Settings
-from pipeline.data.strategies import STRATEGY_KEYS, DataPath, RowStrategy, StrategyError, row_error
+from pipeline.data.strategies import STRATEGY_KEYS, DataPath, RowStrategy, StrategyError, quiet_axolotl, row_error
 
 MAX_ROW_PROBLEMS = 20
 UNTRUNCATED = 1 << 20  # a sequence_len no row reaches: tokenizing at it gives each row's whole length
@@ -166,6 +166,12 @@ def length_summary(lengths: list[int], untruncated: list[int], sequence_len: int
                    tuple(length for length in lengths if length <= sequence_len))
 
 
+@cache
+def _file_checked(display: str, path: Path, stamp: tuple[int, int], as_csv: bool) -> tuple[list[Problem], int]:
+    """file_problems once per file version, however many configs share it."""
+    return file_problems(display, *_read_cached(path, stamp, as_csv))
+
+
 @dataclass(frozen=True)
 class StrategyRun:
     """Every row of one dataset entry through Axolotl's strategy: the rows it fails on, the rows it would drop
@@ -224,33 +230,55 @@ def run_strategy(display: str, path: Path, stamp: tuple[int, int], as_csv: bool,
     untrained: list[int] = []
     empty: list[int] = []
     eos = getattr(tokenizer.tokenizer, "eos_token_id", None)
-    for line, row in rows:
-        try:
-            if strategy.path is DataPath.TRANSFORMED:
-                sample = strategy.transform(row)
-                if len(set(sample.answers)) < len(sample.answers):
+    with quiet_axolotl():
+        for line, row in rows:
+            verdict = _run_row(strategy, unbounded, row, count)
+            if isinstance(verdict, Exception):
+                found.append(Problem(display, line, *row_error(verdict, strategy)))
+            elif verdict.untrained:
+                untrained.append(line)
+            else:
+                if verdict.same_answers:
                     found.append(Problem(display, line, "chosen", "chosen and rejected are the same text once "
                                                                   "formatted: the pair teaches nothing", "warning"))
-                if count:
-                    lengths.append(strategy.length(sample))
-                    untruncated.append(lengths[-1])
-                continue
-            tokenized = strategy.tokenize(row)
-            if tokenized is None or not tokenized.trainable:
-                untrained.append(line)
-                continue
-            if tokenized.trained_ids() == [eos]:
-                empty.append(line)
-            if count and unbounded is not None:
-                lengths.append(len(tokenized.input_ids))
-                whole = unbounded.tokenize(row)
-                untruncated.append(len(whole.input_ids) if whole else lengths[-1])
-        except Exception as exc:  # a strategy raises anything on a row it cannot format: that is the verdict
-            found.append(Problem(display, line, *row_error(exc, strategy)))
+                if verdict.trained == [eos]:
+                    empty.append(line)
+                if verdict.length is not None:
+                    lengths.append(verdict.length)
+                    untruncated.append(verdict.untruncated or verdict.length)
     found += [problem for problem in (_untrained_problem(display, untrained, len(rows)),
                                       _empty_answer_problem(display, empty, len(rows))) if problem is not None]
     summary = length_summary(lengths, untruncated, sequence_len) if count and not found else None
     return StrategyRun(tuple(_cap(found, display)), summary)
+
+
+@dataclass(frozen=True)
+class RowVerdict:
+    """One row through the strategy: what training does with it."""
+
+    untrained: bool = False  # dropped: nothing in it is trained (or the strategy's own filter dropped it)
+    same_answers: bool = False  # a preference pair whose answers are the same text once formatted
+    trained: list[int] | None = None  # the tokens trained on (tokenized path)
+    length: int | None = None  # tokens as Axolotl's length filter counts them, when counting
+    untruncated: int | None = None
+
+
+def _run_row(strategy: RowStrategy, unbounded: RowStrategy | None, row: dict[str, Any],
+             count: bool) -> RowVerdict | Exception:
+    try:
+        if strategy.path is DataPath.TRANSFORMED:
+            sample = strategy.transform(row)
+            return RowVerdict(same_answers=len(set(sample.answers)) < len(sample.answers),
+                              length=strategy.length(sample) if count else None)
+        tokenized = strategy.tokenize(row)
+        if tokenized is None or not tokenized.trainable:
+            return RowVerdict(untrained=True)
+        whole = unbounded.tokenize(row) if count and unbounded is not None else None
+        return RowVerdict(trained=tokenized.trained_ids(),
+                          length=len(tokenized.input_ids) if unbounded is not None else None,
+                          untruncated=len(whole.input_ids) if whole else None)
+    except Exception as exc:  # a strategy raises anything on a row it cannot format: that is the verdict
+        return exc
 
 
 def effective_sequence_len(config: dict[str, Any]) -> int | None:
@@ -309,10 +337,10 @@ def check_dataset(display: str, path: Path, config: dict[str, Any], list_key: st
     stamp = _stamp(path)
     entry = (config.get(list_key) or [])[index]
     as_csv = is_csv(path, entry)
-    rows, broken = _read_cached(path, stamp, as_csv)
-    found, stats.duplicates = file_problems(display, rows, broken)
+    rows, _ = _read_cached(path, stamp, as_csv)
+    found, stats.duplicates = _file_checked(display, path, stamp, as_csv)
     stats.rows = len(rows)
-    stats.problems = found
+    stats.problems = list(found)  # the cached list stays as the file left it
     if stats.duplicates:
         stats.problems.append(Problem(display, None, "rows", f"{stats.duplicates} duplicate rows", "warning"))
     if not rows:

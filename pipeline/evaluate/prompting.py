@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline.data.rows import UNTRUNCATED
-from pipeline.data.strategies import DataPath, RowStrategy, StrategyError, data_path, type_name
+from pipeline.data.strategies import DataPath, RowStrategy, StrategyError, data_path, quiet_axolotl, type_name
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -49,7 +49,8 @@ class PromptFormat:
     encode_one: Callable[[str], list[int]]
 
     def encode(self, prompts: Sequence[str]) -> list[list[int]]:
-        return [self.encode_one(prompt) for prompt in prompts]
+        with quiet_axolotl():
+            return [self.encode_one(prompt) for prompt in prompts]
 
 
 # -- rows shaped like the dataset's, holding the eval prompt ----------------------------------------------------------

@@ -19,7 +19,7 @@ import yaml
 from pipeline.config.effective import ParentModel, RunPlan, effective_config
 from pipeline.config.loading import ConfigLoadError, LoadedConfig, load_config
 from pipeline.config.policy import check_policy
-from pipeline.config.rules import check_haha_rules, dataset_entries, dataset_file
+from pipeline.config.rules import check_haha_rules, dataset_entries, dataset_file, is_hub_dataset
 from pipeline.config.validation import validate_config
 from pipeline.core.errors import StageError
 from pipeline.core.files import write_atomic
@@ -84,9 +84,10 @@ class ValidateStage:
             problems = check_haha_rules(config, ctx.settings, str(path)) + check_policy(config, ctx.settings,
                                                                                           str(path))
             if self.schema:
+                from pipeline.config.plugins import plugin_arg_models
                 from pipeline.config.schema import check_schema
 
-                problems += check_schema(config, str(path))
+                problems += check_schema(config, str(path), plugin_arg_models(config.data, ctx.settings))
         if failures := errors(problems):
             raise StageError("\n".join(str(p) for p in failures))
         assert config is not None
@@ -180,6 +181,9 @@ def wandb_reference(ctx: RunContext, state: ConfigState) -> WandbRef | None:
 def dataset_files(ctx: RunContext, config: LoadedConfig) -> list[DatasetFile]:
     files = []
     for dataset in dataset_entries(config.data):
+        if is_hub_dataset(dataset.path, ctx.settings):  # named by id and the commit it is pinned to
+            files.append(DatasetFile(f"{dataset.path}@{dataset.entry.get('revision')}", None, on_hub=True))
+            continue
         path = dataset_file(dataset.path, ctx.settings) if dataset.path else None
         if path is not None and path.is_file():
             files.append(DatasetFile(str(path.relative_to(ctx.settings.root.resolve())), row_count(path)))
