@@ -12,6 +12,10 @@ from pipeline.core.naming import (
     check_names,
     discover,
     family_of,
+    is_basename,
+    is_commit_id,
+    is_hub_id,
+    name_problem,
     parse_config_name,
     sort_key,
 )
@@ -102,3 +106,18 @@ def test_family_of_names_the_family_a_file_was_meant_for() -> None:
 def test_numeric_order_within_a_family_and_misnamed_files_last() -> None:
     names = ["jokes-010.yml", "bad.yml", "jokes-009.yml", "apples-002.yml"]
     assert sorted(names, key=sort_key) == ["apples-002.yml", "jokes-009.yml", "jokes-010.yml", "bad.yml"]
+
+
+@pytest.mark.parametrize("name", ["jokes-001.yml\n", "jokes-001.yml\r\n"])
+def test_a_name_ending_in_a_newline_is_not_a_config_name(name: str) -> None:
+    """`$` matches before a final newline; names end at `\\Z`, so the newline is part of the (bad) name."""
+    assert parse_config_name(name) is None
+    assert name_problem(Path(name)) is not None
+    assert not is_basename("jokes-001\n")
+
+
+@pytest.mark.parametrize("value", ["org/name\n", "name\n", "org/name\r\n"])
+def test_a_hub_id_ending_in_a_newline_is_not_a_hub_id(value: str) -> None:
+    assert not is_hub_id(value) and not is_hub_id(value, bare=True)
+    assert not is_commit_id("0" * 40 + "\n")
+    assert is_hub_id(value.strip(), bare=True)

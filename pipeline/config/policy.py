@@ -41,7 +41,7 @@ from pipeline.config.policy_table import (
     KeyClass,
 )
 from pipeline.config.rules import dataset_file, in_workspace, is_hub_dataset, is_url
-from pipeline.core.naming import is_hub_id
+from pipeline.core.naming import is_commit_id, is_hub_id
 from pipeline.core.problems import Problem
 from pipeline.core.settings import Settings
 
@@ -49,7 +49,7 @@ from pipeline.core.settings import Settings
 ALIASES = {"model_type": "type_of_model", "model_revision": "revision_of_model", "model_config":
            "overrides_of_model_config", "model_kwargs": "overrides_of_model_kwargs"}
 CODE_KEYS_ANYWHERE = ("trust_remote_code", "auto_map")
-STRATEGY_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+STRATEGY_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z", re.ASCII)
 NOT_REVIEWED = "this key is not reviewed for the GPU runner; add it to the policy (pipeline/config/policy_table.py)"
 
 Found = list[tuple[str, str]]  # (dotted key, message)
@@ -173,13 +173,12 @@ def symlinked_folder(path: Path, root: Path) -> Path | None:
 
 LOCAL_DATA_FILES = ("refused for a file in train/data: name the file itself in path (data_files picks files inside a "
                     "Hub dataset)")
-COMMIT_ID = re.compile(r"[0-9a-f]{40}\Z")
 
 
 def hub_dataset_problems(where: str, entry: dict[str, Any]) -> Found:
     """A Hub dataset trains only pinned: a commit id names exactly the data the results came from."""
     revision = entry.get("revision")
-    if isinstance(revision, str) and COMMIT_ID.match(revision):
+    if is_commit_id(revision):
         return []
     got = "no revision" if revision is None else f"revision {revision!r}, which can move"
     return [(f"{where}.revision", f"the Hub dataset '{entry['path']}' must be pinned to a full commit id ({got}): "

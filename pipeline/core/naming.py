@@ -15,16 +15,19 @@ from pipeline.core.problems import Problem
 
 # Families are lower-case words joined by single `-` or `.`: the basename must also be a valid Hub repo name
 # (no `..` or `--`, at most MAX_BASENAME characters) and W&B run name.
-CONFIG_NAME = re.compile(r"^(?P<family>[a-z0-9]+(?:[.-][a-z0-9]+)*)-(?P<number>\d{3})\.yml$")
+# Every name pattern ends at `\Z`: `$` also matches before a trailing newline, so `foo-001.yml\n` would pass.
+CONFIG_NAME = re.compile(r"^(?P<family>[a-z0-9]+(?:[.-][a-z0-9]+)*)-(?P<number>\d{3})\.yml\Z")
 MAX_BASENAME = 96  # the Hub's limit on a repo name
 # One part of a Hub repo id (an owner or a name): letters, digits, `-`, `_`, `.`, starting and ending alphanumeric.
 # Also what keeps a local hub's repo folders inside their hub.
-HUB_PART = r"[A-Za-z0-9](?:[\w.-]*[A-Za-z0-9])?"
+HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?"
 # `org/name` as the Hub spells a repo id: what the index links to and what a config may name as a base model.
-HUB_REPO_ID = re.compile(rf"^{HUB_PART}/{HUB_PART}$")
+HUB_REPO_ID = re.compile(rf"^{HUB_PART}/{HUB_PART}\Z")
 # A model id the Hub resolves: `org/name`, or a bare legacy name such as `gpt2`.
-HUB_MODEL_ID = re.compile(rf"^(?:{HUB_PART}/)?{HUB_PART}$")
-LOOKS_LIKE_CONFIG = re.compile(r"\.ya?ml(\.|$)")
+HUB_MODEL_ID = re.compile(rf"^(?:{HUB_PART}/)?{HUB_PART}\Z")
+# A full git commit id: the only revision that names exactly one state of a Hub repo (a branch or tag can move).
+COMMIT_ID = re.compile(r"[0-9a-f]{40}\Z")
+LOOKS_LIKE_CONFIG = re.compile(r"\.ya?ml(\.|\Z)")
 # What a misnamed file was meant to be (`foo-2.yml`, `foo-002.yml.yaml`): it still takes its number,
 # so it collides with `foo-002.yml` and fills the gap it was meant to fill.
 INTENDED_NAME = re.compile(r"^(?P<family>.+)-(?P<number>\d+)\.ya?ml\b")
@@ -146,6 +149,11 @@ def check_names(paths: list[Path], display: dict[Path, str] | None = None) -> li
 def is_hub_id(value: str, *, bare: bool = False) -> bool:
     """Whether `value` is a Hub repo id (`org/name`; with `bare`, also a legacy `name`), never a path with `..`."""
     return bool((HUB_MODEL_ID if bare else HUB_REPO_ID).match(value)) and ".." not in value
+
+
+def is_commit_id(value: object) -> bool:
+    """Whether `value` is a full 40-hex commit id, the one revision form a parent, judge or dataset may pin."""
+    return isinstance(value, str) and COMMIT_ID.match(value) is not None
 
 
 def hub_repo_id(org: str, name: str) -> str:
