@@ -184,6 +184,17 @@ def test_only_results_are_committed_and_local_edits_survive_the_rebase(repos: Re
     assert "notes.txt" in git(repos.runner, "diff", "--cached", "--name-only")
 
 
+def test_temp_files_and_progress_sidecars_are_never_committed(repos: Repos) -> None:
+    """A kill -9 mid-write leaves `.<name>.*.tmp`; a cut-off eval leaves its progress: neither is a result."""
+    write(repos.runner, RESULTS, "{}\n")
+    write(repos.runner, "train/results/.index.html.k2j3.tmp", "half a page")
+    write(repos.runner, "train/results/base/.ref.json.x1.tmp", "half a file")
+    write(repos.runner, "train/results/fam-001.json.partial.jsonl", "{}\n")
+
+    assert commit_results(repos.runner, sleep=no_sleep([])).committed
+    assert git(repos.remote, "show", "--name-only", "--format=", "main").splitlines() == [RESULTS]
+
+
 def test_nothing_to_commit_is_quiet_and_pushes_nothing(repos: Repos, git_calls: list[tuple[str, ...]]) -> None:
     before = git(repos.remote, "rev-parse", "main")
     outcome = commit_results(repos.runner, sleep=no_sleep([]))

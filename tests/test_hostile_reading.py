@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from haha_cli import HAHA
 from pipeline.config.loading import ConfigLoadError, load_config
 from pipeline.data.rows import read_rows
 from pipeline.evaluate.spec import check_eval
+from pipeline.results.index import scan_results
+from pipeline.results.model import ResultsDoc, ResultsError, dumps_results, load_results
+from pipeline.results.page import render_html
 
 
 def billion_laughs() -> str:
@@ -65,9 +69,9 @@ def test_latin_1_bytes_in_a_dataset_are_a_row_problem(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [
     ('{"prompts": ["a"], "settings": [{"temperature": Infinity}], "seedVariants": 1}',
-     "eval.json: Infinity is not a number eval.json may hold: use finite numbers"),
+     "settings[0].temperature: Infinity is not a finite number; JSON has no NaN or Infinity"),
     ('{"prompts": ["a"], "settings": [{"temperature": NaN}], "seedVariants": 1}',
-     "eval.json: NaN is not a number eval.json may hold: use finite numbers"),
+     "settings[0].temperature: NaN is not a finite number; JSON has no NaN or Infinity"),
     ('{"prompts": ["a"], "settings": [{"temperature": 0.1}], "seedVariants": 1000000000}',
      "seedVariants: Input should be less than or equal to 1000"),
     ('{"prompts": ["a"],\n "settings": [{"temperature": 0.1}],\n "seedVariants": 1,\n "seedVariants": 2}',
@@ -106,3 +110,34 @@ def test_an_empty_basename_config_is_never_run(haha_repo: Path) -> None:
     validate = subprocess.run([HAHA, "validate", "--json"], cwd=haha_repo, env=env, capture_output=True, text=True,
                               timeout=300)
     assert "train/config/.yml" in {p["file"] for p in json.loads(validate.stdout)["problems"]}
+
+
+def _results_file(folder: Path, name: str, temperature: str = "0.7", extra: str = "") -> Path:
+    """A results file as the pipeline writes it, with one value or key swapped in the text."""
+    text = dumps_results(ResultsDoc.model_validate({"config": {"name": name}, "results": [
+        {"prompt": "It was hot.", "settingsResults": [{"temperature": 0.7, "completions": ["A pun."]}]}]}))
+    text = text.replace('"temperature": 0.7', f'"temperature": {temperature}').replace(
+        '"config": {', '"config": {' + extra, 1)
+    path = folder / f"{name}.json"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("temperature", "extra", "why"), [
+    ("NaN", "", "results[0].settingsResults[0].temperature: NaN is not a finite number"),
+    ("-Infinity", "", "results[0].settingsResults[0].temperature: -Infinity is not a finite number"),
+    ("0.7", '"name": "jokes-009", ', "name: 'name' is written twice in one object"),
+])
+def test_a_results_file_is_strict_json_and_the_index_still_renders(tmp_path: Path, temperature: str, extra: str,
+                                                                   why: str) -> None:
+    """One NaN in a collected results file made JSON.parse, and so the whole index.html, fail."""
+    _results_file(tmp_path, "jokes-001")
+    bad = _results_file(tmp_path, "jokes-002", temperature, extra)
+    with pytest.raises(ResultsError, match=re.escape(f"{bad}: {why}")):
+        load_results(bad)
+    scan = scan_results(tmp_path)
+    assert [entry.name for entry in scan.entries] == ["jokes-001"]
+    assert [str(broken).split(": ", 1)[1] for broken in scan.broken] == [why + (
+        "; JSON has no NaN or Infinity" if "finite" in why else "; JSON keeps only the last")]
+    payload = render_html(scan).split('<script type="application/json" id="haha-data">')[1].split("</script>")[0]
+    assert json.loads(payload, parse_constant=lambda name: pytest.fail(f"{name} in the page"))["configs"]

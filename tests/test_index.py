@@ -76,7 +76,7 @@ def test_scan_reads_old_and_new_in_config_order_and_sets_broken_apart(results_di
     assert scan.entries[2].finished == datetime.fromisoformat(OLD_COMMIT)
     assert scan_results(results_dir).entries[2].dated_by is DatedBy.UNKNOWN  # no git: unknown, never a file date
     assert [b.file for b in scan.broken] == ["haha-broken-001.json"]
-    assert "Invalid JSON" in scan.broken[0].reason and str(results_dir) not in scan.broken[0].reason
+    assert "not JSON" in scan.broken[0].reason and str(results_dir) not in scan.broken[0].reason
 
 
 def test_readme_lists_every_file_with_only_differing_hyperparameters(results_dir: Path) -> None:
@@ -94,7 +94,7 @@ def test_readme_lists_every_file_with_only_differing_hyperparameters(results_dir
     assert "| NousResearch/Llama-2-7b-hf |" in old  # no meta: the base model its config names
     assert old.endswith("| 67% | 0% |")  # old files: the share is computed from their completions
     assert "| 9.5e-05 |" in old and "| 0.0002 |" in rows[0]
-    assert "- `haha-broken-001.json`: top level: Invalid JSON" in readme
+    assert "- `haha-broken-001.json`: top level: not JSON" in readme
 
 
 def test_readme_is_stable_and_says_when_empty(results_dir: Path, tmp_path: Path) -> None:

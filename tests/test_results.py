@@ -90,7 +90,7 @@ def test_dumps_orders_config_results_meta_and_writes_fields_set_later() -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("{not json", "haha-bad.json: top level: Invalid JSON"),
+    ("{not json", "haha-bad.json: top level: not JSON: Expecting property name enclosed in double quotes at line 1"),
     ('{"config": {"name": "x"}}', "haha-bad.json: results: Field required"),
     ('{"config": {"name": "x"}, "results": [{"prompt": 3}]}', "results.0.prompt: Input should be a valid string "
                                                                "(and 1 more problem)"),

@@ -109,6 +109,9 @@ def _collect(artifacts: list[Path], results_dir: Path) -> None:
     collected = collect_results(artifacts, results_dir)
     for why in collected.refused:
         errors.print(f"left out the upload {why}; its configs stay pending", style="yellow", markup=False)
+    for path in collected.kept_committed:
+        errors.print(f"kept the committed {path}: a reference already committed is never replaced", style="yellow",
+                     markup=False)
     for path in collected.duplicate_base:
         console.print(f"kept the first of several uploads of {path} (the same base model's reference)", markup=False)
     scan = write_index(results_dir)

@@ -24,7 +24,7 @@ from pydantic import Field
 from pipeline.core.problems import Problem
 from pipeline.evaluate.model import EvalError, ModelHandle, load_model
 from pipeline.evaluate.params import Request
-from pipeline.evaluate.resume import append_progress, read_progress, sidecar_path, start_progress
+from pipeline.evaluate.resume import SIDECAR_SUFFIX, append_progress, read_progress, sidecar_path, start_progress
 from pipeline.evaluate.spec import Cell, EvalSpec, check_eval, sweep_cells
 from pipeline.evaluate.sweep import check_context, generate_cells, plan_batches, request_for, resume_key
 from pipeline.evaluate.tasks import EvalJob, EvalTask, OnProgress, Progress, Scorer, TaskOutput, register_task
@@ -178,7 +178,7 @@ class BestOfNTask(EvalTask[BestOfNTaskSpec, Cell, BestOfNOutput]):
         return doc.model_copy(update={"evals": {**doc.evals, spec.name: result}})
 
     def finish(self, job: EvalJob) -> None:
-        for sidecar in job.out_path.parent.glob(f"{job.out_path.name}.*.partial.jsonl"):
+        for sidecar in job.out_path.parent.glob(f"{job.out_path.name}.*{SIDECAR_SUFFIX}"):
             if sidecar.name != sidecar_path(job.out_path).name:
                 sidecar.unlink(missing_ok=True)
 

@@ -15,10 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+# How every progress file's name ends: never a results file, never committed, uploaded when an eval stops early.
+SIDECAR_SUFFIX = ".partial.jsonl"
+
 
 def sidecar_path(out_path: Path, task: str = "sweep") -> Path:
     """The sweep keeps the name it always had (`<out>.partial.jsonl`); other tasks add their name."""
-    suffix = ".partial.jsonl" if task == "sweep" else f".{task}.partial.jsonl"
+    suffix = SIDECAR_SUFFIX if task == "sweep" else f".{task}{SIDECAR_SUFFIX}"
     return out_path.with_name(out_path.name + suffix)
 
 

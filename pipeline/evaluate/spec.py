@@ -19,6 +19,7 @@ from pydantic import (
 
 from pipeline.config.loading import line_of, parse_yaml
 from pipeline.core.problems import Problem
+from pipeline.core.strict_json import StrictJsonError, loads_strict
 from pipeline.evaluate.params import GENERATION_KEYS, SamplingParams
 
 # Bounds that keep a merged eval.json from holding the GPU runner for days (every value is finite: JSON's
@@ -84,27 +85,6 @@ def _problem(error: Any, lines: dict[str, int], display: str, model: type[EvalSp
     return Problem(display, line_of(lines, key), key, message)
 
 
-class EvalReadError(ValueError):
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-        self.message = message
-
-
-def _refuse_constant(name: str) -> Any:
-    raise EvalReadError("", f"{name} is not a number eval.json may hold: use finite numbers")
-
-
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """JSON keeps the last of two equal keys silently; a reader of eval.json sees the first."""
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise EvalReadError(key, f"'{key}' is written twice in one object; JSON keeps only the last")
-        seen[key] = value
-    return seen
-
-
 SpecT = TypeVar("SpecT", bound=EvalSpec)
 
 
@@ -122,10 +102,10 @@ def check_eval(path: Path, display: str, model: type[SpecT] = EvalSpec) -> tuple
         return None, [Problem(display, data[: exc.start].count(b"\n") + 1, "eval.json",
                               f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8")]
     try:
-        raw = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates)
+        raw = loads_strict(text)
     except json.JSONDecodeError as exc:
         return None, [Problem(display, exc.lineno, "eval.json", f"not JSON: {exc.msg}")]
-    except EvalReadError as exc:
+    except StrictJsonError as exc:
         return None, [Problem(display, line_of(key_lines(text), exc.key) if exc.key else None,
                               exc.key or "eval.json", exc.message)]
     except RecursionError:

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pipeline.config.loading import LoadedConfig
 from pipeline.core.problems import Problem
 from pipeline.core.runs import AdapterRef, RunCost
+from pipeline.core.strict_json import StrictJsonError, loads_strict
 from pipeline.evaluate.model import ModelHandle
 from pipeline.results.model import ResultsDoc
 
@@ -178,8 +179,8 @@ def read_task_file(path: Path) -> tuple[TaskFile | None, str]:
     if path.name == SWEEP_FILE:
         return TaskFile(path.stem, path, "sweep"), ""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = loads_strict(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError, StrictJsonError) as exc:
         return None, f"cannot read it as JSON: {exc}"
     kinds = ", ".join(sorted(registered()))
     if not isinstance(data, dict) or not isinstance(data.get("kind"), str):

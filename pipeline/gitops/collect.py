@@ -1,11 +1,17 @@
 """The commit job's first step: the results files the matrix jobs uploaded, gathered into train/results.
 
-Each job uploads the files under train/results that its run added or changed: its config's results file and
-any base-model reference it made (`base/`). Gathering them is a copy, with two rules. A config's results file
-comes from one job only: two different copies mean the plan ran a config twice, which is refused. Base-model
-references are made once per base model, eval spec and prompt format, so two jobs on the same base model may
-both make one: the first kept wins and the others are reported (they describe the same model). An upload that
-holds anything but readable results files is left out whole and named: only its job's configs are lost.
+Each job uploads, as the artifact `results-<config>`, the files under train/results that its run added or
+changed: its config's results file and any base-model reference it made (`base/`). Gathering them is a copy,
+with rules, because an upload is only as trustworthy as the job that made it:
+
+- an upload holds `<its config>.json` (whose `config.name` is that config) and `base/<name>.json`, at most
+  MAX_FILES_PER_UPLOAD files, each strict JSON readable as results; anything else leaves the whole upload out,
+  named (only its job's configs are lost);
+- a config's results file comes from one job only: two different copies mean the plan ran a config twice,
+  which stops everything before anything is copied;
+- base-model references are made once per base model, eval spec and prompt format, so two jobs on the same
+  base model may both make one: the first kept wins and the others are reported. A reference already
+  committed is never replaced: a changed copy is reported and left out.
 """
 
 from __future__ import annotations
@@ -16,9 +22,14 @@ from pathlib import Path
 from pipeline.core.errors import HahaError
 from pipeline.core.files import write_atomic
 from pipeline.core.naming import is_basename
+from pipeline.evaluate.resume import SIDECAR_SUFFIX
 from pipeline.results.model import ResultsError, load_results
 
 BASE_DIR = "base"
+# The artifact name train.yml gives a job's upload: `results-<config>`.
+UPLOAD_PREFIX = "results-"
+# One config's file and a reference per base model it was compared with: a handful. Far more is not a run.
+MAX_FILES_PER_UPLOAD = 32
 
 
 class CollectError(HahaError):
@@ -27,8 +38,6 @@ class CollectError(HahaError):
 
 # A results file is a few MB at most (165 completions and their scores); GitHub warns about files over 50 MB.
 MAX_FILE_BYTES = 50 * 1024 * 1024
-# What an eval cut off by its time limit keeps beside the results file to resume from: never a results file.
-SIDECAR_SUFFIX = ".partial.jsonl"
 
 
 @dataclass
@@ -36,32 +45,47 @@ class Collected:
     copied: list[str] = field(default_factory=list)  # paths relative to the results folder
     duplicate_base: list[str] = field(default_factory=list)  # base references another job had already made
     refused: list[str] = field(default_factory=list)  # uploads left out, each with why: their configs stay pending
+    kept_committed: list[str] = field(default_factory=list)  # changed copies of a committed reference, left out
+
+
+def upload_config(artifact: Path) -> str | None:
+    """The config an upload belongs to, from its artifact name (`results-<config>`), or None."""
+    name = artifact.name.removeprefix(UPLOAD_PREFIX)
+    return name if artifact.name.startswith(UPLOAD_PREFIX) and is_basename(name) else None
 
 
 def upload_problem(artifact: Path) -> str | None:
-    """Why one job's upload cannot be collected, or None: it may hold `<basename>.json` and `base/<name>.json`
+    """Why one job's upload cannot be collected, or None: it may hold `<its config>.json` and `base/<name>.json`
     only (a resume sidecar aside), each a readable results file, no link."""
-    for path in sorted(artifact.rglob("*")):
+    config = upload_config(artifact)
+    if config is None:
+        return f"the upload is not named {UPLOAD_PREFIX}<config>"
+    files = [path for path in sorted(artifact.rglob("*")) if path.is_symlink() or path.is_file()]
+    if len(files) > MAX_FILES_PER_UPLOAD:
+        return f"it holds {len(files)} files; a job uploads at most {MAX_FILES_PER_UPLOAD}"
+    for path in files:
         relative = path.relative_to(artifact)
         if path.is_symlink():
             return f"{relative} is a link"
-        if not path.is_file() or path.name.endswith(SIDECAR_SUFFIX):
+        if path.name.endswith(SIDECAR_SUFFIX):
             continue
-        top_level = len(relative.parts) == 1 and is_basename(relative.stem) and relative.suffix == ".json"
+        own = relative == Path(f"{config}.json")
         base_ref = len(relative.parts) == 2 and relative.parts[0] == BASE_DIR and relative.suffix == ".json"
-        if not (top_level or base_ref):
-            return f"{relative} is not a results file (<config>.json or base/<name>.json)"
+        if not (own or base_ref):
+            return f"{relative} is not this job's results ({config}.json or {BASE_DIR}/<name>.json)"
         if path.stat().st_size > MAX_FILE_BYTES:
             return f"{relative} is over {MAX_FILE_BYTES // 2**20} MB"
         try:
-            load_results(path)
+            doc = load_results(path, display=str(relative))
         except ResultsError as exc:
             return f"{relative} is not a readable results file: {exc}"
+        if own and doc.config.name != config:
+            return f"{relative} holds the results of {doc.config.name!r}, not {config!r}"
     return None
 
 
 def uploaded_files(artifact: Path) -> list[Path]:
-    """The results files of a checked upload, relative to it."""
+    """The results files of a checked upload, relative to it (its progress sidecars are not results)."""
     return [path.relative_to(artifact) for path in sorted(artifact.rglob("*.json")) if path.is_file()]
 
 
@@ -77,6 +101,11 @@ def collect_results(artifacts: list[Path], results_dir: Path) -> Collected:
             continue
         for relative in uploaded_files(artifact):
             source = artifact / relative
+            committed = results_dir / relative
+            if relative.parts[0] == BASE_DIR and committed.is_file():
+                if committed.read_bytes() != source.read_bytes():
+                    collected.kept_committed.append(f"{relative} (from {artifact})")
+                continue
             if (earlier := chosen.get(relative)) is None:
                 chosen[relative] = source
             elif earlier.read_bytes() != source.read_bytes():

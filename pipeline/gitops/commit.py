@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline.core.naming import basename_of
 from pipeline.core.retry import Backoff
+from pipeline.evaluate.resume import SIDECAR_SUFFIX
 from pipeline.gitops.git import GitError, git, git_output
 
 # The identity GitHub's own bot commits with; used only when the checkout has none configured.
@@ -79,9 +80,15 @@ def _identity(root: Path) -> list[str]:
     return identity_args(name, email)
 
 
+def results_pathspec(results_path: str) -> list[str]:
+    """The results folder less what is never a result: hidden files (an atomic write's `.<name>.*.tmp` that a
+    kill -9 left behind) and a cut-off eval's progress sidecar, which travels between runs as an upload."""
+    return [results_path, f":(exclude,glob){results_path}/**/.*", f":(exclude,glob){results_path}/**/*{SIDECAR_SUFFIX}"]
+
+
 def commit(root: Path, results_path: str, message: str | None) -> CommitOutcome:
-    """Stage and commit everything under results_path (and nothing else); no commit when nothing changed."""
-    git_output(root, "add", "--all", "--", results_path)
+    """Stage and commit the results under results_path (and nothing else); no commit when nothing changed."""
+    git_output(root, "add", "--all", "--", *results_pathspec(results_path))
     staged = git_output(root, "diff", "--cached", "--name-only", "--", results_path).splitlines()
     if not staged:
         return CommitOutcome(committed=False)

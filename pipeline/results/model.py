@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipeline.core.errors import HahaError
 from pipeline.core.runs import AdapterRef, RunCost
+from pipeline.core.strict_json import StrictJsonError, dumps_strict, loads_strict
 from pipeline.evaluate.params import SamplingParams
 
 # The hyperparameters echoed into the results file, in the order the haha files list them.
@@ -261,9 +262,18 @@ def diversity(results: Sequence[PromptResult]) -> list[Diversity]:
 
 
 def parse_results(text: str, source: str) -> ResultsDoc:
-    """Validate a results file's text; `source` names it in the error."""
+    """Validate a results file's text; `source` names it in the error. Strict JSON (core/strict_json.py): a NaN
+    would blank index.html, a repeated key would read differently elsewhere."""
     try:
-        return ResultsDoc.model_validate_json(text)
+        raw = loads_strict(text)
+    except StrictJsonError as exc:
+        raise ResultsError(f"{source}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{source}: top level: not JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise ResultsError(f"{source}: top level: nested too deeply") from None
+    try:
+        return ResultsDoc.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "top level"
@@ -294,4 +304,4 @@ def dumps_results(doc: ResultsDoc) -> str:
     """
     data = doc.model_dump(mode="json", exclude_unset=True)
     ordered = {key: data.pop(key) for key in ("config", "results", "meta", "evals") if key in data} | data
-    return json.dumps(ordered, indent=2, ensure_ascii=False) + "\n"
+    return dumps_strict(ordered, indent=2, ensure_ascii=False) + "\n"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict
 from importlib import resources
 from typing import Any
 
+from pipeline.core.strict_json import dumps_strict
 from pipeline.results.index import (
     SIGNALS,
     Entry,
@@ -98,9 +98,10 @@ def _config_payload(entry: Entry, values: Mapping[str, Scalar], scores: JudgeSco
 def script_json(payload: Any) -> str:
     """JSON safe inside a <script> element: no `<`, `>` or `&` can end it or open a comment.
 
-    `\\u003c` is the same string to JSON.parse, so nothing is lost.
+    `\\u003c` is the same string to JSON.parse, so nothing is lost. Strict: a NaN would make JSON.parse, and
+    so the whole page, fail; the results reader refuses one, and this is the last line of that defence.
     """
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    text = dumps_strict(payload, ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
