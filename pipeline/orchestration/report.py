@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pipeline.core.files import write_atomic
-from pipeline.core.markdown import cell, table
+from pipeline.core.markdown import cell, fenced, table
 from pipeline.core.runs import TrainingSample, TrainRecord
 from pipeline.evaluate.tasks import headlines
 from pipeline.orchestration.outcome import Outcome, Sample, StageName
@@ -99,25 +99,25 @@ def markdown_summary(outcomes: Sequence[Outcome], comparisons: Mapping[str, Fami
     """The job summary GitHub Actions shows for the run."""
     lines = table(TABLE_HEADER, outcome_table(outcomes))
     for outcome in outcomes:
+        name = cell(outcome.config)  # a misnamed config file is reported too, so even the name is escaped
         if warnings := warnings_of(outcome):
-            lines += ["", f"**{outcome.config}**: warnings", "", *(f"- {cell(warning)}" for warning in warnings)]
+            lines += ["", f"**{name}**: warnings", "", *(f"- {cell(warning)}" for warning in warnings)]
         if comparison := (comparisons or {}).get(outcome.config):
-            lines += ["", f"**{outcome.config}** beside **{comparison.previous}**, the previous config of its family",
+            lines += ["", f"**{name}** beside **{cell(comparison.previous)}**, the previous config of its family",
                       "", *table(["signal", comparison.previous, outcome.config, "change"],
                                  [[r.label, r.previous, r.current, r.change] for r in comparison.rows])]
         if outcome.train and (packing := packing_line(outcome.train.record)):
-            lines += ["", f"**{outcome.config}**: {packing}"]
+            lines += ["", f"**{name}**: {packing}"]
         if evals := eval_headlines(outcome):
-            lines += ["", f"**{outcome.config}**: evals", "", *(f"- {line}" for line in evals)]
+            lines += ["", f"**{name}**: evals", "", *(f"- {cell(line)}" for line in evals)]
         if outcome.train and outcome.train.record.samples:
             header, rows = training_sample_table(outcome.train.record.samples)
-            lines += ["", f"**{outcome.config}**: samples generated during training", "", *table(header, rows)]
+            lines += ["", f"**{name}**: samples generated during training", "", *table(header, rows)]
         if outcome.evaluation and outcome.evaluation.samples:
             header, rows = sample_table(outcome.evaluation.samples, outcome.evaluation.before)
-            lines += ["", f"**{outcome.config}**: sample completions (seed 1)", "", *table(header, rows)]
+            lines += ["", f"**{name}**: sample completions (seed 1)", "", *table(header, rows)]
         if outcome.error:
-            lines += ["", f"<details><summary>{outcome.config} failed</summary>", "", "```",
-                      outcome.error, "```", "</details>"]
+            lines += ["", f"<details><summary>{name} failed</summary>", "", fenced(outcome.error), "", "</details>"]
     return "\n".join(lines) + "\n"
 
 

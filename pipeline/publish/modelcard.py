@@ -7,12 +7,14 @@ results live, and how to load it. Publishing (`pipeline.publish.hub`) only uploa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from pipeline.core.markdown import cell, code, fenced, link
 from pipeline.core.naming import is_hub_id
 from pipeline.core.runs import AdapterRef
 from pipeline.core.secrets import scrub, scrub_config
@@ -48,12 +50,13 @@ def render_card(card: CardInputs) -> str:
     """The README.md text: YAML front matter the Hub indexes, then sections for people."""
     sections = [
         _front_matter(card),
-        f"# {card.basename}\n\nA LoRA adapter for `{card.base_model}`{_parent_phrase(card.parent)}, trained with "
-        f"Axolotl by the haha pipeline from config `{card.basename}` (sha256 `{card.config_sha256}`).",
+        f"# {cell(card.basename)}\n\nA LoRA adapter for {code(card.base_model)}{_parent_phrase(card.parent)}, "
+        f"trained with Axolotl by the haha pipeline from config {code(card.basename)} (sha256 "
+        f"{code(card.config_sha256)}).",
         _data_section(card.datasets),
         _config_section(card.effective_config),
         _tracking_section(card),
-        f"## License\n\n`{card.license}`, the license of the base model `{card.base_model}`.",
+        f"## License\n\n{code(card.license)}, the license of the base model {code(card.base_model)}.",
         _usage_section(card),
     ]
     # Belt and braces: no secret value may reach the Hub page, whichever field carried it in.
@@ -73,48 +76,51 @@ def _front_matter(card: CardInputs) -> str:
 def _data_section(datasets: Sequence[DatasetFile]) -> str:
     if not datasets:
         return "## Training data\n\nNo dataset recorded."
-    lines = [f"- `{d.path}`" + (f": {d.rows} rows" if d.rows is not None else "") for d in datasets]
+    lines = [f"- {code(d.path)}" + (f": {d.rows} rows" if d.rows is not None else "") for d in datasets]
     return "## Training data\n\n" + "\n".join(lines)
 
 
 def _config_section(config: Mapping[str, Any]) -> str:
     text = yaml.safe_dump(scrub_config(dict(config)), sort_keys=False, allow_unicode=True)
-    return f"## Training config\n\nThe effective Axolotl config, credentials removed:\n\n```yaml\n{text}```"
+    return f"## Training config\n\nThe effective Axolotl config, credentials removed:\n\n{fenced(text, 'yaml')}"
 
 
 def _tracking_section(card: CardInputs) -> str:
     results_path = card.results_path
     results = (
-        f"[`{results_path}`]({card.source_repo_url.rstrip('/')}/blob/main/{results_path})"
+        link(code(results_path), f"{card.source_repo_url.rstrip('/')}/blob/main/{results_path}")
         if card.source_repo_url
-        else f"`{results_path}` in the haha repository"
+        else f"{code(results_path)} in the haha repository"
     )
     lines = [f"- Eval results: {results}"]
     if card.wandb:
-        run = f"`{card.wandb.project}/{card.wandb.name}`" + (f" ({OFFLINE_NOT_SYNCED})" if card.wandb.awaiting_sync
-                                                             else "")
-        lines.append(f"- W&B run: [{run}]({card.wandb.url})" if card.wandb.url else f"- W&B run: {run}")
+        run = f"{card.wandb.project}/{card.wandb.name}"
+        synced = f" ({OFFLINE_NOT_SYNCED})" if card.wandb.awaiting_sync else ""
+        shown = link(code(run), card.wandb.url) if card.wandb.url else f"{code(run)}{synced}"
+        lines.append(f"- W&B run: {shown}")
     return "## Tracking and results\n\n" + "\n".join(lines)
 
 
 def _parent_phrase(parent: AdapterRef | None) -> str:
     if parent is None:
         return ""
-    return (f" with the adapter `{parent.repo_id}` (revision `{parent.revision[:12]}`, config "
-            f"`{parent.basename}`) merged in first")
+    return (f" with the adapter {code(parent.repo_id)} (revision {code(parent.revision[:12])}, config "
+            f"{code(parent.basename)}) merged in first")
+
+
+def _literal(value: str) -> str:
+    """A Python string literal, double-quoted as people write them (JSON's escapes are Python's too)."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _usage_section(card: CardInputs) -> str:
     parent = card.parent
-    merge = (f'base = PeftModel.from_pretrained(base, "{parent.repo_id}", revision="{parent.revision}")'
+    merge = (f"base = PeftModel.from_pretrained(base, {_literal(parent.repo_id)}, revision={_literal(parent.revision)})"
              ".merge_and_unload()\n" if parent else "")
-    return (
-        "## How to use\n\n```python\n"
+    return "## How to use\n\n" + fenced(
         "from peft import PeftModel\n"
         "from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
-        f'base = AutoModelForCausalLM.from_pretrained("{card.base_model}")\n'
+        f"base = AutoModelForCausalLM.from_pretrained({_literal(card.base_model)})\n"
         f"{merge}"
-        f'model = PeftModel.from_pretrained(base, "{card.repo_id}")\n'
-        f'tokenizer = AutoTokenizer.from_pretrained("{card.repo_id}")\n'
-        "```"
-    )
+        f"model = PeftModel.from_pretrained(base, {_literal(card.repo_id)})\n"
+        f"tokenizer = AutoTokenizer.from_pretrained({_literal(card.repo_id)})\n", "python")

@@ -33,7 +33,10 @@ from pipeline.results.rank import largest_group
 from pipeline.train.tracking import WANDB_URL, WandbRef
 
 HUB_URL = "https://huggingface.co/"
-WANDB_RUN_PATH = re.compile(r"^([\w.-]+)/([\w.-]+)/([\w.-]+)$")
+# `entity/project/run_id`, the one form of `meta.wandb_run` that becomes a link (and its page's address).
+WANDB_PART = r"[A-Za-z0-9_.-]+"
+WANDB_RUN_PATH = re.compile(rf"({WANDB_PART})/({WANDB_PART})/({WANDB_PART})\Z")
+WANDB_RUN_URL = re.compile(rf"{re.escape(WANDB_URL)}({WANDB_PART})/({WANDB_PART})/runs/({WANDB_PART})/?\Z")
 
 
 class DatedBy(StrEnum):
@@ -241,23 +244,22 @@ def repeated_flags(completions: Sequence[str]) -> list[bool]:
 
 
 def hub_link(repo: str | None, source: str | None = None) -> Link | None:
-    """A Hub repo id links to huggingface.co; a push to a local hub folder (`source` a file: URL), or anything
-    that is not a repo id, is shown as written."""
+    """A Hub repo id (or its huggingface.co address) links to huggingface.co; a push to a local hub folder
+    (`source` a file: URL), or anything that is not a repo id, is shown as written, never linked."""
     if not repo:
         return None
-    if repo.startswith(HUB_URL):
+    if repo.startswith(HUB_URL) and is_hub_id(repo.removeprefix(HUB_URL)):
         return Link(repo.removeprefix(HUB_URL), repo)
     on_hub = is_hub_id(repo) and not (source or "").startswith("file:")
     return Link(repo, HUB_URL + repo if on_hub else None)
 
 
 def wandb_link(run: str | None) -> Link | None:
-    """Only `entity/project/run_id` (or a URL) can be linked; a bare run name cannot, so it stays text."""
+    """Only `entity/project/run_id` (or that run's wandb.ai address) is linked, and to the address built from
+    its parts; anything else (a bare run name, another address) stays text."""
     if not run:
         return None
-    if run.startswith(WANDB_URL):
-        return Link(run.rstrip("/").rsplit("/", 1)[-1], run)
-    if match := WANDB_RUN_PATH.match(run):
+    if match := WANDB_RUN_URL.match(run) or WANDB_RUN_PATH.match(run):
         entity, project, run_id = match.groups()
         return Link(run_id, WandbRef(project, run_id, entity, run_id).url)
     return Link(run, None)

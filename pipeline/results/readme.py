@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.core.markdown import cell
+from pipeline.core.markdown import cell, code, link
 from pipeline.results.index import (
     DatedBy,
     Entry,
@@ -33,13 +33,17 @@ README_CELL_CHARS = 40
 
 def _short_cell(text: str) -> str:
     """A table cell; long text (a system prompt) is shortened so the table stays readable."""
-    return cell(text if len(text) <= README_CELL_CHARS else text[: README_CELL_CHARS - 1] + "…")
+    return cell(_short(text))
 
 
-def _markdown_link(link: Link | None) -> str:
-    if link is None:
+def _short(text: str) -> str:
+    return text if len(text) <= README_CELL_CHARS else text[: README_CELL_CHARS - 1] + "…"
+
+
+def _markdown_link(target: Link | None) -> str:
+    if target is None:
         return "—"
-    return f"[{_short_cell(link.text)}]({link.url})" if link.url else _short_cell(link.text)
+    return link(cell(_short(target.text)), target.url) if target.url else cell(_short(target.text))
 
 
 def render_readme(scan: Scan) -> str:
@@ -65,7 +69,8 @@ def render_readme(scan: Scan) -> str:
         header = ["config", "base model", *keys, "W&B", "Hub", "finished (UTC)", "loss", "empty", "never stopped",
                   *(f"repeated {x}" for x in labels), *(["mean reward"] if judged else []),
                   *(["trained on"] if costed else [])]
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        # Hyperparameter keys come from configs (a `chat_template_kwargs` key can hold anything): escaped too.
+        lines += ["| " + " | ".join(cell(key) for key in header) + " |", "|" + "---|" * len(header)]
         for index, entry in enumerate(scan.entries):
             row = _readme_row(entry, [rows[key][index] for key in keys], labels) + _reward_cells(entry, judged)
             row += [_cost_cell(entry)] if costed else []
@@ -86,7 +91,7 @@ def render_readme(scan: Scan) -> str:
         lines.append("No results yet: `haha run` writes one file per config here.")
     if scan.broken:
         lines += ["", "## Unreadable results files", ""]
-        lines += [f"- `{broken.file}`: {cell(broken.reason)}" for broken in scan.broken]
+        lines += [f"- {code(broken.file)}: {cell(broken.reason)}" for broken in scan.broken]
     return "\n".join(lines) + "\n"
 
 
@@ -107,7 +112,7 @@ def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -
     repeated = repeated_by_label(entry.doc)
     overall = overall_quality(entry.doc)
     return [
-        f"`{entry.name}` (base model, no adapter)" if entry.reference else f"`{entry.name}`",
+        f"{code(entry.name)} (base model, no adapter)" if entry.reference else code(entry.name),
         _short_cell(format_value(base_model_of(entry))),
         *(_short_cell(format_value(value)) for value in values),
         _markdown_link(wandb_link(meta.wandb_run if meta else None)),
