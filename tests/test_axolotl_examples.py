@@ -90,8 +90,8 @@ def test_every_example_passes_or_is_refused_for_its_true_reason(validated: dict[
 @pytest.mark.slow
 def test_each_refusal_lifts_with_the_change_it_names(tmp_path: Path) -> None:
     """The repo widens its chat templates; the runner's environment declares what it installs."""
-    root = make_repo(tmp_path / "repo", 'chat_templates = ["chatml", "llama3"]\n'
-                                        'gpu_extra_packages = ["deepspeed", "gptqmodel", "cut-cross-entropy"]\n')
+    root = make_repo(tmp_path / "repo", 'chat_templates = ["chatml", "llama3"]\n')
+    (root / "gpu-requirements.txt").write_text("deepspeed==0.18.9\ngptqmodel==5.0.0\ncut-cross-entropy==25.1.1\n")
     found = problems_by_config(root, "llama-3-8b-messages-002", "llama-3-1b-deepspeed-001", "llama-2-7b-gptq-001",
                                "devstral-small-cce-001")
     assert found == {}

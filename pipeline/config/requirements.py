@@ -1,10 +1,10 @@
 """What a config needs installed on the GPU runner, checked before the run instead of failing on the GPU.
 
-The GPU runner installs this project (`make setup`): the packages its dependencies pull in, as resolved here,
-plus what `[tool.haha] gpu_extra_packages` declares the runner's environment adds. Axolotl's optional extras
-are not in it: `deepspeed:` needs the deepspeed package, `gptq: true` needs gptqmodel (transformers' GPTQ
-backend), and a plugin needs its package. A config that needs one the environment lacks fails validation with
-the package named, since Axolotl would otherwise import it only after the base model's download.
+The GPU runner installs gpu-requirements.txt (`make setup-gpu`): this project's dependencies, as resolved here,
+plus what that file adds (flash-attn, DeepSpeed). Whatever else Axolotl can use is not in it: `gptq: true`
+needs gptqmodel (transformers' GPTQ backend), a plugin may need its own package. A config that needs one the
+environment lacks fails validation with the package named, since Axolotl would otherwise import it only after
+the base model's download. A repo without gpu-requirements.txt has its project dependencies only.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from pipeline.config.plugins import listed_plugins
@@ -74,8 +75,23 @@ def resolved_environment(project: str = PROJECT) -> frozenset[str]:
     return frozenset(seen)
 
 
+def declared(path: Path) -> frozenset[str]:
+    """The distributions a requirements file names (comments, options and blank lines skipped)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    names = set()
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+        text = line.split("#", 1)[0].strip()
+        if text and not text.startswith("-"):
+            try:
+                names.add(canonical(Requirement(text).name))
+            except InvalidRequirement:
+                continue
+    return frozenset(names)
+
+
 def gpu_environment(settings: Settings) -> frozenset[str]:
-    return resolved_environment() | frozenset(canonical(name) for name in settings.gpu_extra_packages)
+    return resolved_environment() | declared(settings.gpu_requirements)
 
 
 def needs_of(data: Mapping[str, Any]) -> list[Need]:
@@ -86,6 +102,6 @@ def needs_of(data: Mapping[str, Any]) -> list[Need]:
 def missing_packages(needs: list[Need], environment: frozenset[str]) -> list[tuple[str, str]]:
     """Pure: (key, message) for each needed package the GPU environment does not install."""
     return [(need.key, f"needs the {need.package} package, which the GPU runner's environment does not install "
-                       f"({need.why}); add it to [tool.haha] gpu_extra_packages once the runner's environment "
-                       "has it, or drop the key")
+                       f"({need.why}); add it to gpu-requirements.txt (the runner's environment) once it "
+                       "installs there, or drop the key")
             for need in needs if canonical(need.package) not in environment]

@@ -24,7 +24,16 @@ from pipeline.config.rules import (
     is_url,
 )
 from pipeline.config.schema import check_schema, schema_keys
-from pipeline.core.naming import check_names, discover, family_of, is_basename, looks_like_config, sort_key
+from pipeline.config.sizing import size_config, sizing_problems
+from pipeline.core.naming import (
+    basename_of,
+    check_names,
+    discover,
+    family_of,
+    is_basename,
+    looks_like_config,
+    sort_key,
+)
 from pipeline.core.problems import Problem, errors
 from pipeline.core.quiet import quiet_libraries
 from pipeline.core.settings import Settings
@@ -42,6 +51,7 @@ class ConfigReport:
     config: LoadedConfig | None
     problems: list[Problem] = field(default_factory=list)
     datasets: list[DatasetStats] = field(default_factory=list)
+    estimate: str = ""  # its GPU memory and GPU-hours on its runner class (config/sizing.py), when it can be told
 
     @property
     def ok(self) -> bool:
@@ -67,6 +77,7 @@ class Report:
                  "too_long": d.too_long, "length_check": d.length_check}
                 for c in self.configs for d in c.datasets
             ],
+            "estimates": {str(c.path.name): c.estimate for c in self.configs if c.estimate},
             "summary": {"configs": len(self.configs), "errors": len(errors(problems)),
                         "warnings": sum(p.severity == "warning" for p in problems)},
         }
@@ -253,6 +264,14 @@ def validate_config(path: Path, settings: Settings, count_lengths: bool = True) 
             note = f"{skipped}: {loaded.skipped}; {why}" if count_lengths else ""
         check_datasets(report, settings, display, tokenizer, count_lengths and loaded.tokenizer is not None, note)
     report.problems += loaded.problems
+    counted = [d.lengths.kept for d in report.datasets if d.lengths is not None]
+    exact = bool(counted) and len(counted) == len(report.datasets)
+    bound = (effective_sequence_len(config.data) or 0) * sum(d.rows for d in report.datasets)
+    sizing = size_config(basename_of(path), config.data, settings, sum(map(sum, counted)) if exact else bound or None,
+                         tokens_bound=not exact)
+    report.problems += sizing_problems(config, settings, display, sizing)
+    if sizing.estimate is not None:
+        report.estimate = sizing.estimate.summary(sizing.assignment.name, sizing.assignment.runner)
     return report
 
 
@@ -347,4 +366,11 @@ def readable_lines(report: Report) -> list[tuple[str, str]]:
     for summary, configs in stats.items():
         used_by = configs[0] if len(configs) == 1 else f"{len(configs)} configs"
         lines.append((f"{summary} ({used_by})", "info"))
+    estimates: dict[str, list[str]] = {}
+    for config in report.configs:
+        if config.estimate:
+            estimates.setdefault(config.estimate, []).append(config.path.name)
+    for summary, configs in estimates.items():
+        named = configs[0] if len(configs) == 1 else f"{len(configs)} configs"
+        lines.append((f"{named}: {summary}", "info"))
     return lines

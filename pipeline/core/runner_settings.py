@@ -7,6 +7,9 @@
     [tool.haha.runners.classes.gpu]
     labels = ["gpu"]           # the runner labels, after `self-hosted`
     gpus = 1
+    gpu_memory_gb = 80         # each GPU's memory: configs whose estimate exceeds it are refused
+    flash_attn = true          # the class's environment has flash-attn (flash_attention: true needs it)
+    tflops = 200               # sustained bf16 TFLOP/s a GPU, for GPU-hour estimates; correct it from meta.cost
 
     [tool.haha.runners.classes.gpu-8x]
     labels = ["gpu", "8xh100"]
@@ -41,6 +44,11 @@ class RunnerClass(BaseModel):
     labels: list[str] = Field(min_length=1)
     gpus: int = Field(default=1, ge=1, le=64, strict=True)
     launcher: Launcher = "accelerate"  # how Axolotl starts one process per GPU when gpus > 1
+    # What a config is sized against (plan/estimate.py). The defaults describe the class train.yml sets up
+    # out of the box: an 80 GB GPU with the declared GPU environment (gpu-requirements.txt, flash-attn in it).
+    gpu_memory_gb: float = Field(default=80, gt=0, le=1024)
+    flash_attn: bool = True
+    tflops: float = Field(default=200, gt=0)
 
     @model_validator(mode="after")
     def _labels_are_labels(self) -> RunnerClass:

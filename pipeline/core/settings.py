@@ -44,8 +44,6 @@ class Settings:
     chat_templates: tuple[str, ...] = ("chatml",)
     # sha256 of each reviewed custom Jinja chat template (`chat_template: jinja` + `chat_template_jinja`)
     allowed_chat_templates: tuple[str, ...] = ()
-    # packages the GPU runner's environment has beyond this project's dependencies (DeepSpeed, gptqmodel, ...)
-    gpu_extra_packages: tuple[str, ...] = ()
     # folders outside the repo that configs may name as a local base model (e.g. a GPU box's model store)
     model_dirs: tuple[str, ...] = ()
     # wall-clock limits: a training run is stopped with its workers, an eval sweep after its batch in flight
@@ -72,6 +70,11 @@ class Settings:
     def eval_file(self) -> Path:
         """The haha sweep's spec; other eval tasks live beside it (evaluate/tasks.py)."""
         return self.eval_dir / "eval.json"
+
+    @property
+    def gpu_requirements(self) -> Path:
+        """The GPU runner's environment, declared once: what train.yml's `make setup-gpu` installs."""
+        return self.root / "gpu-requirements.txt"
 
     @property
     def results_dir(self) -> Path:
@@ -143,7 +146,6 @@ def _read_settings(root: Path) -> Settings:
         trust_remote_code_models=dict(table.get("trust_remote_code_models", {})),
         chat_templates=tuple(str(name) for name in table.get("chat_templates", Settings.chat_templates)),
         allowed_chat_templates=tuple(table.get("allowed_chat_templates", ())),
-        gpu_extra_packages=tuple(str(name) for name in table.get("gpu_extra_packages", ())),
         model_dirs=tuple(str((root / d).resolve()) for d in table.get("model_dirs", ())),
         train_timeout_s=float(table.get("train_timeout_s", Settings.train_timeout_s)),
         eval_timeout_s=float(table.get("eval_timeout_s", Settings.eval_timeout_s)),

@@ -81,7 +81,7 @@ def evaluate(job: EvalJob, files: Sequence[TaskFile], on_progress: OnProgress = 
     """Run (or resume) every task in `files` for one config and write its results file."""
     clock = time.monotonic()
     specs = load_specs(files)
-    model = load_model(job.base_model, job.adapter_dir, job.scorer)
+    model = load_model(job.base_model, job.adapter_dir, job.scorer, job.load)
     loaded = time.monotonic() - clock
     first_prompt = next((spec.prompts[0] for file, spec in specs if file.kind == "sweep" and spec.prompts), None)
     doc = first_doc(job, model, loaded, first_prompt)
@@ -97,6 +97,7 @@ def evaluate(job: EvalJob, files: Sequence[TaskFile], on_progress: OnProgress = 
     cost = job.provenance.cost
     doc = doc.model_copy(update={"meta": doc.meta.model_copy(update={
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "eval_batch_size": model.batch_limit[-1] if model.batch_limit else job.batch_size,
         "cost": cost.model_copy(update={"eval_seconds": round(time.monotonic() - clock, 1)}) if cost else None})})
     write_atomic(job.out_path, dumps_results(doc))
     for file, _spec in specs:

@@ -92,15 +92,39 @@ def generate_cells(model: ModelHandle, batches: Sequence[Sequence[Cell]],
                    requests: Mapping[Cell, Request]) -> Iterator[dict[Cell, Completion]]:
     """Completions batch by batch, so the caller can checkpoint each before the next starts.
 
-    The sampler leaves the stop token out, so a row that stopped has fewer than max_new_tokens ids.
+    The sampler leaves the stop token out, so a row that stopped has fewer than max_new_tokens ids. A batch that
+    runs out of GPU memory is retried in halves (the same cells: each row's random stream is its own), and every
+    later batch keeps to the smaller size (`model.batch_limit`).
     """
+    for batch in batches:
+        yield from _within_memory(model, list(batch), requests)
+
+
+def _within_memory(model: ModelHandle, batch: list[Cell],
+                   requests: Mapping[Cell, Request]) -> Iterator[dict[Cell, Completion]]:
+    import torch
+
     from pipeline.evaluate.sampling import generate
 
-    for batch in batches:
-        outputs = generate(model.model, [requests[c] for c in batch], stop_ids=model.stop_ids, pad_id=model.pad_id)
+    start = 0
+    while start < len(batch):
+        size = min(len(batch), model.batch_limit[-1]) if model.batch_limit else len(batch)
+        chunk = batch[start:start + size]
+        try:
+            outputs = generate(model.model, [requests[c] for c in chunk], stop_ids=model.stop_ids,
+                               pad_id=model.pad_id)
+        except torch.OutOfMemoryError:
+            if len(chunk) == 1:
+                raise EvalError("out of GPU memory generating for one prompt alone: lower the settings' "
+                                "max_new_tokens, or run the eval on a class with more GPU memory") from None
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            model.batch_limit.append(len(chunk) // 2)
+            continue  # the same cells again, in the smaller size
+        start += len(chunk)
         texts = model.decode_all(outputs)
         yield {cell: Completion(text, len(ids) >= requests[cell].max_new_tokens)
-               for cell, text, ids in zip(batch, texts, outputs, strict=True)}
+               for cell, text, ids in zip(chunk, texts, outputs, strict=True)}
 
 
 def resume_key(job: EvalJob, spec: EvalSpec, model: ModelHandle) -> dict[str, object]:
@@ -110,7 +134,8 @@ def resume_key(job: EvalJob, spec: EvalSpec, model: ModelHandle) -> dict[str, ob
     return {"config_sha256": job.config.sha256,
             "adapter_sha256": adapter_sha256(job.adapter_dir) if job.adapter_dir else None,
             "base_model": job.base_model, "eval_sha256": spec_sha256(spec), "max_new_tokens": job.max_new_tokens,
-            "sampler": SAMPLER_VERSION, "device": model.describe(), "records": RECORD_VERSION}
+            "sampler": SAMPLER_VERSION, "device": model.describe(), "batch_size": job.batch_size,
+            "records": RECORD_VERSION}
 
 
 # The sidecar's line format, part of the resume key: version 2 records whether each cell hit its token limit.

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pipeline.config.loading import LoadedConfig
 from pipeline.core.problems import Problem
+from pipeline.core.runner_settings import LoadIn
 from pipeline.core.runs import AdapterRef, RunCost
 from pipeline.core.strict_json import StrictJsonError, loads_strict
 from pipeline.evaluate.model import ModelHandle
@@ -81,6 +82,7 @@ class EvalJob:
     scorer: bool = False  # the config trains a reward model: load a sequence classifier
     scorers: Mapping[str, Scorer] = field(default_factory=dict)  # reward models by config basename
     template_row: Mapping[str, Any] | None = None  # the training data's first row: eval prompts are made like it
+    load: LoadIn = "16bit"  # how the base is loaded on CUDA (evaluate/model.py eval_load)
 
 
 @dataclass(frozen=True)

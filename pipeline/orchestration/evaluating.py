@@ -17,7 +17,7 @@ from pipeline.core.errors import StageError
 from pipeline.core.naming import is_basename
 from pipeline.core.runs import adapter_sha256
 from pipeline.data.rows import first_row
-from pipeline.evaluate.model import EvalError
+from pipeline.evaluate.model import EvalError, eval_load, gpu_memory_gb
 from pipeline.evaluate.spec import Cell, EvalSpec, load_eval, sample_cells
 from pipeline.evaluate.tasks import EvalJob, Provenance, Scorer, TaskFile, task_files
 from pipeline.orchestration.context import RunContext
@@ -117,7 +117,8 @@ def job_for(ctx: RunContext, state: ConfigState, results_path: Path, tasks: list
     return EvalJob(state.loaded, state.run.basename, base, adapter, results_path,
                    ctx.eval.batch_size, ctx.eval.max_new_tokens, provenance, ctx.settings.eval_timeout_s,
                    scorer=kind_of(state.loaded.data).scorer, scorers=scorers_for(ctx, tasks),
-                   template_row=first_row(state.loaded.data, ctx.settings))
+                   template_row=first_row(state.loaded.data, ctx.settings),
+                   load=eval_load(state.loaded.data, gpu_memory_gb()))
 
 
 def sweep_spec(tasks: list[TaskFile]) -> EvalSpec | None:

@@ -26,6 +26,18 @@ def in_config_dir(path: Path, settings: Settings) -> Path | None:
     return own if path.absolute() == own.absolute() and own.is_file() else None
 
 
+def _too_big(path: Path, settings: Settings) -> str | None:
+    """Why a config's estimate exceeds its runner class (sized by its model's name: the planning job has no Hub
+    client), or None."""
+    from pipeline.config.sizing import does_not_fit, size_config
+
+    try:
+        data = load_config(path).data
+    except (ConfigLoadError, OSError, UnicodeDecodeError):
+        return None  # its job's validation says why
+    return does_not_fit(size_config(basename_of(path), data, settings, read_files=False))
+
+
 def plan_pending(settings: Settings, forced: Sequence[Path] = ()) -> Plan:
     """Every pending config as a matrix job, in waves; or, when `forced` names configs, those as re-runs.
 
@@ -38,6 +50,8 @@ def plan_pending(settings: Settings, forced: Sequence[Path] = ()) -> Plan:
         found = pending(discover(settings.config_dir), settings.results_dir, needs)
     misnamed = [item for item in found if not is_basename(basename_of(item.path))]
     found = [item for item in found if item not in misnamed]
+    too_big = {item.path: why for item in found if (why := _too_big(item.path, settings)) is not None}
+    found = [item for item in found if item.path not in too_big]
     paths = {basename_of(item.path): item.path for item in found}
 
     def runner_of(name: str) -> Assignment:
@@ -53,4 +67,6 @@ def plan_pending(settings: Settings, forced: Sequence[Path] = ()) -> Plan:
                      settings.runners.max_parallel, force=bool(forced))
     left_out = [Deferred(config=item.path.name, why="its file name is not <family>-NNN.yml; haha validate says why")
                 for item in misnamed]
+    left_out += [Deferred(config=path.name, why=f"fits no GPU it is planned onto: {why}") for path, why in
+                 too_big.items()]
     return made.model_copy(update={"deferred": [*made.deferred, *left_out]})

@@ -155,6 +155,8 @@ class Meta(_Open):
     # text of the first sweep prompt as the model was shown it.
     prompt_format: str | None = None
     prompt_example: str | None = None
+    # The sweep's batch size as it ended: the configured one, or what out-of-memory back-off left.
+    eval_batch_size: int | None = None
     # The whole config as its author wrote it, flattened to dotted keys (`datasets[0].type.system_prompt`),
     # credentials dropped: what two results files are compared on.
     hyperparameters: dict[str, Scalar] | None = None
