@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.config.guards import guard_problems
 from pipeline.config.load_checks import AxolotlTokenizer, check_model_load, stand_in_tokenizer
 from pipeline.config.loading import ConfigLoadError, LoadedConfig, line_of, load_config
 from pipeline.config.plugins import plugin_arg_models
@@ -305,6 +306,8 @@ def validate(targets: list[str], settings: Settings, check_eval_file: bool = Tru
     if settings.judge:
         report.other += [Problem("pyproject.toml", None, "tool.haha.judge", message)
                          for message in reward_model_problems(settings.judge, settings)]
+    report.other += guard_problems([c.config for c in report.configs if c.config], settings,
+                                   lambda path: shown(path, settings), check_eval_file)
     return report
 
 

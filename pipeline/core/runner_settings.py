@@ -49,6 +49,8 @@ class RunnerClass(BaseModel):
     gpu_memory_gb: float = Field(default=80, gt=0, le=1024)
     flash_attn: bool = True
     tflops: float = Field(default=200, gt=0)
+    # The box's CPU count: the cap on a config's dataloader workers and dataset processes (core/budgets.py).
+    cpus: int | None = Field(default=None, ge=1, strict=True)
 
     @model_validator(mode="after")
     def _labels_are_labels(self) -> RunnerClass:

@@ -11,12 +11,15 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from pipeline.core.budgets import Budgets
 from pipeline.core.errors import HahaError
 from pipeline.core.runner_settings import RunnerSettings
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
 
 ENV_OVERRIDES = {
     "hub_org": "HAHA_HUB_ORG",
@@ -53,6 +56,8 @@ class Settings:
     judge: str | None = None
     # which self-hosted runners each config trains on, and with how many GPUs (haha plan, haha train)
     runners: RunnerSettings = field(default_factory=RunnerSettings)
+    # what one config or eval file may ask of the GPU runner (core/budgets.py), checked by haha validate
+    budgets: Budgets = field(default_factory=Budgets)
 
     @property
     def config_dir(self) -> Path:
@@ -124,12 +129,17 @@ def load_settings(root: Path | None = None) -> Settings:
 
 
 def _runners(table: Any) -> RunnerSettings:
+    return _section(RunnerSettings, table, "runners")
+
+
+def _section(model: type[SectionT], table: Any, name: str) -> SectionT:
+    """A `[tool.haha.<name>]` table as its model, or a ValueError naming each bad key as `<name>.<key>`."""
     try:
-        return RunnerSettings.model_validate(table)
+        return model.model_validate(table)
     except ValidationError as exc:
         found = [(".".join(str(part) for part in e["loc"]), e["msg"].removeprefix("Value error, "))
                  for e in exc.errors()]
-        raise ValueError("; ".join(f"runners.{where}: {message}" if where else f"runners: {message}"
+        raise ValueError("; ".join(f"{name}.{where}: {message}" if where else f"{name}: {message}"
                                    for where, message in found)) from None
 
 
@@ -151,6 +161,7 @@ def _read_settings(root: Path) -> Settings:
         eval_timeout_s=float(table.get("eval_timeout_s", Settings.eval_timeout_s)),
         judge=str(table["judge"]) if table.get("judge") else None,
         runners=_runners(table.get("runners", {})),
+        budgets=_section(Budgets, table.get("budgets", {}), "budgets"),
     )
     overrides: dict[str, Any] = {name: os.environ[var] for name, var in ENV_OVERRIDES.items() if os.environ.get(var)}
     for limit in ("train_timeout_s", "eval_timeout_s"):

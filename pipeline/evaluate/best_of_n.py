@@ -25,9 +25,9 @@ from pipeline.core.problems import Problem
 from pipeline.evaluate.model import EvalError, ModelHandle, load_model
 from pipeline.evaluate.params import Request
 from pipeline.evaluate.resume import SIDECAR_SUFFIX, append_progress, read_progress, sidecar_path, start_progress
-from pipeline.evaluate.spec import Cell, EvalSpec, check_eval, sweep_cells
+from pipeline.evaluate.spec import Cell, EvalSpec, check_eval, sweep_cells, sweep_cost
 from pipeline.evaluate.sweep import check_context, generate_cells, plan_batches, request_for, resume_key
-from pipeline.evaluate.tasks import EvalJob, EvalTask, OnProgress, Progress, Scorer, TaskOutput, register_task
+from pipeline.evaluate.tasks import EvalCost, EvalJob, EvalTask, OnProgress, Progress, Scorer, TaskOutput, register_task
 from pipeline.results.model import ResultsDoc
 
 MAX_CANDIDATES = 64
@@ -110,6 +110,10 @@ class BestOfNTask(EvalTask[BestOfNTaskSpec, Cell, BestOfNOutput]):
 
     def plan(self, spec: BestOfNTaskSpec) -> list[Cell]:
         return sweep_cells(spec.spec)
+
+    def cost(self, spec: BestOfNTaskSpec) -> EvalCost:
+        cells, new_tokens = sweep_cost(spec.spec, spec.spec.n)
+        return EvalCost(cells=cells, new_tokens=new_tokens, candidates=cells * spec.spec.n)
 
     def run(self, job: EvalJob, spec: BestOfNTaskSpec, units: Sequence[Cell], model: ModelHandle,
             on_progress: OnProgress) -> BestOfNOutput:

@@ -32,7 +32,7 @@ from pipeline.core.stats import quantile
 from pipeline.evaluate.model import ModelHandle
 from pipeline.evaluate.pairwise import pairs_file
 from pipeline.evaluate.spec import key_lines
-from pipeline.evaluate.tasks import EvalJob, EvalTask, OnProgress, Progress, TaskOutput, register_task
+from pipeline.evaluate.tasks import EvalCost, EvalJob, EvalTask, OnProgress, Progress, TaskOutput, register_task
 from pipeline.results.model import ResultsDoc, load_results
 
 KIND = "multiple_choice"
@@ -178,6 +178,9 @@ class MultipleChoiceTask(EvalTask[MultipleChoiceTaskSpec, int, ChoiceScores]):
 
     def plan(self, spec: MultipleChoiceTaskSpec) -> list[int]:
         return list(range(len(spec.items)))
+
+    def cost(self, spec: MultipleChoiceTaskSpec) -> EvalCost:
+        return EvalCost(items=len(spec.items))
 
     def run(self, job: EvalJob, spec: MultipleChoiceTaskSpec, units: Sequence[int], model: ModelHandle,
             on_progress: OnProgress) -> ChoiceScores:

@@ -94,6 +94,7 @@ def score_rewards(model: ModelHandle, prompts: Sequence[str], answers: Sequence[
 @register_task
 class PairwiseTask(EvalTask[PairwiseTaskSpec, int, PairwiseOutput]):
     kind = "pairwise"
+    on_scorers = True  # a reward model scores both answers of a pair, as a generator's log-likelihood does
 
     def check(self, path: Path, display: str) -> tuple[PairwiseTaskSpec | None, list[Problem]]:
         try:

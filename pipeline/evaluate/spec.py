@@ -139,6 +139,12 @@ def sweep_cells(spec: EvalSpec) -> list[Cell]:
             for seed in spec.seeds]
 
 
+def sweep_cost(spec: EvalSpec, n: int = 1) -> tuple[int, int]:
+    """Cells and the most new tokens they generate, `n` completions per cell (best-of-N's candidates)."""
+    per_setting = len(spec.prompts) * spec.seedVariants
+    return per_setting * len(spec.settings), sum(per_setting * n * s.new_tokens() for s in spec.settings)
+
+
 SAMPLE_PROMPTS = 3
 SAMPLE_SEED = 1
 

@@ -20,8 +20,8 @@ from pipeline.core.runs import adapter_sha256
 from pipeline.evaluate.model import EvalError, ModelHandle
 from pipeline.evaluate.params import Request
 from pipeline.evaluate.resume import append_progress, read_progress, sidecar_path, start_progress
-from pipeline.evaluate.spec import Cell, EvalSpec, check_eval, sweep_cells
-from pipeline.evaluate.tasks import EvalJob, EvalTask, OnProgress, Progress, TaskOutput, register_task
+from pipeline.evaluate.spec import Cell, EvalSpec, check_eval, sweep_cells, sweep_cost
+from pipeline.evaluate.tasks import EvalCost, EvalJob, EvalTask, OnProgress, Progress, TaskOutput, register_task
 from pipeline.results.model import PromptResult, ResultsDoc, SettingResult, diversity
 from pipeline.results.quality import quality
 
@@ -169,6 +169,10 @@ class SweepTask(EvalTask[EvalSpec, Cell, SweepOutput]):
 
     def plan(self, spec: EvalSpec) -> list[Cell]:
         return sweep_cells(spec)
+
+    def cost(self, spec: EvalSpec) -> EvalCost:
+        cells, new_tokens = sweep_cost(spec)
+        return EvalCost(cells=cells, new_tokens=new_tokens)
 
     def run(self, job: EvalJob, spec: EvalSpec, units: Sequence[Cell], model: ModelHandle,
             on_progress: OnProgress) -> SweepOutput:

@@ -32,6 +32,7 @@ from pipeline.core.runs import AdapterRef, RunCost
 from pipeline.core.strict_json import StrictJsonError, loads_strict
 from pipeline.evaluate.model import ModelHandle
 from pipeline.results.model import ResultsDoc
+from pipeline.train.kinds import TrainingKind
 
 SWEEP_FILE = "eval.json"
 DEFAULT_BATCH_SIZE = 64
@@ -114,8 +115,21 @@ class TaskOutput:
     resumed: int = 0
 
 
+@dataclass(frozen=True)
+class EvalCost:
+    """What a task file asks of the GPU, counted from its spec before any model loads: what `[tool.haha.budgets]`
+    caps (core/budgets.py). New tokens are at most each setting's `max_new_tokens`: a run can only lower it."""
+
+    cells: int = 0  # prompts x settings x seeds
+    new_tokens: int = 0  # every completion at its longest, best-of-N candidates included
+    candidates: int = 0  # best-of-N: cells x n
+    items: int = 0  # multiple-choice items
+
+
 class EvalTask(ABC, Generic[SpecT, UnitT, OutT]):
     kind: ClassVar[str]
+    # Whether the task can run on a reward model, which scores text and generates none (train/kinds.py `scorer`).
+    on_scorers: ClassVar[bool] = False
 
     @abstractmethod
     def check(self, path: Path, display: str) -> tuple[SpecT | None, list[Problem]]:
@@ -133,6 +147,10 @@ class EvalTask(ABC, Generic[SpecT, UnitT, OutT]):
     @abstractmethod
     def assemble(self, job: EvalJob, spec: SpecT, output: OutT, doc: ResultsDoc) -> ResultsDoc:
         """The results document with this task's part written in."""
+
+    def cost(self, spec: SpecT) -> EvalCost:
+        """What running the spec takes, in the figures budgets cap; a task that generates nothing costs none."""
+        return EvalCost()
 
     def finish(self, job: EvalJob) -> None:
         """After the results file is written: drop what the task kept to resume (nothing, unless it keeps some)."""
@@ -195,6 +213,15 @@ def read_task_file(path: Path) -> tuple[TaskFile | None, str]:
     reward_model = data.get("rewardModel")
     return TaskFile(path.stem, path, data["kind"], tuple(configs) if configs is not None else None,
                     reward_model if isinstance(reward_model, str) else None), ""
+
+
+def unsuited(task: TaskFile, config_kind: TrainingKind) -> str | None:
+    """Why a task file that applies to a config of `config_kind` cannot run on it, or None; validation refuses
+    the pair by name, so the eval never meets it."""
+    if config_kind.scorer and not registered()[task.kind].on_scorers:
+        return (f"kind {task.kind} cannot run on a {config_kind.name} model, which scores text and generates none; "
+                "narrow \"configs\" to leave it out")
+    return None
 
 
 def task_files(eval_dir: Path) -> list[tuple[Path, TaskFile | None, str]]:

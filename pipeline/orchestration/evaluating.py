@@ -85,7 +85,7 @@ def scorer_for(ctx: RunContext, path: Path, role: str) -> Scorer:
         config = load_config(path)
     except (ConfigLoadError, OSError) as exc:
         raise StageError(f"{role} {name}: cannot read {path}: {exc}") from None
-    ref = published_ref(ctx.results_dir, name, role, f"haha run {path}{ctx.flags}")
+    ref = published_ref(ctx.results_dir, name, role, f"haha run {path}{ctx.flags}", ctx.settings.hub_org)
     adapter = ctx.workspace / ".scorers" / f"{name}-{ref.revision[:12]}"
     if adapter_problem(adapter) is not None:
         fetch_adapter(ctx.hub, ref.repo_id, ref.revision, adapter)

@@ -22,7 +22,7 @@ def parent_ref_for(ctx: RunContext, state: ConfigState) -> AdapterRef | None:
     reason = verdict_for(parent_path(state.path, parent), ctx.results_dir).reason
     if reason is not None:
         raise ParentError(f"the parent {parent} is pending ({reason}): it runs before its child ({command})")
-    return published_ref(ctx.results_dir, parent, "the parent", command)
+    return published_ref(ctx.results_dir, parent, "the parent", command, ctx.settings.hub_org)
 
 
 def start_from_parent(ctx: RunContext, state: ConfigState, base_model: str) -> ParentModel | None:

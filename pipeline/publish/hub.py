@@ -93,9 +93,9 @@ def publish(push: Push, target: HubTarget, *, retry: Backoff = HUB_BACKOFF) -> P
     files = published_files(push.adapter_dir)
     key = PushKey(push.config_sha256, adapter_sha256(push.adapter_dir))
     if isinstance(target, LocalHub):
-        from pipeline.publish.local import push_local
+        from pipeline.publish.local import push_local, repo_folder
 
-        return push_local(target.root / push.org / push.name, repo_id, files, push.card, key, push.force)
+        return push_local(repo_folder(target.root, repo_id), repo_id, files, push.card, key, push.force)
     from pipeline.publish.hf import push_hf  # huggingface_hub: only when pushing to the real Hub
 
     return push_hf(target.endpoint, repo_id, files, push.card, key, push.private, retry, push.force)

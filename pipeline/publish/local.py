@@ -13,9 +13,26 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.publish.hub import PublishResult, PushKey, content_hash, stage_files
+from pipeline.core.naming import is_hub_id
+from pipeline.publish.hub import PublishError, PublishResult, PushKey, content_hash, stage_files
 
 PUSH_LOG = Path(".haha") / "pushes.jsonl"
+
+
+def repo_folder(root: Path, repo_id: str) -> Path:
+    """`<root>/<org>/<name>` for a Hub repo id, or a PublishError: the local hub never leaves its folder, whatever
+    a results file names (`../../elsewhere/x` is no repo id, and a linked org folder is refused too)."""
+    if not is_hub_id(repo_id):
+        raise PublishError(f"{repo_id!r} is not a Hub repo id (<org>/<name>); the local hub holds nothing else")
+    folder = root / repo_id
+    if not folder.resolve().is_relative_to(root.resolve()):
+        raise PublishError(f"{repo_id} leads out of the local hub at {root}")
+    return folder
+
+
+def pushed_revisions(repo: Path) -> list[str]:
+    """Every revision the push record of a local repo names, oldest first."""
+    return [push["revision"] for push in _read_pushes(repo)]
 
 
 def push_local(repo: Path, repo_id: str, files: list[Path], card: str, push: PushKey, force: bool) -> PublishResult:

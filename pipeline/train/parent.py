@@ -20,6 +20,7 @@ from pipeline.core.settings import results_path
 from pipeline.publish.fetch import fetch_adapter
 from pipeline.publish.target import HubTarget
 from pipeline.results.model import ResultsError, load_results
+from pipeline.results.provenance import meta_problems
 
 MARKER = "haha-parent.json"
 
@@ -28,9 +29,10 @@ class ParentError(HahaError):
     """A config needed (a parent, a reward model) has no published, evaluated adapter yet."""
 
 
-def published_ref(results_dir: Path, basename: str, role: str, command: str) -> AdapterRef:
+def published_ref(results_dir: Path, basename: str, role: str, command: str, hub_org: str) -> AdapterRef:
     """The adapter revision the config's finished results recorded; `role` says why it is needed (`the parent
-    quip-sft-003`), `command` what makes the results."""
+    quip-sft-003`), `command` what makes the results. Only `<hub_org>/<basename>` at a pinned revision is
+    believed (results/provenance.py): a results file is text a pull request could have written."""
     path = results_path(results_dir, basename)
     try:
         meta = load_results(path).meta
@@ -40,6 +42,9 @@ def published_ref(results_dir: Path, basename: str, role: str, command: str) -> 
         state = "has no finished results" if meta is None or not meta.finished else "recorded no published adapter"
         raise ParentError(f"{role} {basename} {state} in {results_dir}: its adapter is published and evaluated "
                           f"first ({command})")
+    if problems := meta_problems(meta, basename, hub_org):
+        raise ParentError(f"{role} {basename}: its results in {results_dir} cannot be trusted: "
+                          + "; ".join(f"{key} {message}" for key, message in problems))
     return AdapterRef(basename=basename, repo_id=meta.hub_repo, revision=meta.hub_revision)
 
 
