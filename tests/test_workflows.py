@@ -214,3 +214,43 @@ def test_the_plan_runs_without_the_training_stack() -> None:
                             env={**os.environ, "HAHA_ROOT": str(ROOT)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"waves"' in result.stdout
+
+
+def _run_step(script: str, repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-e", "-c", script], cwd=repo, env={**os.environ, **env}, capture_output=True,
+                          text=True)
+
+
+def test_a_pull_request_that_touches_train_results_fails(tmp_path: Path) -> None:
+    """The PR workflow's own step, run by bash against real git: only the commit job writes results."""
+    [script] = [step["run"] for _, step in steps(load("pr.yml")) if step.get("name") == "Results come only from "
+                "the commit job"]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    (tmp_path / "train" / "results").mkdir(parents=True)
+    (tmp_path / "train" / "results" / "jokes-001.json").write_text("{}\n")
+    (tmp_path / "train" / "config").mkdir()
+    git("add", "-A")
+    git("commit", "-q", "-m", "base")
+    base = git("rev-parse", "HEAD")
+    (tmp_path / "train" / "config" / "jokes-002.yml").write_text("learning_rate: 0.1\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "a config")
+    assert _run_step(script, tmp_path, {"BASE_SHA": base, "HEAD_SHA": git("rev-parse", "HEAD")}).returncode == 0
+    for change in ("add", "edit", "move"):
+        target = tmp_path / "train" / "results" / "jokes-001.json"
+        if change == "add":
+            (tmp_path / "train" / "results" / "jokes-002.json").write_text("{}\n")
+        elif change == "edit":
+            target.write_text('{"forged": true}\n')
+        else:
+            git("mv", "train/results/jokes-001.json", "train/jokes-001.json")
+        git("add", "-A")
+        git("commit", "-q", "-m", change)
+        ran = _run_step(script, tmp_path, {"BASE_SHA": base, "HEAD_SHA": git("rev-parse", "HEAD")})
+        assert ran.returncode == 1, change
+        assert "Only the commit job writes results" in ran.stdout and "train/results/jokes-00" in ran.stdout
