@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from pathlib import Path
-from typing import Annotated
-
-import typer
 
 from pipeline.cli.app import app, console, errors, say, verb
-from pipeline.cli.options import HubOption, SmokeModelOption, SmokeOption, WorkspaceOption, context, workspace_held
+from pipeline.cli.options import (
+    HubOption,
+    ResultsDirOption,
+    SmokeModelOption,
+    SmokeOption,
+    WorkspaceOption,
+    context,
+    results_folder,
+    workspace_held,
+)
 from pipeline.core.errors import UsageError
 from pipeline.core.settings import load_settings
 from pipeline.models.smoke import SmokeModelChoice
@@ -61,8 +66,7 @@ def judge(
 @app.command()
 @verb
 def rank(
-    results_dir: Annotated[Path | None, typer.Option(
-        help="Results folder to rank (default train/results; a smoke run's is scratch/results).")] = None,
+    results_dir: ResultsDirOption = None,
 ) -> None:
     """The judge's leaderboard: configs ranked by Bradley-Terry score over pairwise wins, with 95 % intervals.
 
@@ -75,9 +79,7 @@ def rank(
     from pipeline.results.rank import largest_group, leaderboard
 
     settings = load_settings()
-    folder = results_dir or settings.results_dir
-    if not folder.is_dir():
-        raise UsageError(f"{folder} is not a folder of results files")
+    folder = results_folder(results_dir)
     scan = scan_results(folder)
     for broken in scan.broken:
         errors.print(f"unreadable, not ranked: {broken}", style="yellow", markup=False)

@@ -36,6 +36,16 @@ HubOption = Annotated[str | None, typer.Option("--hub", help="local:DIR (default
 WorkspaceOption = Annotated[Path | None, typer.Option("--workspace", help="Where runs are written (default: "
                                                                           "workspace/, or scratch/ with --smoke).")]
 ForceOption = Annotated[bool, typer.Option(help="Redo the stage even when this config hash is already done.")]
+ResultsDirOption = Annotated[Path | None, typer.Option(
+    "--results-dir", help="The results folder (default train/results; smoke runs write scratch/results).")]
+
+
+def results_folder(results_dir: Path | None) -> Path:
+    """`--results-dir`, else the repo's train/results; a usage error when it is not a folder."""
+    folder = results_dir or load_settings().results_dir
+    if not folder.is_dir():
+        raise UsageError(f"--results-dir {folder} is not a folder of results files")
+    return folder
 
 
 def context(smoke: bool, hub: str | None, wandb: str | None, workspace: Path | None, force: bool = False,

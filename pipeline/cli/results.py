@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from pipeline.cli.app import app, console, errors, verb
+from pipeline.cli.options import ResultsDirOption, results_folder
 from pipeline.core.errors import UsageError
 from pipeline.core.settings import load_settings
 
@@ -16,8 +16,7 @@ from pipeline.core.settings import load_settings
 @verb
 def results(
     strict: Annotated[bool, typer.Option(help="Exit 1 when a results file cannot be read.")] = False,
-    results_dir: Annotated[Path | None, typer.Option(
-        help="Results folder to index (default train/results; a smoke run's is scratch/results).")] = None,
+    results_dir: ResultsDirOption = None,
 ) -> None:
     """Rebuild train/results/README.md and index.html from the results files.
 
@@ -27,9 +26,7 @@ def results(
     from pipeline.results.sources import read_sources
 
     settings = load_settings()
-    if results_dir is not None and not results_dir.is_dir():
-        raise UsageError(f"--results-dir {results_dir} is not a folder")
-    results_dir = results_dir or settings.results_dir
+    results_dir = results_folder(results_dir)
     scan = write_index(results_dir, read_sources(settings.root, results_dir, settings.config_dir))
     for broken in scan.broken:
         errors.print(f"unreadable: {broken}", style="red", markup=False)
@@ -43,13 +40,14 @@ def results(
 def compare(
     refs: Annotated[list[str], typer.Argument(help="Two or more results: basenames (haha-017) or paths.")],
     prompt: Annotated[str, typer.Option(help="Only prompts containing this text.")] = "",
+    results_dir: ResultsDirOption = None,
 ) -> None:
     """Show configs' completions side by side, per prompt, seed and temperature, after their hyperparameter diff.
 
     The diff is over every hyperparameter: what new results recorded, and for older ones their config as it was
     committed with the results.
     """
-    from pipeline.results.compare import compare_renderables, resolve_results
+    from pipeline.results.compare import caveats, compare_renderables, resolve_results
     from pipeline.results.index import Entry, read_entry
     from pipeline.results.model import ResultsError
     from pipeline.results.sources import read_sources
@@ -57,12 +55,16 @@ def compare(
     if len(refs) < 2:
         raise UsageError("compare needs two or more results files")
     settings = load_settings()
-    paths = [resolve_results(ref, settings.results_dir) for ref in refs]
-    sources = read_sources(settings.root, settings.results_dir, settings.config_dir)
+    folder = results_folder(results_dir)
+    paths = [resolve_results(ref, folder) for ref in refs]
+    sources = read_sources(settings.root, folder, settings.config_dir)
     entries = [read_entry(path, sources) for path in paths]
     if broken := [str(entry) for entry in entries if not isinstance(entry, Entry)]:
         raise ResultsError("\n".join(broken))
-    renderables = compare_renderables([e for e in entries if isinstance(e, Entry)], prompt)
+    readable = [e for e in entries if isinstance(e, Entry)]
+    for caveat in caveats(readable):
+        console.print(caveat, style="yellow", markup=False)
+    renderables = compare_renderables(readable, prompt)
     for renderable in renderables:
         console.print(renderable, soft_wrap=False)
     if prompt and len(renderables) == 1:  # the hyperparameter table alone

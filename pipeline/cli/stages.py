@@ -286,6 +286,8 @@ def close_run(ctx: RunContext, outcomes: Sequence[Outcome], report: Path | None)
     for comparison in comparisons.values():
         view = Table("signal", comparison.previous, comparison.config, "change",
                      title=f"{comparison.config} beside {comparison.previous}, the previous config of its family")
+        if comparison.caveat:
+            say(f"{comparison.config}: {comparison.caveat}", "yellow")
         for row in comparison.rows:
             view.add_row(row.label, row.previous, row.current, row.change)
         console.print(view)

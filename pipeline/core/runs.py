@@ -93,6 +93,11 @@ class TrainRecord(BaseModel):
     packing_efficiency: float | None = None  # Axolotl's estimate of the packed token slots filled (sample_packing)
     gpu_type: str | None = None  # the GPUs it trained on (None: CPU)
     gpus: int = 0  # how many; 0 on CPU
+    # What trained it beyond the config: the effective config without its tracking keys, and the files of the
+    # model it trained on (a smoke stand-in's change with --smoke-model). Another recipe retrains.
+    recipe: str | None = None
+    trained_on: str | None = None  # the base model as Axolotl loaded it: a smoke stand-in's folder, or the Hub id
+    max_steps: int | None = None  # the steps a smoke run was cut to
 
     def cost(self) -> RunCost:
         """The training's share of the run's cost; the eval adds its own seconds."""
@@ -152,7 +157,13 @@ class RunPaths:
         return (record if record and record.config_sha256 == config_sha256 and record.smoke == smoke
                 and self.adapter_complete() else None)
 
-    def trained_from(self, config_sha256: str, smoke: bool, parent: AdapterRef | None) -> TrainRecord | None:
-        """As `trained`, and started from this parent adapter revision (None: from the base model)."""
+    def trained_from(self, config_sha256: str, smoke: bool, parent: AdapterRef | None,
+                     recipe: str | None = None) -> TrainRecord | None:
+        """As `trained`, and started from this parent adapter revision (None: from the base model) with this recipe
+        (None: any; a real run's record from before recipes were recorded still counts)."""
         record = self.trained(config_sha256, smoke)
-        return record if record is not None and record.parent == parent else None
+        if record is None or record.parent != parent:
+            return None
+        if recipe is not None and record.recipe != recipe and (smoke or record.recipe is not None):
+            return None
+        return record

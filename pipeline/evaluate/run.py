@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.core.files import write_atomic
+from pipeline.core.runs import adapter_sha256
 from pipeline.evaluate.model import EvalError, ModelHandle, backend_name, load_model
 from pipeline.evaluate.prompting import prompt_example
 from pipeline.evaluate.tasks import EvalJob, OnProgress, TaskFile, registered
@@ -66,12 +67,14 @@ def first_doc(job: EvalJob, model: ModelHandle, load_seconds: float, first_promp
         hub_repo=provenance.hub_repo,
         hub_revision=provenance.hub_revision,
         adapter_source=provenance.adapter_source or (str(job.adapter_dir) if job.adapter_dir else None),
+        adapter_sha256=adapter_sha256(job.adapter_dir) if job.adapter_dir else None,
         wandb_run=provenance.wandb_run, backend=backend_name(), device=model.describe(),
         started=datetime.now(UTC).isoformat(timespec="seconds"), timings={"load_s": round(load_seconds, 3)},
         pipeline_version=__version__, hyperparameters=hyperparameters_of(job.config.data) if trained else None,
         training_loss=LossCurve(steps=list(provenance.loss_steps), loss=list(provenance.losses))
         if provenance.losses else None, reference=job.reference, parent=provenance.parent,
-        prompt_format=method, prompt_example=example)
+        prompt_format=method, prompt_example=example,
+        trained_with=dict(provenance.trained_with) if provenance.trained_with else None)
     block = ConfigBlock(**config_block(job.basename, job.config.data if trained else {}))
     doc = ResultsDoc(config=block, results=[], meta=meta)
     return doc

@@ -55,6 +55,7 @@ class Provenance:
     parent: AdapterRef | None = None  # the parent adapter the evaluated one started from (haha_parent)
     base_model: str | None = None  # with a parent: the base model it was merged into (what meta names)
     cost: RunCost | None = None  # the training's GPUs and time; the eval adds its own time
+    trained_with: Mapping[str, Any] | None = None  # what the pipeline changed for training (results/model.py)
 
 
 @dataclass(frozen=True)

@@ -23,19 +23,22 @@ from pipeline.evaluate.tasks import EvalJob, Provenance, Scorer, TaskFile, task_
 from pipeline.orchestration.context import RunContext
 from pipeline.orchestration.outcome import ConfigState, EvalOutcome, Sample
 from pipeline.orchestration.stages import published_for, require_trained, wandb_reference
-from pipeline.results.model import ResultsError, load_results
+from pipeline.results.model import ResultsError, load_results, trained_settings
 from pipeline.train.kinds import kind_of
 from pipeline.train.parent import merged_from
 
 
-def already_evaluated(results_path: Path, config_sha256: str, eval_sha256: str | None) -> bool:
-    """Finished for this config, and (when the file recorded it) for this sweep spec."""
+def already_evaluated(results_path: Path, config_sha256: str, eval_sha256: str | None,
+                      adapter: str | None = None) -> bool:
+    """Finished for this config, and (when the file recorded them) for this sweep spec and this adapter: an adapter
+    retrained on another stand-in model is evaluated anew."""
     try:
         meta = load_results(results_path).meta
     except ResultsError:
         return False
     return (meta is not None and meta.config_sha256 == config_sha256 and bool(meta.finished)
-            and (meta.eval_sha256 is None or eval_sha256 is None or meta.eval_sha256 == eval_sha256))
+            and (meta.eval_sha256 is None or eval_sha256 is None or meta.eval_sha256 == eval_sha256)
+            and (meta.adapter_sha256 is None or adapter is None or meta.adapter_sha256 == adapter))
 
 
 def applicable_tasks(ctx: RunContext, state: ConfigState) -> list[TaskFile]:
@@ -74,6 +77,7 @@ def scorer_for(ctx: RunContext, path: Path, role: str) -> Scorer:
     smoke run's stand-in in smoke runs); `role` says who needs it, for the error."""
     from pipeline.config.loading import ConfigLoadError, load_config
     from pipeline.core.runs import adapter_problem
+    from pipeline.orchestration.parents import trained_on_problem
     from pipeline.orchestration.stages import training_base
     from pipeline.publish.fetch import fetch_adapter
     from pipeline.train.parent import published_ref
@@ -86,10 +90,13 @@ def scorer_for(ctx: RunContext, path: Path, role: str) -> Scorer:
     except (ConfigLoadError, OSError) as exc:
         raise StageError(f"{role} {name}: cannot read {path}: {exc}") from None
     ref = published_ref(ctx.results_dir, name, role, f"haha run {path}{ctx.flags}", ctx.settings.hub_org)
+    base = training_base(ctx, config)
+    if (mismatch := trained_on_problem(ctx, name, role, base)) is not None:
+        raise StageError(mismatch)
     adapter = ctx.workspace / ".scorers" / f"{name}-{ref.revision[:12]}"
     if adapter_problem(adapter) is not None:
         fetch_adapter(ctx.hub, ref.repo_id, ref.revision, adapter)
-    return Scorer(ref, training_base(ctx, config), adapter)
+    return Scorer(ref, base, adapter)
 
 
 def scorers_for(ctx: RunContext, tasks: list[TaskFile]) -> dict[str, Scorer]:
@@ -113,7 +120,9 @@ def job_for(ctx: RunContext, state: ConfigState, results_path: Path, tasks: list
         loss_steps=tuple(record.loss_steps) if record else (), losses=tuple(record.losses) if record else (),
         parent=record.parent if record else None,
         base_model=merged_from(Path(base)) if record and record.parent else None,
-        cost=record.cost() if record else None)
+        cost=record.cost() if record else None,
+        trained_with=trained_settings(state.loaded.data, yaml.safe_load(state.run.config.read_text()))
+        if record and state.run.config.is_file() else None)
     return EvalJob(state.loaded, state.run.basename, base, adapter, results_path,
                    ctx.eval.batch_size, ctx.eval.max_new_tokens, provenance, ctx.settings.eval_timeout_s,
                    scorer=kind_of(state.loaded.data).scorer, scorers=scorers_for(ctx, tasks),

@@ -106,6 +106,8 @@ def markdown_summary(outcomes: Sequence[Outcome], comparisons: Mapping[str, Fami
             lines += ["", f"**{name}** beside **{cell(comparison.previous)}**, the previous config of its family",
                       "", *table(["signal", comparison.previous, outcome.config, "change"],
                                  [[r.label, r.previous, r.current, r.change] for r in comparison.rows])]
+            if comparison.caveat:
+                lines += ["", f"> {cell(comparison.caveat)}"]
         if outcome.train and (packing := packing_line(outcome.train.record)):
             lines += ["", f"**{name}**: {packing}"]
         if evals := eval_headlines(outcome):
@@ -128,7 +130,8 @@ def write_report(outcomes: Sequence[Outcome], path: Path,
     for outcome in outcomes:
         entry = outcome.to_json()
         comparison = (comparisons or {}).get(outcome.config)
-        entry["previous"] = None if comparison is None else {"config": comparison.previous, "signals": [
+        entry["previous"] = None if comparison is None else {"config": comparison.previous,
+                                                             "caveat": comparison.caveat, "signals": [
             {"signal": r.label, "previous": r.previous, "current": r.current, "change": r.change}
             for r in comparison.rows]}
         configs.append(entry)

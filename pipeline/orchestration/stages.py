@@ -26,6 +26,7 @@ from pipeline.core.files import write_atomic
 from pipeline.core.naming import hub_repo_id, name_problem
 from pipeline.core.problems import Problem, errors
 from pipeline.core.quiet import import_training_stack
+from pipeline.core.runs import adapter_problem, adapter_sha256
 from pipeline.data.rows import row_count
 from pipeline.models.smoke import SmokeModel
 from pipeline.orchestration.context import RunContext
@@ -153,7 +154,8 @@ class TrainStage:
                            parent=parent.ref if parent else None, launch=launch_for(ctx, state))
         except TrainingError as exc:
             raise StageError(f"{exc}\n    full log: {run.log}") from None
-        result = replace(result, warnings=tracking_warnings(run, ctx.wandb_mode, tracking.unreachable))
+        retrained = (result.retrained,) if result.retrained else ()
+        result = replace(result, warnings=(*retrained, *tracking_warnings(run, ctx.wandb_mode, tracking.unreachable)))
         return StageResult(StageStatus.SKIPPED if result.skipped else StageStatus.TRAINED, result)
 
 
@@ -254,7 +256,9 @@ class EvaluateStage:
 
         path = ctx.results_path(state.run.basename)
         tasks = applicable_tasks(ctx, state)  # a broken task file stops here, skipped or not
-        if not ctx.force and already_evaluated(path, state.loaded.sha256, sweep_sha256(tasks)):
+        adapter = ctx.eval.adapter_dir or state.run.adapter_dir
+        made_from = adapter_sha256(adapter) if adapter_problem(adapter) is None else None
+        if not ctx.force and already_evaluated(path, state.loaded.sha256, sweep_sha256(tasks), made_from):
             return StageResult(StageStatus.SKIPPED, EvalOutcome(path, None, samples_from(ctx, path)))
         import_training_stack(state.run.run_dir / "eval.log" if state.run.run_dir.is_dir() else None)
         return StageResult(StageStatus.EVALUATED, evaluate_config(ctx, state, path, tasks))

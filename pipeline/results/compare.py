@@ -26,7 +26,7 @@ from pipeline.results.index import (
     setting_label,
     setting_labels,
 )
-from pipeline.results.model import ResultsDoc
+from pipeline.results.model import ResultsDoc, not_comparable
 
 
 def resolve_results(ref: str, results_dir: Path) -> Path:
@@ -42,6 +42,9 @@ def resolve_results(ref: str, results_dir: Path) -> Path:
         return candidate
     known = sorted(path.stem for path in results_dir.glob("*.json"))
     hint = f"; known: {', '.join(known)}" if known else f"; {results_dir} has no results yet"
+    smoke = results_dir.parent.parent / "scratch" / "results" / candidate.name
+    if smoke.is_file():
+        hint += f"; a smoke run's is in {smoke.parent}: add --results-dir {smoke.parent}"
     raise UsageError(f"{ref}: no results file {candidate}{hint}")
 
 
@@ -99,3 +102,10 @@ def compare_renderables(entries: Sequence[Entry], prompt_filter: str = "") -> li
     prompts = list(dict.fromkeys(result.prompt for doc in docs for result in doc.results))
     needle = prompt_filter.lower()
     return [params_table(entries), *(prompt_table(entries, p, labels) for p in prompts if needle in p.lower())]
+
+
+def caveats(entries: Sequence[Entry]) -> list[str]:
+    """Each result not like for like with the first (another stand-in model or step count), said before the tables."""
+    first = entries[0]
+    return [caveat for entry in entries[1:]
+            if (caveat := not_comparable(first.name, first.doc.meta, entry.name, entry.doc.meta)) is not None]

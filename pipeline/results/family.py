@@ -13,7 +13,7 @@ from pathlib import Path
 from pipeline.core.naming import parse_config_name
 from pipeline.core.settings import results_path
 from pipeline.results.index import format_signal, overall_quality
-from pipeline.results.model import ResultsDoc, ResultsError, load_results
+from pipeline.results.model import ResultsDoc, ResultsError, load_results, not_comparable
 
 # (label, how a value reads); the loss is compared on its last logged value.
 COMPARED = (("final training loss", "loss_last"), ("empty", "empty_share"), ("never stopped", "never_stopped_share"),
@@ -33,6 +33,7 @@ class FamilyComparison:
     config: str
     previous: str
     rows: tuple[SignalRow, ...]
+    caveat: str | None = None  # why the two are not like for like (other stand-in models or step counts)
 
 
 def signals(doc: ResultsDoc) -> dict[str, float | None]:
@@ -81,4 +82,4 @@ def compare_with_previous(results_dir: Path, basename: str, doc: ResultsDoc) -> 
     before, after = signals(earlier_doc), signals(doc)
     return FamilyComparison(basename, earlier, tuple(
         SignalRow(label, shown(name, before[name]), shown(name, after[name]), change(name, before[name], after[name]))
-        for label, name in COMPARED))
+        for label, name in COMPARED), not_comparable(earlier, earlier_doc.meta, basename, doc.meta))

@@ -136,6 +136,7 @@ class Meta(_Open):
     hub_repo: str | None = None
     hub_revision: str | None = None
     adapter_source: str | None = None
+    adapter_sha256: str | None = None  # the adapter's files the completions came from (core/runs.py adapter_sha256)
     wandb_run: str | None = None
     seeds: list[int] = Field(default_factory=list)
     backend: str | None = None
@@ -155,6 +156,9 @@ class Meta(_Open):
     # text of the first sweep prompt as the model was shown it.
     prompt_format: str | None = None
     prompt_example: str | None = None
+    # What training really ran where the pipeline changed the written config (a smoke run's stand-in model, steps,
+    # optimizer, precision): the `config` block shows the config as written.
+    trained_with: dict[str, Scalar] | None = None
     # The sweep's batch size as it ended: the configured one, or what out-of-memory back-off left.
     eval_batch_size: int | None = None
     # The whole config as its author wrote it, flattened to dotted keys (`datasets[0].type.system_prompt`),
@@ -307,3 +311,29 @@ def dumps_results(doc: ResultsDoc) -> str:
     data = doc.model_dump(mode="json", exclude_unset=True)
     ordered = {key: data.pop(key) for key in ("config", "results", "meta", "evals") if key in data} | data
     return dumps_strict(ordered, indent=2, ensure_ascii=False) + "\n"
+
+
+# The keys that say how a run really trained, when the pipeline changed them (config/effective.py smoke overrides).
+TRAINED_KEYS = ("base_model", "max_steps", "optimizer", "bf16", "fp16", "load_in_8bit", "load_in_4bit", "adapter",
+                "micro_batch_size", "gradient_accumulation_steps")
+
+
+def trained_settings(written: Mapping[str, Any], effective: Mapping[str, Any]) -> dict[str, Scalar]:
+    """Pure: the TRAINED_KEYS whose effective value differs from the written one, as the effective value."""
+    return {key: effective.get(key) for key in TRAINED_KEYS
+            if key in effective and effective.get(key) != written.get(key)
+            and isinstance(effective.get(key), str | int | float | bool)}
+
+
+def not_comparable(name_a: str, a: Meta | None, name_b: str, b: Meta | None) -> str | None:
+    """Why two results' losses and completions are not like for like: trained on other models or step counts."""
+    def how(meta: Meta | None) -> tuple[object, object]:
+        trained = (meta.trained_with if meta else None) or {}
+        return trained.get("base_model", meta.base_model if meta else None), trained.get("max_steps")
+
+    (model_a, steps_a), (model_b, steps_b) = how(a), how(b)
+    if (model_a, steps_a) == (model_b, steps_b):
+        return None
+    def said(name: str, model: object, steps: object) -> str:
+        return f"{name} trained {f'{steps} steps' if steps else 'as written'} on {model}"
+    return f"not like for like: {said(name_a, model_a, steps_a)}, {said(name_b, model_b, steps_b)}"

@@ -139,12 +139,48 @@ def discard_incomplete_checkpoints(adapter_dir: Path) -> list[Path]:
     return broken
 
 
+# The keys of an effective config that name where a run is tracked, not what it trains.
+TRACKING_KEYS = ("wandb_mode", "wandb_name", "wandb_project", "wandb_entity")
+
+
+def recipe_of(config: dict[str, Any]) -> str:
+    """What trains the adapter besides the config's own hash: the effective config (paths, smoke overrides, steps)
+    without how it is tracked, and the files of a local base model (a smoke stand-in rebuilt differently)."""
+    import hashlib
+
+    from pipeline.train.tracking import GUARD_PLUGIN
+
+    trained = {key: value for key, value in config.items() if key not in TRACKING_KEYS}
+    trained["plugins"] = [p for p in config.get("plugins") or [] if p != GUARD_PLUGIN]
+    digest = hashlib.sha256(json.dumps(trained, sort_keys=True, default=str).encode())
+    folder = Path(str(config.get("base_model") or ""))
+    if folder.is_dir():
+        for name in sorted(p.name for p in folder.iterdir() if p.is_file()):
+            stat = (folder / name).stat()
+            small = (folder / name).read_bytes() if stat.st_size < 1 << 20 else str(stat.st_size).encode()
+            digest.update(name.encode() + b"\0" + small)
+    return digest.hexdigest()
+
+
+def retrain_reason(record: TrainRecord | None, config: dict[str, Any]) -> str | None:
+    """Why an adapter of this same config is trained again: what changed since (None: nothing was there)."""
+    if record is None:
+        return None
+    base = str(config.get("base_model"))
+    if record.trained_on and record.trained_on != base:
+        return f"retrained: the last adapter was trained on {record.trained_on}, this run trains on {base}"
+    steps = config.get("max_steps")
+    if record.max_steps != steps:
+        return f"retrained: the last adapter had {record.max_steps or 'no'} max_steps, this run {steps or 'none'}"
+    return "retrained: what trains it changed since the last adapter (the effective config or its model's files)"
+
+
 def write_effective_config(run: RunPaths, config: dict[str, Any], config_sha256: str, smoke: bool,
                            parent: AdapterRef | None) -> None:
-    """Another config hash, a smoke run where a real one was (or back), or another parent adapter means the old
-    checkpoints belong to another run: start from a clean run dir."""
+    """Another config hash, a smoke run where a real one was (or back), another parent adapter or another recipe
+    means the old checkpoints belong to another run: start from a clean run dir."""
     started = run.run_dir / "started.json"
-    identity = {"config_sha256": config_sha256, "smoke": smoke,
+    identity = {"config_sha256": config_sha256, "smoke": smoke, "recipe": recipe_of(config),
                 **({"parent": parent.model_dump()} if parent is not None else {})}
     if started.is_file() and json.loads(started.read_text()) != identity:
         shutil.rmtree(run.run_dir)
@@ -198,7 +234,8 @@ def loss_history(path: Path) -> list[tuple[int, float]]:
 
 
 def record_completion(run: RunPaths, config_sha256: str, smoke: bool, progress: Progress,
-                      seconds: float, parent: AdapterRef | None, launch: Launch) -> TrainRecord:
+                      seconds: float, parent: AdapterRef | None, launch: Launch,
+                      config: dict[str, Any]) -> TrainRecord:
     history = loss_history(run.losses)
     log_lines = run.log.read_text(encoding="utf-8", errors="replace").splitlines()
     # The log spans every attempt: a resumed attempt's sample for a step replaces the cut-off one's.
@@ -207,7 +244,9 @@ def record_completion(run: RunPaths, config_sha256: str, smoke: bool, progress: 
                          seconds=round(seconds, 1), steps=progress.step, losses=[loss for _, loss in history],
                          loss_steps=[step for step, _ in history], smoke=smoke, parent=parent,
                          samples=[samples[key] for key in sorted(samples)],
-                         packing_efficiency=packing_efficiency(log_lines), **_gpus_used(launch))
+                         packing_efficiency=packing_efficiency(log_lines), recipe=recipe_of(config),
+                         trained_on=str(config.get("base_model")), max_steps=config.get("max_steps"),
+                         **_gpus_used(launch))
     write_atomic(run.record, record.model_dump_json(indent=2))
     return record
 
@@ -228,6 +267,7 @@ class TrainResult:
     overrides: tuple[str, ...]
     run_dir: Path
     warnings: tuple[str, ...] = ()
+    retrained: str | None = None  # why an adapter of this same config was trained again
 
 
 def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode: WandbMode,
@@ -238,8 +278,11 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
 
     `overrides` (the keys the pipeline changed) head this attempt's part of the log.
     """
-    if (done := run.trained_from(config_sha256, smoke, parent)) is not None:
+    recipe = recipe_of(config)
+    if (done := run.trained_from(config_sha256, smoke, parent, recipe)) is not None:
         return TrainResult(done, True, tuple(overrides), run.run_dir)
+    previous = run.trained_from(config_sha256, smoke, parent)
+    why = retrain_reason(previous, config)
     write_effective_config(run, config, config_sha256, smoke, parent)
     with run.log.open("a", encoding="utf-8") as log:
         log.writelines(f"haha: override {line}\n" for line in overrides)
@@ -270,5 +313,6 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
             f"in {run.adapter_dir}: run the same command again to resume from the last one")
     if child.returncode != 0 or not run.adapter_complete():
         raise TrainingError(diagnose(run.log, child.returncode, config.get("sequence_len")))
-    record = record_completion(run, config_sha256, smoke, progress, time.monotonic() - started, parent, launch)
-    return TrainResult(record, False, tuple(overrides), run.run_dir)
+    record = record_completion(run, config_sha256, smoke, progress, time.monotonic() - started, parent, launch,
+                               config)
+    return TrainResult(record, False, tuple(overrides), run.run_dir, retrained=why)
