@@ -13,6 +13,7 @@ import pytest
 import yaml
 from repo_edits import errors_and_warnings, key_line, set_keys
 
+from pipeline.config.validation import validate
 from pipeline.core.runner_settings import RunnerClass, RunnerRule, RunnerSettings
 from pipeline.core.runs import RunCost
 from pipeline.core.settings import SettingsError, load_settings
@@ -193,8 +194,71 @@ def test_sharding_rules_axolotl_leaves_to_the_launch(haha_repo: Path) -> None:
 
 @pytest.mark.parametrize("value", [{"zero_optimization": 3}, {"zero_optimization": [1]}, {"zero_optimization": "x"}])
 def test_an_odd_inline_deepspeed_mapping_is_judged_not_crashed_on(haha_repo: Path, value: dict) -> None:
-    set_keys(haha_repo, deepspeed=value)
-    assert [key for _, key, severity, _ in errors_and_warnings(haha_repo) if severity == "error"] == []
+    path = set_keys(haha_repo, deepspeed=value)
+    assert (key_line(path, "deepspeed") + 1, "deepspeed.zero_optimization", "error") in [
+        (line, key, severity) for line, key, severity, _ in errors_and_warnings(haha_repo)]
+
+
+HOSTILE_DEEPSPEED = [
+    ({"zero_optimization": {"stage": 3, "offload_optimizer": {"device": "nvme", "nvme_path": "/home/runner/.ssh"}}},
+     {"deepspeed.zero_optimization.offload_optimizer.device": "must be one of 'cpu', 'none', got 'nvme'",
+      "deepspeed.zero_optimization.offload_optimizer.nvme_path": "refused: this key offloads to NVMe"}),
+    ({"zero_optimization": {"stage": 2}, "flops_profiler": {"enabled": True, "output_file": "/home/runner/.bashrc"}},
+     {"deepspeed.flops_profiler": "refused: this key writes its report to the file it names"}),
+    ({"zero_optimization": {"stage": 2}, "csv_monitor": {"enabled": True, "output_path": "/etc/cron.d/"}},
+     {"deepspeed.csv_monitor": "refused: this key writes CSV files to the path it names"}),
+    ({"zero_optimization": {"stage": 2}, "comet": {"enabled": True, "api_key": "x"}, "wandb": {"team": "attacker"}},
+     {"deepspeed.comet": "refused: this key sends metrics (and an API key) to Comet",
+      "deepspeed.wandb": "refused: this key sends metrics to the W&B team"}),
+    ({"zero_optimization": {"stage": 2}, "tensorboard": {"output_path": "/tmp/x"}, "made_up": 1},
+     {"deepspeed.tensorboard": "refused: this key writes event files", "deepspeed.made_up": "is not reviewed"}),
+    ({"bf16": {"enabled": "auto"}}, {"deepspeed.zero_optimization": "a DeepSpeed config names its ZeRO stage"}),
+]
+
+
+@pytest.mark.parametrize(("value", "refused"), HOSTILE_DEEPSPEED)
+def test_an_inline_deepspeed_config_is_checked_key_by_key_at_its_line(haha_repo: Path, value: dict,
+                                                                      refused: dict[str, str]) -> None:
+    path = set_keys(haha_repo, deepspeed=value)
+    text = path.read_text().splitlines()
+    found = {key: (line, message) for line, key, severity, message in errors_and_warnings(haha_repo)
+             if severity == "error" and key.startswith("deepspeed.")}
+    assert set(found) == set(refused)
+    for key, start in refused.items():
+        line, message = found[key]
+        assert message.startswith(start), message
+        at = text[line - 1] if line else ""  # the key's own line, or `deepspeed:` where the key is missing
+        assert key.rsplit(".", 1)[1] in at or at.startswith("deepspeed:"), (key, at)
+
+
+def test_a_repo_deepspeed_file_is_checked_at_its_own_lines_and_must_be_one(haha_repo: Path) -> None:
+    """Any JSON of the repo was accepted without a look inside, even the eval file."""
+    set_keys(haha_repo, deepspeed="train/eval/eval.json")
+    found = {(file, key) for file, key, _ in _file_errors(haha_repo) if file == "train/eval/eval.json"}
+    assert {("train/eval/eval.json", "prompts"), ("train/eval/eval.json", "zero_optimization")} <= found
+    (haha_repo / "train" / "ds.json").write_text(json.dumps({
+        "zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}},
+        "bf16": {"enabled": "auto"}, "train_micro_batch_size_per_gpu": "auto", "gradient_clipping": 1.0}, indent=1))
+    set_keys(haha_repo, deepspeed="train/ds.json")
+    assert [p for p in _file_errors(haha_repo) if p[0] == "train/ds.json"] == []
+    (haha_repo / "train" / "ds.json").write_text('{\n "zero_optimization": {"stage": 2},\n "flops_profiler": {}\n}')
+    assert ("train/ds.json", "flops_profiler", 3) in [(f, k, line) for f, k, line in _file_errors(haha_repo)]
+
+
+def _file_errors(repo: Path) -> list[tuple[str, str, int | None]]:
+    report = validate([str(repo / "train" / "config")], load_settings(repo), check_eval_file=False,
+                      count_lengths=False)
+    return [(p.file, p.key, p.line) for p in report.problems if p.severity == "error"]
+
+
+def test_fsdp_config_takes_plain_values_of_named_options(haha_repo: Path) -> None:
+    path = set_keys(haha_repo, fsdp_config={"fsdp_version": 2, "offload_params": True,
+                                            "fsdp_transformer_layer_cls_to_wrap": "LlamaDecoderLayer",
+                                            "state_dict_checkpoint_path": "/home/runner/x", "mixed": {"a": 1}})
+    found = {key: message for _, key, severity, message in errors_and_warnings(haha_repo)
+             if severity == "error" and key.startswith("fsdp_config.")}
+    assert set(found) == {"fsdp_config.state_dict_checkpoint_path", "fsdp_config.mixed"}
+    assert key_line(path, "fsdp_config") > 0
 
 
 def test_zero3_is_read_from_a_repo_file_too(haha_repo: Path) -> None:

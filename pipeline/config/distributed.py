@@ -4,7 +4,9 @@ Axolotl's schema (replayed by config/schema.py) already refuses much, FSDP1-only
 FSDP2, say. These are the rules it leaves to the launch, where they would cost a GPU job to learn:
 
 - `deepspeed:` names one of the ZeRO configs Axolotl ships (`deepspeed_configs/<name>.json`, which the GPU job
-  fetches with `axolotl fetch deepspeed_configs`) or a JSON file inside the repo;
+  fetches with `axolotl fetch deepspeed_configs`) or a JSON file inside the repo, or is the config inline; an
+  inline or repo config is checked key by key against what haha runs (config/sharding_policy.py), as is
+  `fsdp_config`, each problem at its own line;
 - DeepSpeed and FSDP are two ways to shard one run: a config picks one;
 - ZeRO-3 partitions every parameter across GPUs, which bitsandbytes' 8-bit weights cannot be;
 - sharding on a one-GPU runner shards nothing: the config's runner class should have several GPUs;
@@ -17,10 +19,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.loading import LoadedConfig
+from pipeline.config.loading import LoadedConfig, line_of
+from pipeline.config.sharding_policy import deepspeed_config_problems, fsdp_config_problems
 from pipeline.core.naming import basename_of
 from pipeline.core.problems import Problem
 from pipeline.core.settings import Settings
+from pipeline.core.strict_json import StrictJsonError, loads_strict
+from pipeline.evaluate.spec import key_lines
 from pipeline.plan.runners import KEY as RUNNER_KEY
 from pipeline.plan.runners import runner_for, runner_key_problem
 
@@ -40,8 +45,8 @@ def repo_json(value: str, root: Path) -> tuple[Path | None, Any, str | None]:
             or not candidate.is_file():
         return None, None, None
     try:
-        return candidate, json.loads(candidate.read_text(encoding="utf-8")), None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return candidate, loads_strict(candidate.read_text(encoding="utf-8")), None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError, StrictJsonError) as exc:
         return candidate, None, str(exc)
 
 
@@ -84,6 +89,28 @@ def zero_stage(value: Any, root: Path) -> int | None:
     return next((stage for stage in (3, 2, 1) if name.startswith(f"zero{stage}")), None)
 
 
+def sharding_config_problems(config: LoadedConfig, settings: Settings, display: str) -> list[Problem]:
+    """The DeepSpeed config (inline, or a JSON file of the repo, at that file's lines) and `fsdp_config`, key by
+    key; Axolotl's own shipped configs are its, fetched at run time, and not read here."""
+    data = config.data
+    deepspeed = data.get("deepspeed")
+    found: list[Problem] = []
+    if isinstance(deepspeed, dict):
+        found += [Problem(display, config.line_of(key), key, message)
+                  for key, message in deepspeed_config_problems(deepspeed, "deepspeed")]
+    elif isinstance(deepspeed, str):
+        path, contents, unreadable = repo_json(deepspeed, settings.root)
+        if path is not None and unreadable is None:
+            shown = str(path.relative_to(settings.root.resolve()))
+            lines = key_lines(path.read_text(encoding="utf-8"))
+            found += [Problem(shown, line_of(lines, key), key, f"{message} (the DeepSpeed config of {display})")
+                      for key, message in deepspeed_config_problems(contents)]
+    if "fsdp_config" in data and data["fsdp_config"] is not None:
+        found += [Problem(display, config.line_of(key), key, message)
+                  for key, message in fsdp_config_problems(data["fsdp_config"])]
+    return found
+
+
 def distributed_problems(config: LoadedConfig, settings: Settings, display: str) -> list[Problem]:
     data = config.data
 
@@ -97,6 +124,7 @@ def distributed_problems(config: LoadedConfig, settings: Settings, display: str)
     sharded_by_fsdp = bool(data.get("fsdp") or data.get("fsdp_config"))
     if deepspeed is not None and (why := deepspeed_problem(deepspeed, settings)) is not None:
         problems.append(problem("deepspeed", why))
+    problems += sharding_config_problems(config, settings, display)
     if deepspeed is not None and sharded_by_fsdp:
         problems.append(problem("deepspeed", "DeepSpeed and FSDP both shard the run: keep one (deepspeed, or "
                                              "fsdp/fsdp_config)"))
