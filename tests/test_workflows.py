@@ -254,3 +254,36 @@ def test_a_pull_request_that_touches_train_results_fails(tmp_path: Path) -> None
         ran = _run_step(script, tmp_path, {"BASE_SHA": base, "HEAD_SHA": git("rev-parse", "HEAD")})
         assert ran.returncode == 1, change
         assert "Only the commit job writes results" in ran.stdout and "train/results/jokes-00" in ran.stdout
+
+
+def test_cut_off_work_is_kept_between_runs_of_the_gpu_job() -> None:
+    """An eval stopped at eval_timeout_s, or a training at train_timeout_s, started from zero on every run: its
+    progress never left the runner."""
+    import fnmatch
+
+    from pipeline.evaluate.resume import sidecar_path
+
+    named = {step.get("name"): step for _, step in steps(load("train.yml"))}
+    restore, save = named["Restore a cut-off run's progress"], named["Keep a cut-off run's progress for the next run"]
+    assert restore["uses"].startswith("actions/cache/restore@") and save["uses"].startswith("actions/cache/save@")
+    assert restore["with"]["path"] == save["with"]["path"] and restore["with"]["key"] == save["with"]["key"]
+    assert restore["with"]["restore-keys"] == "progress-${{ matrix.config }}-"
+    order = list(named)
+    assert order.index(restore["name"]) < order.index("Train, publish, evaluate") < order.index(save["name"])
+    paths = [line.strip().replace("${{ matrix.config }}", "jokes-001") for line in restore["with"]["path"].splitlines()]
+    assert "workspace/runs/jokes-001" in paths
+    results = Path("train/results/jokes-001.json")
+    for task in ("sweep", "best-of-4", "matching"):
+        assert any(fnmatch.fnmatch(str(sidecar_path(results, task)), pattern) for pattern in paths)
+    assert not any(fnmatch.fnmatch(str(sidecar_path(Path("train/results/jokes-0010.json"))), p) for p in paths)
+
+
+def test_the_time_limits_leave_the_gpu_job_time_to_keep_what_a_stopped_run_made() -> None:
+    """train_timeout_s was the job's own 24 h: a training that ran that long was killed with the job, uploading
+    nothing, and repeated forever."""
+    from pipeline.core.settings import Settings
+
+    gpu_jobs = [job for job in load("train.yml")["jobs"].values() if "matrix" in job.get("strategy", {})]
+    assert gpu_jobs
+    for job in gpu_jobs:  # one per wave, each the same steps
+        assert Settings.train_timeout_s + Settings.eval_timeout_s <= job["timeout-minutes"] * 60 - 3600

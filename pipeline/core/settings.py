@@ -49,9 +49,11 @@ class Settings:
     allowed_chat_templates: tuple[str, ...] = ()
     # folders outside the repo that configs may name as a local base model (e.g. a GPU box's model store)
     model_dirs: tuple[str, ...] = ()
-    # wall-clock limits: a training run is stopped with its workers, an eval sweep after its batch in flight
-    train_timeout_s: float = 24 * 3600
-    eval_timeout_s: float = 12 * 3600
+    # wall-clock limits: a training run is stopped with its workers, an eval sweep after its batch in flight. Together
+    # they stay under the GPU job's 24 h (train.yml timeout-minutes), leaving time to set up, to
+    # upload what a stopped run keeps (its checkpoints, the eval's progress) and to hand on its results.
+    train_timeout_s: float = 18 * 3600
+    eval_timeout_s: float = 4 * 3600
     # the reward config whose published adapter scores every config's sweep completions (haha judge, haha rank)
     judge: str | None = None
     # which self-hosted runners each config trains on, and with how many GPUs (haha plan, haha train)
