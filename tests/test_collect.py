@@ -59,7 +59,8 @@ def test_two_different_copies_of_one_config_are_refused_before_anything_is_copie
 
 
 @pytest.mark.parametrize(("files", "why"), [
-    ({"README.md": "x"}, "README.md is not this job's results (jokes-003.json or base/<name>.json)"),
+    ({"README.md": "x"},
+     "README.md is not this job's results (jokes-003.json, jokes-003.failed.json or base/<name>.json)"),
     ({"notes/jokes-003.json": "x"}, "notes/jokes-003.json is not this job's results"),
     ({"not a config.json": "x"}, "not a config.json is not this job's results"),
     ({"base/x/y.json": "x"}, "base/x/y.json is not this job's results"),

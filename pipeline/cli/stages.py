@@ -131,6 +131,10 @@ def run(
         say("nothing to run: every config has results for its current hash")
         raise typer.Exit(0)
     outcomes = run_configs(ctx, paths, PIPELINE)
+    from pipeline.results.failures import note_outcomes
+
+    ran = zip(paths, outcomes, strict=False)  # a signal ends the run early: fewer outcomes than paths
+    note_outcomes(ctx.results_dir, [(path, outcome.error or None) for path, outcome in ran if not outcome.interrupted])
     if not any(outcome.interrupted for outcome in outcomes):
         from pipeline.cli.judging import run_judge
 

@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.config.lineage import Needs, needs_first, parent_needed, parent_path, read_parent_key
-from pipeline.config.loading import ConfigLoadError, load_config
+from pipeline.config.loading import ConfigLoadError, config_sha256, load_config
 from pipeline.core.naming import basename_of, sort_key
 from pipeline.core.runs import AdapterRef
 from pipeline.core.settings import results_path
 from pipeline.gitops.git import git, git_output
+from pipeline.results.failures import read_failure
 from pipeline.results.model import (
     CONFIG_KEYS,
     ConfigBlock,
@@ -135,7 +136,11 @@ def verdict_for(config_path: Path, results_dir: Path) -> Verdict:
 
 
 def _judged(config_path: Path, results_dir: Path) -> tuple[Verdict, Meta | None]:
-    """The verdict, and the results' `meta` when they were read (what a child's verdict compares with)."""
+    """The verdict, and the results' `meta` when they were read (what a child's verdict compares with). A config
+    that failed GIVE_UP_AFTER runs in a row as it is now is not pending: only a dispatch naming it runs it."""
+    failure = read_failure(results_dir, basename_of(config_path))
+    if failure is not None and config_path.is_file() and failure.gives_up(config_sha256(config_path)):
+        return Verdict(None, f"{failure.describe()}; not retried: change it, or run it by dispatch"), None
     path = results_path(results_dir, basename_of(config_path))
     if not path.exists():
         return Verdict(NO_RESULTS), None

@@ -4,7 +4,8 @@ Each job uploads, as the artifact `results-<config>`, the files under train/resu
 changed: its config's results file and any base-model reference it made (`base/`). Gathering them is a copy,
 with rules, because an upload is only as trustworthy as the job that made it:
 
-- an upload holds `<its config>.json` (whose `config.name` is that config) and `base/<name>.json`, at most
+- an upload holds `<its config>.json` (whose `config.name` is that config), its failure record
+  `<its config>.failed.json` (results/failures.py), and `base/<name>.json`, at most
   MAX_FILES_PER_UPLOAD files, each strict JSON readable as results; anything else leaves the whole upload out,
   named (only its job's configs are lost);
 - a config's results file comes from one job only: two different copies mean the plan ran a config twice,
@@ -23,6 +24,7 @@ from pipeline.core.errors import HahaError
 from pipeline.core.files import write_atomic
 from pipeline.core.naming import is_basename
 from pipeline.evaluate.resume import SIDECAR_SUFFIX
+from pipeline.results.failures import FAILED_SUFFIX, clear_failure, failure_path, parse_failure
 from pipeline.results.model import ResultsError, load_results
 
 BASE_DIR = "base"
@@ -69,10 +71,17 @@ def upload_problem(artifact: Path) -> str | None:
             return f"{relative} is a link"
         if path.name.endswith(SIDECAR_SUFFIX):
             continue
+        if relative == failure_path(Path(), config):
+            try:
+                parse_failure(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                return f"{relative} is not a readable failure record: {exc}"
+            continue
         own = relative == Path(f"{config}.json")
         base_ref = len(relative.parts) == 2 and relative.parts[0] == BASE_DIR and relative.suffix == ".json"
         if not (own or base_ref):
-            return f"{relative} is not this job's results ({config}.json or {BASE_DIR}/<name>.json)"
+            return (f"{relative} is not this job's results ({config}.json, {config}{FAILED_SUFFIX} or "
+                    f"{BASE_DIR}/<name>.json)")
         if path.stat().st_size > MAX_FILE_BYTES:
             return f"{relative} is over {MAX_FILE_BYTES // 2**20} MB"
         try:
@@ -117,4 +126,7 @@ def collect_results(artifacts: list[Path], results_dir: Path) -> Collected:
         (results_dir / relative).parent.mkdir(parents=True, exist_ok=True)
         write_atomic(results_dir / relative, source.read_text(encoding="utf-8"))
         collected.copied.append(str(relative))
+        own = len(relative.parts) == 1 and not relative.name.endswith(FAILED_SUFFIX)
+        if own and failure_path(Path(), relative.stem) not in chosen:
+            clear_failure(results_dir, relative.stem)  # its job kept no failure record: the config ran through
     return collected

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.naming import is_hub_id, sort_key
+from pipeline.results.failures import FAILED_SUFFIX, FailureRecord, read_failure
 from pipeline.results.model import (
     CONFIG_KEYS,
     Diversity,
@@ -92,6 +93,7 @@ class Broken:
 class Scan:
     entries: list[Entry]  # by family, then number
     broken: list[Broken]
+    failures: dict[str, FailureRecord] = field(default_factory=dict)  # by basename: configs whose runs failed
 
 
 @dataclass(frozen=True)
@@ -312,8 +314,10 @@ def read_entry(path: Path, sources: Sources = Sources(), reference: bool = False
 
 
 def results_files(results_dir: Path) -> tuple[list[Path], list[Path]]:
-    """The configs' results files and the base-model references (`base/`, `haha evaluate --base`) beside them."""
-    return sorted(results_dir.glob("*.json")), sorted(results_dir.glob(f"{BASE}/*.json"))
+    """The configs' results files and the base-model references (`base/`, `haha evaluate --base`) beside them;
+    failure records (`<basename>.failed.json`) are not results."""
+    configs = [path for path in results_dir.glob("*.json") if not path.name.endswith(FAILED_SUFFIX)]
+    return sorted(configs), sorted(results_dir.glob(f"{BASE}/*.json"))
 
 
 def scan_results(results_dir: Path, sources: Sources = Sources()) -> Scan:
@@ -323,4 +327,6 @@ def scan_results(results_dir: Path, sources: Sources = Sources()) -> Scan:
     references = [read_entry(path, sources, reference=True) for path in base_references]
     entries = in_config_order([item for item in read if isinstance(item, Entry)])
     entries += [item for item in references if isinstance(item, Entry)]
-    return Scan(entries, [item for item in read + references if isinstance(item, Broken)])
+    failures = {path.name.removesuffix(FAILED_SUFFIX): record for path in sorted(results_dir.glob(f"*{FAILED_SUFFIX}"))
+                if (record := read_failure(results_dir, path.name.removesuffix(FAILED_SUFFIX))) is not None}
+    return Scan(entries, [item for item in read + references if isinstance(item, Broken)], failures)

@@ -45,6 +45,7 @@ def index_payload(scan: Scan) -> dict[str, Any]:
                                     judged.scores.get(entry.name) if judged else None)
                     for i, entry in enumerate(scan.entries)],
         "broken": [str(broken) for broken in scan.broken],
+        "failed": [f"{name}: {record.describe()}" for name, record in sorted(scan.failures.items())],
     }
 
 

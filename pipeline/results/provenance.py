@@ -15,6 +15,8 @@ from pathlib import Path
 from pipeline.core.naming import hub_repo_id, is_basename, is_commit_id
 from pipeline.core.problems import Problem
 from pipeline.core.runs import AdapterRef
+from pipeline.results.failures import FAILED_SUFFIX, parse_failure
+from pipeline.results.index import results_files
 from pipeline.results.model import Meta, ResultsDoc, ResultsError, load_results
 
 # A local hub names a push by the sha256 of its files (publish/hub.py content_hash).
@@ -75,7 +77,16 @@ def results_problems(results_dir: Path, hub_org: str, display: str) -> list[Prob
     """Every config's results file checked (`haha validate`); `display` names the folder in problems.
     Unreadable files are the index's to report; a file named for no config basename is refused here."""
     problems = []
-    for path in sorted(results_dir.glob("*.json")):
+    for path in sorted(results_dir.glob(f"*{FAILED_SUFFIX}")):
+        name = path.name.removesuffix(FAILED_SUFFIX)
+        try:
+            parse_failure(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            problems.append(Problem(f"{display}/{path.name}", None, "failure record", str(exc)))
+        if not is_basename(name):
+            problems.append(Problem(f"{display}/{path.name}", None, "filename",
+                                    f"a failure record is named <config basename>{FAILED_SUFFIX}"))
+    for path in results_files(results_dir)[0]:
         shown = f"{display}/{path.name}"
         if not is_basename(path.stem):
             problems.append(Problem(shown, None, "filename", "a results file is named <config basename>.json"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline.core.markdown import cell, code, link
+from pipeline.results.failures import GIVE_UP_AFTER
 from pipeline.results.index import (
     DatedBy,
     Entry,
@@ -89,6 +90,11 @@ def render_readme(scan: Scan) -> str:
             lines.append("† no finish time recorded (older format): the time of the results file's last commit.")
     else:
         lines.append("No results yet: `haha run` writes one file per config here.")
+    if scan.failures:
+        lines += ["", "## Failing configs", "",
+                  f"CI stops retrying a config after {GIVE_UP_AFTER} failed runs in a row of the same config; change "
+                  "it, or run it again by dispatching the training workflow with the config named.", ""]
+        lines += [f"- {code(name)}: {cell(record.describe())}" for name, record in sorted(scan.failures.items())]
     if scan.broken:
         lines += ["", "## Unreadable results files", ""]
         lines += [f"- {code(broken.file)}: {cell(broken.reason)}" for broken in scan.broken]
