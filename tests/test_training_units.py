@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,7 @@ def test_a_smoke_run_never_goes_online_whatever_the_environment_holds(monkeypatc
 
 
 def test_incomplete_checkpoints_are_discarded_before_resuming(tmp_path: Path) -> None:
-    from pipeline.train.axolotl import discard_incomplete_checkpoints
+    from pipeline.train.axolotl import discard_unresumable_checkpoints
 
     complete, cut_off, torn = (tmp_path / f"checkpoint-{n}" for n in (5, 10, 15))
     for checkpoint in (complete, cut_off, torn):
@@ -66,5 +67,25 @@ def test_incomplete_checkpoints_are_discarded_before_resuming(tmp_path: Path) ->
         (checkpoint / "adapter_model.safetensors").write_bytes(b"weights")
     (complete / "trainer_state.json").write_text('{"global_step": 5}')
     (torn / "trainer_state.json").write_text('{"global_st')
-    assert sorted(p.name for p in discard_incomplete_checkpoints(tmp_path)) == ["checkpoint-10", "checkpoint-15"]
+    assert sorted(p.name for p in discard_unresumable_checkpoints(tmp_path)) == ["checkpoint-10", "checkpoint-15"]
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-5"]
+
+
+def test_a_checkpoint_of_a_finished_training_is_never_resumed_from(tmp_path: Path) -> None:
+    """A 4-step run whose final save failed (a full disk) re-ran from checkpoint-4 and trained a fifth step:
+    Transformers checks for the end only after a step. It resumes from the one before and records 4 losses."""
+    from pipeline.core.runs import RunPaths
+    from pipeline.train.axolotl import Launch, discard_unresumable_checkpoints, record_completion, resume_step
+
+    run = RunPaths(tmp_path / "runs", "jokes-001")
+    for step in (3, 4):
+        checkpoint = run.adapter_dir / f"checkpoint-{step}"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": step, "max_steps": 4}))
+    assert [p.name for p in discard_unresumable_checkpoints(run.adapter_dir)] == ["checkpoint-4"]
+    assert resume_step(run.adapter_dir) == 3
+    run.log.write_text("")
+    run.losses.write_text("".join(json.dumps({"step": step, "loss": 1.0 / step}) + "\n" for step in (1, 2, 3, 4, 5, 4)))
+    progress = Progress(step=4, total=4)
+    record = record_completion(run, "a" * 64, True, progress, 1.0, None, Launch(), {"max_steps": 4})
+    assert record.loss_steps == [1, 2, 3, 4] and record.losses == [1.0, 0.5, 1.0 / 3, 0.25]

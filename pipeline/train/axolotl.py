@@ -131,12 +131,26 @@ def checkpoint_complete(checkpoint: Path) -> bool:
     return True
 
 
-def discard_incomplete_checkpoints(adapter_dir: Path) -> list[Path]:
-    """Remove checkpoints a kill cut off mid-save: Axolotl's auto-resume would pick the newest and crash on it."""
-    broken = [c for c in adapter_dir.glob("checkpoint-*") if c.is_dir() and not checkpoint_complete(c)]
-    for checkpoint in broken:
+def checkpoint_finished(checkpoint: Path) -> bool:
+    """Whether a checkpoint was saved at the training's last step. Transformers resuming from one checks for the
+    end only after a step, so it trains one step past max_steps (a run whose final save failed, a full disk say,
+    did 5 steps of 4 on its re-run)."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        return 0 < int(state["max_steps"]) <= int(state["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def discard_unresumable_checkpoints(adapter_dir: Path) -> list[Path]:
+    """Remove the checkpoints Axolotl's auto-resume (which takes the newest) must not start from: one a kill cut off
+    mid-save, which it would crash on, and one of a finished training, from which it would train a step too many.
+    The run resumes from the one before, or starts again."""
+    unresumable = [c for c in adapter_dir.glob("checkpoint-*")
+                   if c.is_dir() and (not checkpoint_complete(c) or checkpoint_finished(c))]
+    for checkpoint in unresumable:
         shutil.rmtree(checkpoint)
-    return broken
+    return unresumable
 
 
 # The keys of an effective config that name where a run is tracked, not what it trains.
@@ -236,7 +250,8 @@ def loss_history(path: Path) -> list[tuple[int, float]]:
 def record_completion(run: RunPaths, config_sha256: str, smoke: bool, progress: Progress,
                       seconds: float, parent: AdapterRef | None, launch: Launch,
                       config: dict[str, Any]) -> TrainRecord:
-    history = loss_history(run.losses)
+    # Steps past the training's end can only come from an attempt that overran it: each step's loss once, in range.
+    history = [(step, loss) for step, loss in loss_history(run.losses) if not progress.total or step <= progress.total]
     log_lines = run.log.read_text(encoding="utf-8", errors="replace").splitlines()
     # The log spans every attempt: a resumed attempt's sample for a step replaces the cut-off one's.
     samples = {(sample.step, sample.index): sample for sample in training_samples(log_lines)}
@@ -287,8 +302,9 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
     with run.log.open("a", encoding="utf-8") as log:
         log.writelines(f"haha: override {line}\n" for line in overrides)
         log.write(f"haha: launch axolotl train {' '.join(launch.args())}\n")
-        for checkpoint in discard_incomplete_checkpoints(run.adapter_dir):
-            log.write(f"haha: discarded {checkpoint.name}, cut off while saving; resuming from the one before\n")
+        for checkpoint in discard_unresumable_checkpoints(run.adapter_dir):
+            log.write(f"haha: discarded {checkpoint.name}, cut off while saving or saved at the last step; resuming "
+                      "from the one before\n")
     progress = Progress()
     start = resume_step(run.adapter_dir)
 
