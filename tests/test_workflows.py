@@ -141,7 +141,7 @@ def test_train_workflow_plans_then_fans_out_then_commits_once() -> None:
     workflow = load("train.yml")
     jobs = workflow["jobs"]
     assert workflow["concurrency"]["cancel-in-progress"] is False
-    assert set(jobs) == {"plan", *WAVES, "commit-results"}
+    assert set(jobs) == {"plan", *WAVES, "rescore", "commit-results"}
     plan = jobs["plan"]
     assert runner_labels(plan["runs-on"]) == {"ubuntu-latest"}  # GitHub-hosted: no GPU, no secrets
     assert "haha plan --github-output" in " ".join(step.get("run", "") for step in plan["steps"])
@@ -163,7 +163,7 @@ def test_train_workflow_plans_then_fans_out_then_commits_once() -> None:
             "actions/upload-artifact@")]
         assert uploads == ["results-${{ matrix.config }}", "logs-${{ matrix.config }}"]
     commit = jobs["commit-results"]
-    assert commit["needs"] == ["plan", *WAVES]
+    assert commit["needs"] == ["plan", *WAVES, "rescore"]
     assert commit["if"].startswith("${{ !cancelled()")
     runs = "\n".join(step.get("run", "") for step in commit["steps"])
     assert runs.count("haha commit-results") == 1 and "--collect" in runs and "haha results" not in runs
@@ -287,3 +287,20 @@ def test_the_time_limits_leave_the_gpu_job_time_to_keep_what_a_stopped_run_made(
     assert gpu_jobs
     for job in gpu_jobs:  # one per wave, each the same steps
         assert Settings.train_timeout_s + Settings.eval_timeout_s <= job["timeout-minutes"] * 60 - 3600
+
+
+def test_a_retrained_judge_rescores_every_results_file_after_the_waves() -> None:
+    """A retrained judge scored only the configs of its own run's later jobs; the rest stayed on its old revision."""
+    jobs = load("train.yml")["jobs"]
+    rescore = jobs["rescore"]
+    assert rescore["needs"] == ["plan", *WAVES] and "needs.plan.outputs.rescore != ''" in rescore["if"]
+    assert rescore["runs-on"] == "${{ fromJSON(needs.plan.outputs.rescore).runs_on }}"
+    runs = [step.get("run", "") for step in rescore["steps"]]
+    assert ".venv/bin/haha judge --hub hf" in runs
+    [secret_step] = [step for step in rescore["steps"] if "secrets." in str(step)]
+    assert list(secret_step["env"]) == ["HF_TOKEN"] and secret_step["run"] == ".venv/bin/haha judge --hub hf"
+    [upload] = [step for step in rescore["steps"] if step.get("uses", "").startswith("actions/upload-artifact@")]
+    assert upload["with"]["name"] == "rescored"
+    commit_runs = "\n".join(step.get("run", "") for step in jobs["commit-results"]["steps"])
+    assert "--rescored rescored" in commit_runs
+    assert jobs["plan"]["outputs"]["rescore"] == "${{ steps.plan.outputs.rescore }}"

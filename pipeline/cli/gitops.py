@@ -84,13 +84,17 @@ def commit_results(
         "--collect", metavar="DIR",
         help="First gather the results files a matrix job uploaded (one DIR per job; repeat the option) into "
              "train/results and rebuild the index once.")] = None,
+    rescored: Annotated[Path | None, typer.Option(
+        "--rescored", metavar="DIR",
+        help="Then take the judge's new scores from the rescoring job's upload: only the judge block of results "
+             "files already in train/results may change.")] = None,
 ) -> None:
     """Commit train/results (nothing else) and push it, rebasing and retrying when the branch moved; never forces."""
     from pipeline.gitops.commit import commit_results as commit_and_push
 
     settings = load_settings()
-    if collect:
-        _collect(collect, settings.results_dir)
+    if collect or rescored:
+        _collect(collect or [], settings.results_dir, rescored)
     outcome = commit_and_push(settings.root, _shown(settings.results_dir, settings.root), message, remote, branch,
                               attempts)
     if not outcome.committed:
@@ -100,13 +104,18 @@ def commit_results(
                   f"{outcome.attempts} attempt{'s' if outcome.attempts > 1 else ''})", markup=False)
 
 
-def _collect(artifacts: list[Path], results_dir: Path) -> None:
-    from pipeline.gitops.collect import collect_results
+def _collect(artifacts: list[Path], results_dir: Path, rescored: Path | None) -> None:
+    from pipeline.gitops.collect import apply_rescored, collect_results
     from pipeline.results.rebuild import write_index
 
-    if missing := [str(path) for path in artifacts if not path.is_dir()]:
-        raise UsageError(f"--collect: no such folder: {', '.join(missing)}")
+    if missing := [str(path) for path in [*artifacts, *([rescored] if rescored else [])] if not path.is_dir()]:
+        raise UsageError(f"--collect/--rescored: no such folder: {', '.join(missing)}")
     collected = collect_results(artifacts, results_dir)
+    if rescored is not None:
+        scored, refused = apply_rescored(rescored, results_dir)
+        for why in refused:
+            errors.print(f"left out the judge's scores for {why}", style="yellow", markup=False)
+        console.print(f"the judge rescored {len(scored)} results files", markup=False)
     for why in collected.refused:
         errors.print(f"left out the upload {why}; its configs stay pending", style="yellow", markup=False)
     for path in collected.kept_committed:

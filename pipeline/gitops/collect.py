@@ -12,7 +12,9 @@ with rules, because an upload is only as trustworthy as the job that made it:
   which stops everything before anything is copied;
 - base-model references are made once per base model, eval spec and prompt format, so two jobs on the same
   base model may both make one: the first kept wins and the others are reported. A reference already
-  committed is never replaced: a changed copy is reported and left out.
+  committed is never replaced: a changed copy is reported and left out;
+- the rescoring job's upload (`--rescored`, after a retrained judge) changes only the `judge` block of results
+  files that are already here: any other difference leaves that file out, named.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from pipeline.core.files import write_atomic
 from pipeline.core.naming import is_basename
 from pipeline.evaluate.resume import SIDECAR_SUFFIX
 from pipeline.results.failures import FAILED_SUFFIX, clear_failure, failure_path, parse_failure
-from pipeline.results.model import ResultsError, load_results
+from pipeline.results.index import results_files
+from pipeline.results.model import ResultsError, dumps_results, load_results
 
 BASE_DIR = "base"
 # The artifact name train.yml gives a job's upload: `results-<config>`.
@@ -91,6 +94,34 @@ def upload_problem(artifact: Path) -> str | None:
         if own and doc.config.name != config:
             return f"{relative} holds the results of {doc.config.name!r}, not {config!r}"
     return None
+
+
+def apply_rescored(upload: Path, results_dir: Path) -> tuple[list[str], list[str]]:
+    """The judge's new scores from the rescoring job, written into the results files they score; (rescored,
+    refused with why). Only the `judge` block may differ from the file here, so the job that holds a GPU and a
+    token can change nothing else."""
+    rescored: list[str] = []
+    refused: list[str] = []
+    configs, references = results_files(upload)
+    for path in [*configs, *references]:
+        relative = path.relative_to(upload)
+        target = results_dir / relative
+        if path.is_symlink() or not target.is_file():
+            refused.append(f"{relative}: no such results file here to rescore")
+            continue
+        try:
+            scored, here = load_results(path, display=str(relative)), load_results(target, display=str(relative))
+        except ResultsError as exc:
+            refused.append(f"{relative}: {exc}")
+            continue
+        updated = dumps_results(here.model_copy(update={"judge": scored.judge}))
+        if scored.judge is None or updated != dumps_results(scored):
+            refused.append(f"{relative}: differs in more than its judge scores")
+            continue
+        if updated != target.read_text(encoding="utf-8"):
+            write_atomic(target, updated)
+            rescored.append(str(relative))
+    return rescored, refused
 
 
 def uploaded_files(artifact: Path) -> list[Path]:

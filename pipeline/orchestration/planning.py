@@ -16,8 +16,10 @@ from pipeline.core.naming import basename_of, discover, is_basename
 from pipeline.core.settings import Settings
 from pipeline.gitops.changes import Pending, pending
 from pipeline.orchestration.needs import needs_of
-from pipeline.plan.matrix import Deferred, Plan, make_plan
+from pipeline.plan.matrix import Deferred, Plan, Rescore, make_plan
 from pipeline.plan.runners import Assignment, runner_for
+from pipeline.results.index import results_files
+from pipeline.results.model import ResultsError, load_results
 
 
 def in_config_dir(path: Path, settings: Settings) -> Path | None:
@@ -69,4 +71,47 @@ def plan_pending(settings: Settings, forced: Sequence[Path] = ()) -> Plan:
                 for item in misnamed]
     left_out += [Deferred(config=path.name, why=f"fits no GPU it is planned onto: {why}") for path, why in
                  too_big.items()]
-    return made.model_copy(update={"deferred": [*made.deferred, *left_out]})
+    return made.model_copy(update={"deferred": [*made.deferred, *left_out],
+                                   "rescore": rescore_job(settings, [entry.config for entry in made.entries])})
+
+
+def stale_scores(settings: Settings, revision: str) -> list[str]:
+    """The results files (configs' and base references') with completions that the judge at `revision` has not
+    scored: never scored, or scored by another revision."""
+    configs, references = results_files(settings.results_dir)
+    stale = []
+    for path in [*configs, *references]:
+        try:
+            doc = load_results(path)
+        except ResultsError:
+            continue  # the index lists it as unreadable; no judge can score it
+        if doc.results and (doc.judge is None or doc.judge.judge.revision != revision):
+            stale.append(path.stem if path in configs else f"{path.parent.name}/{path.stem}")
+    return stale
+
+
+def rescore_job(settings: Settings, planned: Sequence[str]) -> Rescore | None:
+    """The rescoring job this run needs, or None: when the judge trains in this run (its new revision scores
+    nothing but its own wave's later configs otherwise), or when results files carry another revision's scores
+    (a rescoring that failed). A judge with no results of its own has nothing to score with yet."""
+    judge = settings.judge
+    if not judge:
+        return None
+    if judge in planned:
+        why = f"the judge {judge} trains in this run: its new revision scores every results file"
+    else:
+        try:
+            meta = load_results(settings.results_file(judge)).meta
+        except ResultsError:
+            return None
+        if meta is None or not meta.hub_revision:
+            return None
+        if not (stale := stale_scores(settings, meta.hub_revision)):
+            return None
+        shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+        why = f"{shown} not scored by the judge {judge} at its current revision {meta.hub_revision[:12]}"
+    try:
+        data = load_config(settings.config_dir / f"{judge}.yml").data
+    except (ConfigLoadError, OSError, UnicodeDecodeError):
+        data = {}  # validation refuses a judge that is no reward config; the default runner says so as well
+    return Rescore(judge=judge, why=why, runs_on=runner_for(judge, data, settings.runners).runs_on)

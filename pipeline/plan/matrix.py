@@ -45,10 +45,20 @@ class Deferred(BaseModel):
     why: str
 
 
+class Rescore(BaseModel):
+    """The job after every wave that scores every results file with the judge's current revision (haha judge):
+    a config's own job scores only that config, so a retrained judge would leave the others on its old one."""
+
+    judge: str  # the judge config's basename
+    why: str
+    runs_on: list[str]  # the judge's runner class, where its adapter loads
+
+
 class Plan(BaseModel):
     max_parallel: int
     waves: list[list[PlanEntry]]
     deferred: list[Deferred]
+    rescore: Rescore | None = None
 
     @property
     def entries(self) -> list[PlanEntry]:
@@ -59,7 +69,9 @@ class Plan(BaseModel):
         waves = [*self.waves, *([] for _ in range(MAX_WAVES - len(self.waves)))]
         outputs = {f"wave{n}": json.dumps([entry.model_dump() for entry in wave], separators=(",", ":"))
                    for n, wave in enumerate(waves)}
-        return {**outputs, "max_parallel": str(self.max_parallel), "configs": str(len(self.entries))}
+        rescore = self.rescore.model_dump_json() if self.rescore else ""
+        return {**outputs, "max_parallel": str(self.max_parallel), "configs": str(len(self.entries)),
+                "rescore": rescore}
 
 
 def waves_of(names: Sequence[str], needs: Mapping[str, Sequence[str]]) -> dict[str, int]:

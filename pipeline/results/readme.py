@@ -83,6 +83,11 @@ def render_readme(scan: Scan) -> str:
             lines.append(f"*mean reward*: the judge {cell(judged.label)}'s mean score of the sweep's completions "
                          "(higher is funnier to it; — when this judge revision has not scored them). `haha rank` "
                          "ranks them by pairwise wins; index.html sorts by it and shows win rates.")
+            if other := [entry.name for entry in scan.entries
+                         if entry.doc.judge is not None and entry.name not in judged.scores]:
+                lines.append(f"Scores from {cell(judged.label)} only: {cell(', '.join(other))} carry another "
+                             "revision's (or spec's) scores until the rescoring job of the next training run "
+                             "scores them again.")
         if costed:
             lines.append("*trained on*: the GPUs training held, and the GPU-hours training (every GPU) and the eval "
                          "(one GPU) took; CPU for a smoke run.")
