@@ -69,10 +69,12 @@ HAHA_EVAL = {"prompts": ["It was 100 degrees today."], "settings": [{"temperatur
 
 def write_haha_repo(root: Path) -> Path:
     """A throwaway haha repo root that validates clean: [tool.haha] settings (one allowed plugin, one
-    trust_remote_code model), `train/config/jokes-001.yml`, `train/data/jokes.jsonl` and eval.json."""
+    trust_remote_code model), this repo's GPU environment, `train/config/jokes-001.yml`, `train/data/jokes.jsonl`
+    and eval.json."""
     for folder in ("config", "data", "eval"):
         (root / "train" / folder).mkdir(parents=True)
     (root / "pyproject.toml").write_text(HAHA_PYPROJECT)
+    (root / "gpu-requirements.txt").write_text((REPO / "gpu-requirements.txt").read_text())  # the GPU environment
     (root / "train" / "config" / "jokes-001.yml").write_text(HAHA_CONFIG)
     (root / "train" / "data" / "jokes.jsonl").write_text("".join(json.dumps(row) + "\n" for row in HAHA_ROWS))
     (root / "train" / "eval" / "eval.json").write_text(json.dumps(HAHA_EVAL, indent=1))

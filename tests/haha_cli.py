@@ -22,8 +22,10 @@ def refused_url() -> str:
 
 
 def copy_repo(root: Path, *leave_out: str) -> Path:
-    """This repo's settings and train/ (without its results, and without files matching `leave_out`) in `root`."""
+    """This repo's settings, GPU environment and train/ (without its results, and without files matching
+    `leave_out`) in `root`."""
     shutil.copy(REPO / "pyproject.toml", root)
+    shutil.copy(REPO / "gpu-requirements.txt", root)
     shutil.copytree(REPO / "train", root / "train", ignore=shutil.ignore_patterns("results", *leave_out))
     (root / "train" / "results").mkdir()
     return root

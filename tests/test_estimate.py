@@ -125,3 +125,12 @@ def test_the_estimate_is_json_friendly_in_doctor_output() -> None:
                              "flash-attn (the config asks for flash_attention_2)")
     assert json.loads(json.dumps(list(verdict.lacks)))
     assert judge_config(needs, Machine(), "haha-lab").lacks[0] == "no CUDA device"
+
+
+def test_gpu_hours_over_the_budget_are_named_with_the_setting(haha_repo: Path) -> None:
+    """The rows were not tokenized (no tokenizer here), so rows x sequence_len is a ceiling: a warning, not an error."""
+    path = config_with(haha_repo, **{**QLORA_70B, "num_epochs": 100_000}, haha_runner="gpu-80")
+    [(severity, message)] = problems_at(haha_repo, path, "num_epochs")
+    assert severity == "warning"
+    assert message.startswith("estimated GPU-hours is ")
+    assert message.endswith("over the budget of 48 ([tool.haha.budgets] gpu_hours, raised in a reviewed change)")

@@ -52,7 +52,7 @@ def test_loglikelihood_scores_match_a_forward_pass_per_choice(haha_repo: Path, t
     result, model = run_task(haha_repo, tiny_model_dir, "loglikelihood", batch_size=3)
     config = load_config(haha_repo / "train" / "config" / "jokes-001.yml").data
     for item, scores in zip(ITEMS, result["scores"], strict=True):
-        context = encode_prompts(config, [item["prompt"]], model.tokenizer)[0]  # type: ignore[attr-defined]
+        context = encode_prompts(config, None, [item["prompt"]], model.tokenizer)[0]  # type: ignore[attr-defined]
         for choice, score in zip(item["choices"], scores, strict=True):
             ids = model.tokenizer(choice, add_special_tokens=False)["input_ids"]  # type: ignore[attr-defined]
             assert score == pytest.approx(by_hand(model, context, ids), abs=1e-3)
@@ -71,7 +71,7 @@ def test_letter_scoring_reads_the_next_token_among_the_letters(haha_repo: Path, 
     result, model = run_task(haha_repo, tiny_model_dir, "letter")
     config = load_config(haha_repo / "train" / "config" / "jokes-001.yml").data
     for item, scores in zip(ITEMS, result["scores"], strict=True):
-        context = encode_prompts(config, [letter_prompt(item_model(item))], model.tokenizer)[0]  # type: ignore[attr-defined]
+        context = encode_prompts(config, None, [letter_prompt(item_model(item))], model.tokenizer)[0]  # type: ignore[attr-defined]
         with torch.no_grad():
             last = torch.log_softmax(model.model(input_ids=torch.tensor([context])).logits[0, -1].float(), -1)  # type: ignore[attr-defined]
         letters = [model.tokenizer(LETTERS[i], add_special_tokens=False)["input_ids"][0]  # type: ignore[attr-defined]

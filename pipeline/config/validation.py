@@ -26,6 +26,7 @@ from pipeline.config.rules import (
 )
 from pipeline.config.schema import check_schema, schema_keys
 from pipeline.config.sizing import size_config, sizing_problems
+from pipeline.core.budgets import over_budget
 from pipeline.core.naming import (
     basename_of,
     check_names,
@@ -271,6 +272,12 @@ def validate_config(path: Path, settings: Settings, count_lengths: bool = True) 
     sizing = size_config(basename_of(path), config.data, settings, sum(map(sum, counted)) if exact else bound or None,
                          tokens_bound=not exact)
     report.problems += sizing_problems(config, settings, display, sizing)
+    hours = sizing.estimate.gpu_hours if sizing.estimate is not None else None
+    if hours is not None and (message := over_budget("estimated GPU-hours", round(hours, 1),
+                                                     settings.budgets.gpu_hours, "gpu_hours")) is not None:
+        # Counted rows are refused; rows x sequence_len is only a ceiling, so it warns.
+        severity = "warning" if sizing.estimate is not None and sizing.estimate.hours_bound else "error"
+        report.problems.append(Problem(display, config.line_of("num_epochs"), "num_epochs", message, severity))
     if sizing.estimate is not None:
         report.estimate = sizing.estimate.summary(sizing.assignment.name, sizing.assignment.runner)
     return report

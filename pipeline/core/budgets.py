@@ -10,8 +10,9 @@ The defaults leave about ten times the repo's largest eval today and stay well i
 GPU: 10,000 cells (a sweep of 100 prompts x 10 settings x 10 seeds), 5 million new tokens (an 8B model
 generates some thousands of tokens a second batched on one H100, so about an hour), 10,000 best-of-N
 candidates (the reward model scores each), 10,000 multiple-choice items (a full MMLU, 14,042, is a raise).
-Dataloader workers and dataset processes are CPU processes: at most the CPUs of the runner class a config
-trains on when the class declares them (`cpus`), else DEFAULT_CPUS.
+A config's estimated GPU-hours are capped at 48 (two days of one GPU; the job's own limit is a day, so more
+means several resumed jobs). Dataloader workers and dataset processes are CPU processes: at most the CPUs of
+the runner class a config trains on when the class declares them (`cpus`), else DEFAULT_CPUS.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Budgets(BaseModel):
     eval_new_tokens: int = Field(default=5_000_000, ge=1, strict=True)  # per eval file, at max_new_tokens
     best_of_n_candidates: int = Field(default=10_000, ge=1, strict=True)  # cells x n, per best-of-N file
     multiple_choice_items: int = Field(default=10_000, ge=1, strict=True)  # per multiple-choice file
+    # estimated GPU-hours of one config's training (plan/estimate.py): two days of one GPU, six hours of eight
+    gpu_hours: float = Field(default=48, gt=0)
     # dataloader_num_workers and dataset_num_proc; None: the runner class's CPUs, else DEFAULT_CPUS
     cpu_processes: int | None = Field(default=None, ge=1, strict=True)
 

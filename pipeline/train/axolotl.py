@@ -153,21 +153,27 @@ def discard_unresumable_checkpoints(adapter_dir: Path) -> list[Path]:
     return unresumable
 
 
-# The keys of an effective config that name where a run is tracked, not what it trains.
-TRACKING_KEYS = ("wandb_mode", "wandb_name", "wandb_project", "wandb_entity")
+# The keys of an effective config that say where a run is tracked or written, not what it trains.
+NOT_TRAINING_KEYS = ("wandb_mode", "wandb_name", "wandb_project", "wandb_entity", "output_dir", "dataset_prepared_path")
 
 
 def recipe_of(config: dict[str, Any]) -> str:
-    """What trains the adapter besides the config's own hash: the effective config (paths, smoke overrides, steps)
-    without how it is tracked, and the files of a local base model (a smoke stand-in rebuilt differently)."""
+    """What trains the adapter besides the config's own hash: the effective config (smoke overrides, steps) without
+    how it is tracked or where it is written, the base model by its files when it is a local folder (a smoke
+    stand-in built differently trains differently; the same files copied elsewhere do not), and each dataset by
+    its file name."""
     import hashlib
 
     from pipeline.train.tracking import GUARD_PLUGIN
 
-    trained = {key: value for key, value in config.items() if key not in TRACKING_KEYS}
+    trained = {key: value for key, value in config.items() if key not in NOT_TRAINING_KEYS}
     trained["plugins"] = [p for p in config.get("plugins") or [] if p != GUARD_PLUGIN]
-    digest = hashlib.sha256(json.dumps(trained, sort_keys=True, default=str).encode())
+    trained["datasets"] = [{**entry, "path": Path(str(entry.get("path"))).name} if isinstance(entry, dict) else entry
+                           for entry in config.get("datasets") or []]
     folder = Path(str(config.get("base_model") or ""))
+    if folder.is_dir():
+        trained.pop("base_model")
+    digest = hashlib.sha256(json.dumps(trained, sort_keys=True, default=str).encode())
     if folder.is_dir():
         for name in sorted(p.name for p in folder.iterdir() if p.is_file()):
             stat = (folder / name).stat()
