@@ -12,10 +12,15 @@ from pipeline.core.settings import load_settings
 
 def set_keys(repo: Path, **keys: object) -> Path:
     """Rewrite `jokes-001.yml` with `keys` set; returns its path."""
-    path = repo / "train" / "config" / "jokes-001.yml"
-    data = yaml.safe_load(path.read_text())
-    data.update(keys)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return write_config(repo, "jokes-001", **keys)
+
+
+def write_config(repo: Path, name: str, **changes: object) -> Path:
+    """`train/config/<name>.yml`: `jokes-001.yml` with `changes` set; returns its path."""
+    config = yaml.safe_load((repo / "train" / "config" / "jokes-001.yml").read_text())
+    config.update(changes)
+    path = repo / "train" / "config" / f"{name}.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 

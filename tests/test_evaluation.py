@@ -30,7 +30,7 @@ SPEC = {
     "settings": [{"temperature": 0.1}, {"temperature": 0.9, "top_p": 0.95, "max_new_tokens": 6}],
     "seedVariants": 2,
 }
-VOLATILE_META = ("timings", "started", "finished", "adapter_source")
+VOLATILE_META = ("timings", "started", "finished", "adapter_source", "eval_batch_size")
 
 
 @pytest.fixture(scope="module")

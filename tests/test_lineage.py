@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
+from repo_edits import write_config
 
 from pipeline.config.effective import ParentModel, RunPlan, effective_config
 from pipeline.config.lineage import needs_first, parent_needed
@@ -17,14 +17,6 @@ from pipeline.core.settings import load_settings
 from pipeline.gitops.changes import PARENT_CHANGED, PARENT_PENDING, pending, verdicts, with_pending_needs
 from pipeline.results.model import ConfigBlock, Meta, ResultsDoc, config_block, dumps_results
 from pipeline.train.tracking import WandbMode
-
-
-def write_config(repo: Path, name: str, **changes: object) -> Path:
-    config = yaml.safe_load((repo / "train" / "config" / "jokes-001.yml").read_text())
-    config.update(changes)
-    path = repo / "train" / "config" / f"{name}.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
 
 
 def write_results(repo: Path, config: Path, revision: str = "rev-a", parent: AdapterRef | None = None,

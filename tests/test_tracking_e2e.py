@@ -13,6 +13,7 @@ import pytest
 from conftest import write_haha_repo
 from haha_cli import HAHA, refused_url
 
+from pipeline.core.markdown import cell
 from pipeline.train.tracking import GUARDED
 
 CONFIG = "jokes-001"
@@ -77,7 +78,7 @@ def test_the_warning_and_the_sync_command_reach_the_terminal_report_and_job_summ
     assert warning.startswith("W&B was unreachable at start (http://127.0.0.1:")
     assert warning.endswith(f"so this run trained offline; upload it with: wandb sync {record}")
     assert f"{CONFIG}.yml: warning: {warning}" in " ".join(fallback_run.stdout.split())
-    assert f"- {warning}" in (repo / "summary.md").read_text()
+    assert f"- {cell(warning)}" in (repo / "summary.md").read_text()  # escaped for markdown, as every sink is
 
 
 def test_the_results_say_the_run_is_offline_and_not_synced(repo: Path,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from hub_server import FakeHub
 from huggingface_hub import constants
+from repo_edits import write_config
 from safetensors.torch import save_file
 
 from pipeline.config.loading import load_config
@@ -29,14 +29,6 @@ from pipeline.train.parent import ParentError, published_ref
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 ORG = "haha-lab"
-
-
-def write_config(repo: Path, name: str, **changes: object) -> Path:
-    config = yaml.safe_load((repo / "train" / "config" / "jokes-001.yml").read_text())
-    config.update(changes)
-    path = repo / "train" / "config" / f"{name}.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
 
 
 def write_results(repo: Path, config: Path, **meta: object) -> Path:

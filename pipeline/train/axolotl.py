@@ -170,11 +170,12 @@ def recipe_of(config: dict[str, Any]) -> str:
     trained["plugins"] = [p for p in config.get("plugins") or [] if p != GUARD_PLUGIN]
     trained["datasets"] = [{**entry, "path": Path(str(entry.get("path"))).name} if isinstance(entry, dict) else entry
                            for entry in config.get("datasets") or []]
-    folder = Path(str(config.get("base_model") or ""))
-    if folder.is_dir():
+    base = config.get("base_model")
+    folder = Path(base) if isinstance(base, str) and base else None
+    if folder is not None and folder.is_dir():
         trained.pop("base_model")
     digest = hashlib.sha256(json.dumps(trained, sort_keys=True, default=str).encode())
-    if folder.is_dir():
+    if folder is not None and folder.is_dir():
         for name in sorted(p.name for p in folder.iterdir() if p.is_file()):
             stat = (folder / name).stat()
             small = (folder / name).read_bytes() if stat.st_size < 1 << 20 else str(stat.st_size).encode()
