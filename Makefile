@@ -42,6 +42,7 @@ demo: setup
 	$(VENV)/bin/haha evaluate --smoke train/config/haha-llama-3-8b-lora-001.yml --predictions scratch/predictions
 	$(VENV)/bin/haha results --results-dir scratch/results
 	$(VENV)/bin/haha rank --results-dir scratch/results
+	@echo "open scratch/results/index.html in a browser: the configs ranked by the judge, the newest beside the one before it"
 
 test: setup
 	$(VENV)/bin/ruff check .

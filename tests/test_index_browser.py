@@ -299,3 +299,21 @@ def test_twenty_configs_chart_each_chosen_one_and_collapse_long_text(twenty_conf
     run_chromium([f"--screenshot={shot}", "--window-size=1400,1400",
                   f"{twenty_configs.as_uri()}#select=haha-many-019,haha-many-020"], tmp_path / "profile-shot")
     assert shot.stat().st_size > 10_000
+
+
+def test_the_first_view_is_the_newest_config_beside_the_previous_of_its_family(twenty_configs: Path,
+                                                                              tmp_path: Path) -> None:
+    """Opened without a selection, the page answers "what did my change do": haha-many-020 beside haha-many-019,
+    not the two newest of whatever families (an older haha-many config finished last here)."""
+    folder = twenty_configs.parent
+    older = json.loads((folder / "haha-many-005.json").read_text())
+    older["meta"]["finished"] = "2025-05-30T10:00:00+00:00"  # retrained last: still not the previous of 020
+    write_doc(folder, "haha-many-005", older)
+    newest_doc = json.loads((folder / "haha-many-020.json").read_text())
+    newest_doc["meta"]["finished"] = "2025-06-01T10:00:00+00:00"
+    write_doc(folder, "haha-many-020", newest_doc)
+    write_index(folder)
+    with DevTools(tmp_path / "profile") as browser:
+        page = browser.open(twenty_configs.as_uri())
+        assert browser.evaluate(page, "location.hash") == "#select=haha-many-020,haha-many-019"
+    assert browser.exceptions == []

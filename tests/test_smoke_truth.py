@@ -100,3 +100,13 @@ def test_an_adapter_trained_on_another_model_is_refused_in_one_line(tmp_path: Pa
         "the judge judge-001 was trained on /cache/SmolLM2-135M-Instruct, and this run puts it on /scratch/tiny-model: "
         "train both on the same model (the same --smoke-model), or run judge-001 again on this one first")
     assert trained_on_problem(ctx, "judge-001", "the judge", "/cache/SmolLM2-135M-Instruct") is None
+
+
+def test_pairwise_accuracy_below_chance_is_flagged_as_such() -> None:
+    from pipeline.evaluate.tasks import headlines
+
+    below = {"prefs": {"kind": "pairwise", "metrics": {"accuracy": 0.375, "n": 16}}}
+    above = {"prefs": {"kind": "pairwise", "metrics": {"accuracy": 0.625, "n": 16}}}
+    assert headlines(below) == ["prefs (pairwise): accuracy 0.375, n 16 (below chance, 0.5: the reward model prefers "
+                                "the rejected answer more often than the chosen one)"]
+    assert "below chance" not in headlines(above)[0]

@@ -237,6 +237,9 @@ def _figure(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+PAIRWISE_CHANCE = 0.5  # a coin picks the chosen answer of a pair half the time
+
+
 def headlines(evals: Mapping[str, Any]) -> list[str]:
     """One line per eval task of a results file, from its `metrics`: what the run's summary shows of each."""
     lines = []
@@ -244,5 +247,10 @@ def headlines(evals: Mapping[str, Any]) -> list[str]:
         metrics = result.get("metrics") if isinstance(result, dict) else None
         if isinstance(metrics, dict):
             shown = ", ".join(f"{key} {_figure(value)}" for key, value in metrics.items())
+            accuracy = metrics.get("accuracy")
+            if result.get("kind") == "pairwise" and isinstance(accuracy, int | float) and accuracy < PAIRWISE_CHANCE:
+                shown += (f" (below chance, {PAIRWISE_CHANCE}: the reward model prefers the rejected answer more "
+                          "often than the chosen one)")
             lines.append(f"{name} ({result.get('kind', '?')}): {shown}")
     return lines
+
