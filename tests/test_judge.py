@@ -102,10 +102,13 @@ def test_the_mean_reward_column_sorts_and_the_comparison_shows_win_rates(judged_
             return browser.evaluate(page, expression)
 
         order = "[...document.querySelectorAll('#picker tbody tr')].map(r => r.dataset.name)"
+        # The page opens ranked by the judge (best first, unscored last); a click gives config order, another ranks.
+        assert run(order) == ["haha-c", "haha-b", "haha-a", "haha-old"]
+        assert run("document.getElementById('sort-reward').getAttribute('aria-sort')") == "descending"
+        run("document.getElementById('sort-reward').click()")
         assert run(order) == ["haha-a", "haha-b", "haha-c", "haha-old"]
         run("document.getElementById('sort-reward').click()")
-        assert run(order) == ["haha-c", "haha-b", "haha-a", "haha-old"]  # best first, unscored last
-        assert run("document.getElementById('sort-reward').getAttribute('aria-sort')") == "descending"
+        assert run(order) == ["haha-c", "haha-b", "haha-a", "haha-old"]
         assert run("[...document.querySelectorAll('#picker input:checked')].map(i => i.dataset.name)") == [
             "haha-c", "haha-a"]  # the selection survives the re-sort (rows in their new order)
         wins = ("[...document.querySelectorAll('table.params tr')].filter(r => r.textContent.startsWith('wins'))"
