@@ -87,5 +87,5 @@ def test_a_checkpoint_of_a_finished_training_is_never_resumed_from(tmp_path: Pat
     run.log.write_text("")
     run.losses.write_text("".join(json.dumps({"step": step, "loss": 1.0 / step}) + "\n" for step in (1, 2, 3, 4, 5, 4)))
     progress = Progress(step=4, total=4)
-    record = record_completion(run, "a" * 64, True, progress, 1.0, None, Launch(), {"max_steps": 4})
+    record = record_completion(run, "a" * 64, True, progress, 1.0, None, Launch(), {"max_steps": 4}, "r" * 64)
     assert record.loss_steps == [1, 2, 3, 4] and record.losses == [1.0, 0.5, 1.0 / 3, 0.25]

@@ -197,11 +197,11 @@ def retrain_reason(record: TrainRecord | None, config: dict[str, Any]) -> str | 
 
 
 def write_effective_config(run: RunPaths, config: dict[str, Any], config_sha256: str, smoke: bool,
-                           parent: AdapterRef | None) -> None:
+                           parent: AdapterRef | None, recipe: str) -> None:
     """Another config hash, a smoke run where a real one was (or back), another parent adapter or another recipe
     means the old checkpoints belong to another run: start from a clean run dir."""
     started = run.run_dir / "started.json"
-    identity = {"config_sha256": config_sha256, "smoke": smoke, "recipe": recipe_of(config),
+    identity = {"config_sha256": config_sha256, "smoke": smoke, "recipe": recipe,
                 **({"parent": parent.model_dump()} if parent is not None else {})}
     if started.is_file() and json.loads(started.read_text()) != identity:
         shutil.rmtree(run.run_dir)
@@ -256,7 +256,7 @@ def loss_history(path: Path) -> list[tuple[int, float]]:
 
 def record_completion(run: RunPaths, config_sha256: str, smoke: bool, progress: Progress,
                       seconds: float, parent: AdapterRef | None, launch: Launch,
-                      config: dict[str, Any]) -> TrainRecord:
+                      config: dict[str, Any], recipe: str) -> TrainRecord:
     # Steps past the training's end can only come from an attempt that overran it: each step's loss once, in range.
     history = [(step, loss) for step, loss in loss_history(run.losses) if not progress.total or step <= progress.total]
     log_lines = run.log.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -266,7 +266,7 @@ def record_completion(run: RunPaths, config_sha256: str, smoke: bool, progress: 
                          seconds=round(seconds, 1), steps=progress.step, losses=[loss for _, loss in history],
                          loss_steps=[step for step, _ in history], smoke=smoke, parent=parent,
                          samples=[samples[key] for key in sorted(samples)],
-                         packing_efficiency=packing_efficiency(log_lines), recipe=recipe_of(config),
+                         packing_efficiency=packing_efficiency(log_lines), recipe=recipe,
                          trained_on=str(config.get("base_model")), max_steps=config.get("max_steps"),
                          **_gpus_used(launch))
     write_atomic(run.record, record.model_dump_json(indent=2))
@@ -305,7 +305,7 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
         return TrainResult(done, True, tuple(overrides), run.run_dir)
     previous = run.trained_from(config_sha256, smoke, parent)
     why = retrain_reason(previous, config)
-    write_effective_config(run, config, config_sha256, smoke, parent)
+    write_effective_config(run, config, config_sha256, smoke, parent, recipe)
     with run.log.open("a", encoding="utf-8") as log:
         log.writelines(f"haha: override {line}\n" for line in overrides)
         log.write(f"haha: launch axolotl train {' '.join(launch.args())}\n")
@@ -337,5 +337,5 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
     if child.returncode != 0 or not run.adapter_complete():
         raise TrainingError(diagnose(run.log, child.returncode, config.get("sequence_len")))
     record = record_completion(run, config_sha256, smoke, progress, time.monotonic() - started, parent, launch,
-                               config)
+                               config, recipe)
     return TrainResult(record, False, tuple(overrides), run.run_dir, retrained=why)
