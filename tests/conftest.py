@@ -11,6 +11,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # Hermetic: nothing reaches the real Hub. Tests that need a Hub start the fake one on 127.0.0.1 and say so.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# As CI runs (.ci/run): transformers then prints a line on stdout at import, which `--json` output must survive.
+os.environ.setdefault("WANDB_MODE", "offline")
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from pipeline.cli.main import app
 from pipeline.config.loading import config_sha256
 from pipeline.core.naming import discover
+from pipeline.formats.results import ConfigBlock, Meta, ResultsDoc, dumps_results, hyperparameters_of
 from pipeline.gitops.changes import (
     CONFIG_CHANGED,
     INCOMPLETE,
@@ -32,7 +33,6 @@ from pipeline.gitops.changes import (
     push_diff,
     verdict_for,
 )
-from pipeline.results.model import ConfigBlock, Meta, ResultsDoc, dumps_results, hyperparameters_of
 
 ZEROS = "0" * 40
 
@@ -305,7 +305,7 @@ def test_cli_pending_with_diff(repo: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
     result = CliRunner().invoke(app, ["pending", "--diff", before, after, "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["pending"] == [{"config": "train/config/fam-002.yml", "basename": "fam-002", "reason": NO_RESULTS}]
     assert report["diff"]["changed_configs"] == ["train/config/fam-002.yml"]
 

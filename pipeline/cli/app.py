@@ -7,7 +7,9 @@ Each verb lives in its own module (cli/*.py) and registers itself on `app`; main
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -24,8 +26,8 @@ app = typer.Typer(
     # Docstrings are wrapped at the code's width; markdown joins their lines into paragraphs at the terminal's.
     rich_markup_mode="markdown",
 )
-console = Console(highlight=False, soft_wrap=True)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, emoji=False)
+errors = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 INTERRUPTED = 130  # the shell's code for a run stopped by a signal
 
 P = ParamSpec("P")
@@ -38,12 +40,36 @@ def verb(function: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(function)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return function(*args, **kwargs)
+            with stdout_for_haha():
+                return function(*args, **kwargs)
         except HahaError as exc:
             errors.print(str(exc), style="red", markup=False)
             raise typer.Exit(exc.exit_code) from None
 
     return run
+
+
+@contextmanager
+def stdout_for_haha() -> Iterator[None]:
+    """Standard output carries what haha says and nothing else, so `--json` pipes into `jq`.
+
+    Libraries print on import (transformers announces WANDB_MODE=offline with a bare `print`); while a verb
+    runs, Python's `sys.stdout` is stderr and haha's console writes to the stdout the verb was started with.
+    """
+    out = sys.stdout
+    console.file = out
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = out
+        console.file = None  # type: ignore[assignment]  # None: rich follows sys.stdout again
+
+
+def emit(text: str) -> None:
+    """Text exactly as given (JSON, markdown) on haha's standard output: no markup, wrapping or emoji."""
+    console.file.write(text + "\n")
+    console.file.flush()
 
 
 def existing_config(path: Path) -> Path:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline.cli.app import app, console, existing_config, verb
+from pipeline.cli.app import app, console, emit, existing_config, verb
 from pipeline.core.settings import load_settings
 
 
@@ -40,7 +40,7 @@ def doctor(
                                                needs_of(settings.eval_dir))]
     report = run_doctor(settings, paths)
     if as_json:
-        typer.echo(json.dumps(report.to_json(), indent=2))
+        emit(json.dumps(report.to_json(), indent=2))
         raise typer.Exit(0 if report.ok else 1)
     checks = Table(title="this machine", show_lines=False)
     for column in ("check", "status", "detail"):

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.app import app, errors, existing_config, verb
+from pipeline.cli.app import app, emit, errors, existing_config, verb
 from pipeline.core.errors import UsageError
 from pipeline.core.settings import load_settings
 
@@ -42,7 +42,7 @@ def plan(
             raise UsageError(f"{path}: not a config in {settings.config_dir}; name train/config/<config>.yml")
         forced.append(own)
     made = plan_pending(settings, forced)
-    typer.echo(json.dumps(made.model_dump(), indent=2))  # plain: rich would wrap long strings at the width
+    emit(json.dumps(made.model_dump(), indent=2))
     for left in made.deferred:  # on stderr: stdout is the plan, for machines
         errors.print(f"deferred: {left.config}: {left.why}; it stays pending for the next run of the workflow (a "
                      "push to train/ or a manual run)", style="yellow", markup=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.app import app, console, verb
+from pipeline.cli.app import app, console, emit, verb
 from pipeline.core.markdown import plural
 from pipeline.core.problems import errors, warnings
 from pipeline.core.settings import load_settings
@@ -24,15 +24,15 @@ def validate(
 
     PATHS: config files or folders (default: train/config).
     """
-    from pipeline.config.validation import readable_lines
-    from pipeline.config.validation import validate as run_validation
+    from pipeline.orchestration.validation import readable_lines
+    from pipeline.orchestration.validation import validate as run_validation
 
     settings = load_settings()
     report = run_validation(paths or [str(settings.config_dir)], settings)
     problems = report.problems
     failed = bool(errors(problems)) or (strict and bool(warnings(problems)))
     if as_json:
-        print(json.dumps(report.to_json(), indent=2))
+        emit(json.dumps(report.to_json(), indent=2))
     else:
         styles = {"error": "red", "warning": "yellow", "note": "dim", "info": ""}
         for line, severity in readable_lines(report):

@@ -12,13 +12,17 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 
 @contextmanager
 def quiet_libraries(log_path: Path | None = None) -> Iterator[None]:
-    """Send everything written to stderr (fd 2, so C code too) to `log_path`, or discard it, until the block ends."""
+    """Send everything written to stderr (fd 2, so C code too) and Python's prints to `log_path`, or discard it.
+
+    Python's `sys.stdout`/`sys.stderr` follow too: an embedding caller (a test's CLI runner, a notebook) may have
+    replaced them with objects that are not file descriptor 2.
+    """
     sys.stderr.flush()
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,7 +30,8 @@ def quiet_libraries(log_path: Path | None = None) -> Iterator[None]:
     saved = os.dup(2)
     try:
         os.dup2(target.fileno(), 2)
-        yield
+        with redirect_stdout(target), redirect_stderr(target):
+            yield
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)
