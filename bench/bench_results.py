@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.results.model import ResultsDoc, config_block, diversity
+from pipeline.formats.results import ResultsDoc, config_block, diversity
 from pipeline.results.rebuild import write_index
 from pipeline.results.sources import read_sources
 

@@ -81,8 +81,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from pipeline.core.runs import RunPaths
+    from pipeline.formats.tracking import WandbMode
     from pipeline.train.axolotl import child_env
-    from pipeline.train.tracking import WandbMode
 
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)

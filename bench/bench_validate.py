@@ -124,8 +124,8 @@ def main() -> None:
         write_repo(root, args.configs, args.rows)
         started = time.perf_counter()
         from pipeline.config.schema import axolotl_models
-        from pipeline.config.validation import validate
         from pipeline.core.settings import load_settings
+        from pipeline.orchestration.validation import validate
 
         axolotl_models()  # Axolotl's schema, imported on the first config otherwise
         # What counting rows and Axolotl's load-time checks import the first time: imports, not validation.

@@ -127,7 +127,7 @@ def tokens_per_second(repo: Path, name: str, stage: str, seconds: float) -> floa
     if stage == "evaluate":
         results = repo / "train" / "results" / f"{name}.json"
         if results.is_file():
-            from pipeline.results.model import load_results
+            from pipeline.formats.results import load_results
 
             doc = load_results(results)
             words = sum(len(c.split()) for p in doc.results for s in p.settingsResults for c in s.completions)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.config.validation import validate
 from pipeline.core.settings import load_settings
+from pipeline.orchestration.validation import validate
 
 
 def set_keys(repo: Path, **keys: object) -> Path:

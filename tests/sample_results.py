@@ -8,7 +8,7 @@ from typing import Any
 
 from pipeline.evaluate.spec import EvalSpec, Setting, sweep_cells
 from pipeline.evaluate.sweep import assemble
-from pipeline.results.model import (
+from pipeline.formats.results import (
     ConfigBlock,
     Meta,
     ResultsDoc,
@@ -17,7 +17,7 @@ from pipeline.results.model import (
     dumps_results,
     hyperparameters_of,
 )
-from pipeline.train.tracking import WandbRef
+from pipeline.formats.tracking import WandbRef
 
 PROMPTS = ("It was 100 degrees today.", "My cat knocked over my coffee.")
 SETTINGS = ({"temperature": 0.1}, {"temperature": 0.9, "top_p": 0.95})

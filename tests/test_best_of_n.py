@@ -14,7 +14,7 @@ from pipeline.evaluate.best_of_n import SEED_STRIDE, BestOfNTask, Candidate, can
 from pipeline.evaluate.model import EvalError, load_model
 from pipeline.evaluate.spec import Cell
 from pipeline.evaluate.tasks import EvalJob, Scorer
-from pipeline.results.model import ConfigBlock, ResultsDoc
+from pipeline.formats.results import ConfigBlock, ResultsDoc
 
 SPEC = {"kind": "best_of_n", "prompts": ["It was 100 degrees today.", "My printer jammed."],
         "settings": [{"temperature": 0.7, "max_new_tokens": 6}, {"temperature": 1.0, "max_new_tokens": 6}],
@@ -102,7 +102,7 @@ def test_a_task_without_its_reward_model_says_which(haha_repo: Path, tiny_model_
 
 
 def test_validation_checks_the_spec_and_that_the_reward_model_is_one(haha_repo: Path) -> None:
-    from pipeline.config.validation import check_eval_tasks
+    from pipeline.orchestration.validation import check_eval_tasks
 
     text = json.dumps({**SPEC, "n": 0}, indent=2)
     (haha_repo / "train" / "eval" / "best.json").write_text(text)

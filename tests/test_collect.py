@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.formats.results import ConfigBlock, ResultsDoc, dumps_results
 from pipeline.gitops.collect import MAX_FILES_PER_UPLOAD, CollectError, collect_results
-from pipeline.results.model import ConfigBlock, ResultsDoc, dumps_results
 
 
 def results_text(name: str, completion: str = "A pun.") -> str:

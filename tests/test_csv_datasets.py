@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.config.validation import validate
 from pipeline.core.settings import load_settings
 from pipeline.data.rows import read_csv_rows
+from pipeline.orchestration.validation import validate
 
 QA_TYPE = {"field_instruction": "question", "field_output": "answer",
            "format": "<|im_start|>user\n{instruction}<|im_end|>\n<|im_start|>assistant\n",

@@ -8,8 +8,8 @@ import pytest
 
 from pipeline.config.effective import SMOKE_STEPS, RunPlan, effective_config
 from pipeline.core.settings import Settings
+from pipeline.formats.tracking import WandbMode
 from pipeline.models.smoke import SmokeModel, SmokeModelKind
-from pipeline.train.tracking import WandbMode
 
 GPU_CONFIG = {
     "base_model": "meta-llama/Meta-Llama-3-8B",

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config.validation import validate
 from pipeline.core.runner_settings import RunnerClass
 from pipeline.core.settings import load_settings
+from pipeline.orchestration.validation import validate
 from pipeline.plan.estimate import estimate, eval_plan, shape_from_config, shape_from_size
 
 RUNNERS = """

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.evaluate.model import EvalError, eval_load, load_model
-from pipeline.evaluate.params import Request, SamplingParams
 from pipeline.evaluate.spec import Cell
 from pipeline.evaluate.sweep import generate_cells
+from pipeline.formats.sampling import Request, SamplingParams
 
 
 @pytest.mark.parametrize(("config", "gpu_gb", "loads"), [

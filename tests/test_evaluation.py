@@ -21,7 +21,7 @@ from pipeline.evaluate.run import evaluate
 from pipeline.evaluate.spec import Cell, EvalSpec, sweep_cells
 from pipeline.evaluate.sweep import Completion, PromptTooLongError, cell_records, cells_from, check_context
 from pipeline.evaluate.tasks import EvalJob, Provenance, TaskFile
-from pipeline.results.model import load_results, parse_results
+from pipeline.formats.results import load_results, parse_results
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "train" / "config" / "haha-llama-3-8b-lora-001.yml"

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.config.loading import config_sha256
-from pipeline.config.validation import validate
 from pipeline.core.settings import load_settings
+from pipeline.formats.results import ResultsDoc, dumps_results
 from pipeline.gitops.changes import pending, verdicts
 from pipeline.gitops.collect import collect_results
+from pipeline.orchestration.validation import validate
 from pipeline.results.failures import (
     GIVE_UP_AFTER,
     failure_path,
@@ -22,7 +23,6 @@ from pipeline.results.failures import (
     record_failure,
 )
 from pipeline.results.index import scan_results
-from pipeline.results.model import ResultsDoc, dumps_results
 from pipeline.results.page import index_payload
 from pipeline.results.readme import render_readme
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import pipeline.gitops.git
+import pipeline.core.git
 from pipeline.cli.main import app
 from pipeline.gitops import commit as gitops
 from pipeline.gitops.commit import (
@@ -83,15 +83,15 @@ def repos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repos:
 def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     """Every git command gitops runs, to prove none of them forces anything."""
     calls: list[tuple[str, ...]] = []
-    real = pipeline.gitops.git.git
+    real = pipeline.core.git.git
 
     def spy(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
         calls.append(args)
         return real(root, *args)
 
-    # gitops calls git() directly and through git_output(), which looks git up in pipeline.gitops.git.
+    # gitops calls git() directly and through git_output(), which looks git up in pipeline.core.git.
     monkeypatch.setattr(gitops, "git", spy)
-    monkeypatch.setattr(pipeline.gitops.git, "git", spy)
+    monkeypatch.setattr(pipeline.core.git, "git", spy)
     return calls
 
 

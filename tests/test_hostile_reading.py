@@ -17,8 +17,8 @@ from haha_cli import HAHA
 from pipeline.config.loading import ConfigLoadError, load_config
 from pipeline.data.rows import read_rows
 from pipeline.evaluate.spec import check_eval
+from pipeline.formats.results import ResultsDoc, ResultsError, dumps_results, load_results
 from pipeline.results.index import scan_results
-from pipeline.results.model import ResultsDoc, ResultsError, dumps_results, load_results
 from pipeline.results.page import render_html
 
 

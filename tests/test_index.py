@@ -14,6 +14,7 @@ from sample_results import BASE_CONFIG, results_doc, write_doc
 from typer.testing import CliRunner
 
 from pipeline.cli.main import app
+from pipeline.formats.results import ResultsDoc
 from pipeline.results.index import (
     DatedBy,
     Link,
@@ -28,7 +29,6 @@ from pipeline.results.index import (
     setting_label,
     wandb_link,
 )
-from pipeline.results.model import ResultsDoc
 from pipeline.results.page import index_payload, render_html, script_json
 from pipeline.results.readme import render_readme
 from pipeline.results.rebuild import write_index

@@ -245,8 +245,8 @@ def test_clicking_configs_filtering_and_hiding_settings(index_html: Path, tmp_pa
 def twenty_configs(tmp_path: Path) -> Path:
     """20 configs written by the eval's own writers: one whose completions are all empty, one with a completion of
     8,872 characters, and training loss curves (recorded by the evaluate stage from the run)."""
-    from pipeline.results.model import LossCurve, ResultsDoc
-    from pipeline.results.quality import quality
+    from pipeline.evaluate.quality import quality
+    from pipeline.formats.results import LossCurve, ResultsDoc
 
     folder = tmp_path / "results"
     folder.mkdir()

@@ -12,12 +12,12 @@ from sample_results import results_doc, write_doc
 from pipeline.core.files import write_atomic
 from pipeline.core.runs import AdapterRef
 from pipeline.core.settings import load_settings
+from pipeline.formats.results import ConfigBlock, JudgeScores, Meta, ResultsDoc, dumps_results, load_results
 from pipeline.orchestration.context import make_context
 from pipeline.orchestration.judging import judge_results
 from pipeline.publish.hub import Push, publish
 from pipeline.publish.target import LocalHub
 from pipeline.results.index import scan_results
-from pipeline.results.model import ConfigBlock, JudgeScores, Meta, ResultsDoc, dumps_results, load_results
 from pipeline.results.rank import Contender, bradley_terry, largest_group, leaderboard, win_share
 from pipeline.results.readme import render_readme
 from pipeline.results.rebuild import write_index
@@ -156,7 +156,7 @@ def test_the_judge_scores_every_results_file_once_per_revision(haha_repo: Path, 
 
 
 def test_validate_refuses_a_judge_that_is_not_a_reward_config(haha_repo: Path) -> None:
-    from pipeline.config.validation import validate
+    from pipeline.orchestration.validation import validate
 
     pyproject = haha_repo / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + 'judge = "jokes-001"\n')
@@ -173,7 +173,7 @@ def test_validate_refuses_a_judge_that_is_not_a_reward_config(haha_repo: Path) -
     (lambda d: d["judge"].__setitem__("mean_reward", 1e9), "is not the mean of the rewards"),
 ])
 def test_judge_scores_that_do_not_add_up_make_the_file_unreadable(tmp_path: Path, change: object, why: str) -> None:
-    from pipeline.results.model import ResultsError
+    from pipeline.formats.results import ResultsError
 
     doc = judged("haha-a", [0.2] * 12)
     change(doc)  # type: ignore[operator]

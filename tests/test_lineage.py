@@ -10,13 +10,13 @@ from repo_edits import write_config
 from pipeline.config.effective import ParentModel, RunPlan, effective_config
 from pipeline.config.lineage import needs_first, parent_needed
 from pipeline.config.loading import load_config
-from pipeline.config.validation import validate
 from pipeline.core.files import write_atomic
 from pipeline.core.runs import AdapterRef
 from pipeline.core.settings import load_settings
+from pipeline.formats.results import ConfigBlock, Meta, ResultsDoc, config_block, dumps_results
+from pipeline.formats.tracking import WandbMode
 from pipeline.gitops.changes import PARENT_CHANGED, PARENT_PENDING, pending, verdicts, with_pending_needs
-from pipeline.results.model import ConfigBlock, Meta, ResultsDoc, config_block, dumps_results
-from pipeline.train.tracking import WandbMode
+from pipeline.orchestration.validation import validate
 
 
 def write_results(repo: Path, config: Path, revision: str = "rev-a", parent: AdapterRef | None = None,

@@ -25,15 +25,15 @@ from markdown_it import MarkdownIt
 from pipeline.config.summary import validation_markdown
 from pipeline.core.markdown import cell, code, fenced
 from pipeline.core.runs import AdapterRef, TrainingSample, TrainRecord
+from pipeline.formats.results import ResultsDoc, dumps_results
+from pipeline.formats.tracking import WandbRef
 from pipeline.orchestration.outcome import EvalOutcome, Outcome, Sample, StageName, StageResult, StageStatus
 from pipeline.orchestration.report import markdown_summary
 from pipeline.publish.modelcard import CardInputs, DatasetFile, render_card
 from pipeline.results.index import scan_results, wandb_link
-from pipeline.results.model import ResultsDoc, dumps_results
 from pipeline.results.page import render_html
 from pipeline.results.readme import render_readme
 from pipeline.train.axolotl import TrainResult
-from pipeline.train.tracking import WandbRef
 
 PIECES = (
     "# heading", "\n## h2\n", "\n\n### h3", "<img src=x onerror=alert(1)>", "<details><summary>hidden", "</details>",

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from pipeline.formats.tracking import WandbRef
 from pipeline.publish.modelcard import CardInputs, DatasetFile, render_card
-from pipeline.train.tracking import WandbRef
 
 SHA = "c" * 64
 CONFIG = {

@@ -13,7 +13,7 @@ from pipeline.evaluate.model import load_model
 from pipeline.evaluate.multiple_choice import LETTERS, MultipleChoiceTask, bootstrap_interval, letter_prompt
 from pipeline.evaluate.prompting import encode_prompts
 from pipeline.evaluate.tasks import EvalJob
-from pipeline.results.model import ConfigBlock, ResultsDoc
+from pipeline.formats.results import ConfigBlock, ResultsDoc
 
 ITEMS = [
     {"id": "415f", "prompt": "Which punchline fits: my cat learned to type.",
@@ -102,7 +102,7 @@ def test_bootstrap_interval_is_fixed_and_brackets_the_accuracy() -> None:
 
 
 def test_items_are_checked_at_their_lines(haha_repo: Path) -> None:
-    from pipeline.config.validation import check_eval_tasks
+    from pipeline.orchestration.validation import check_eval_tasks
 
     rows = [json.dumps(ITEMS[0]), json.dumps({**ITEMS[1], "answer": 2}), json.dumps(ITEMS[0])]
     (haha_repo / "train" / "data" / "mc.jsonl").write_text("\n".join(rows) + "\n")

@@ -71,7 +71,7 @@ def test_a_reward_model_is_scored_by_its_head(haha_repo: Path, tiny_model_dir: P
 
 
 def pairwise_problems(repo: Path, task: dict) -> list[tuple[str, int | None, str, str]]:
-    from pipeline.config.validation import check_eval_tasks
+    from pipeline.orchestration.validation import check_eval_tasks
 
     (repo / "train" / "eval" / "pairs.json").write_text(json.dumps(task, indent=2))
     return [(p.file, p.line, p.key, p.message) for p in check_eval_tasks(load_settings(repo))]

@@ -13,10 +13,10 @@ import pytest
 import yaml
 from repo_edits import errors_and_warnings, key_line, set_keys
 
-from pipeline.config.validation import validate
 from pipeline.core.runner_settings import RunnerClass, RunnerRule, RunnerSettings
 from pipeline.core.runs import RunCost
 from pipeline.core.settings import SettingsError, load_settings
+from pipeline.orchestration.validation import validate
 from pipeline.plan.matrix import MAX_WAVES, make_plan, waves_of
 from pipeline.plan.runners import params_in_billions, runner_for
 from pipeline.train.axolotl import Launch
@@ -155,7 +155,7 @@ def test_haha_runner_must_name_a_class_and_is_stripped_for_axolotl(haha_repo: Pa
     set_keys(haha_repo, haha_runner="gpu")
     assert errors_and_warnings(haha_repo) == []
     from pipeline.config.effective import RunPlan, effective_config
-    from pipeline.train.tracking import WandbMode
+    from pipeline.formats.tracking import WandbMode
 
     settings = load_settings(haha_repo)
     plan = RunPlan(haha_repo / "a", haha_repo / "p", settings.data_dir, WandbMode.DISABLED)

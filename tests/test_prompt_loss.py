@@ -65,9 +65,9 @@ def test_prompt_token_gradients_scale_by_the_weight(batch: tuple) -> None:
 def test_the_pipeline_adds_its_plugin_and_marks_the_prompt(haha_repo: Path, tmp_path: Path) -> None:
     from pipeline.config.effective import RunPlan, effective_config
     from pipeline.config.loading import load_config
+    from pipeline.config.prompt_loss import PLUGIN
     from pipeline.core.settings import load_settings
-    from pipeline.train.prompt_loss import PLUGIN
-    from pipeline.train.tracking import WandbMode
+    from pipeline.formats.tracking import WandbMode
 
     config = haha_repo / "train" / "config" / "jokes-001.yml"
     config.write_text(config.read_text() + "prompt_loss_weight: 0.3\ntrain_on_inputs: true\n")
@@ -81,8 +81,8 @@ def test_the_pipeline_adds_its_plugin_and_marks_the_prompt(haha_repo: Path, tmp_
 @pytest.mark.parametrize(("value", "shown"), [("0.3", None), ("0", None), ("1", None), ("1.5", "1.5"),
                                               ("'half'", "'half'"), ("true", "True")])
 def test_validate_takes_a_weight_from_0_to_1(haha_repo: Path, value: str, shown: str | None) -> None:
-    from pipeline.config.validation import validate
     from pipeline.core.settings import load_settings
+    from pipeline.orchestration.validation import validate
 
     config = haha_repo / "train" / "config" / "jokes-001.yml"
     config.write_text(config.read_text() + f"prompt_loss_weight: {value}\n")

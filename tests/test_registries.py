@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from pipeline.config.validation import validate
+from pipeline.config.kinds import KINDS, TrainingKind, kind_of
 from pipeline.core.problems import Problem
 from pipeline.core.settings import load_settings
 from pipeline.evaluate.model import ModelHandle
 from pipeline.evaluate.tasks import TASKS, EvalJob, EvalTask, OnProgress, TaskOutput, register_task
+from pipeline.formats.results import ResultsDoc
 from pipeline.orchestration.context import EvalOptions, make_context
 from pipeline.orchestration.runner import run_stages
 from pipeline.orchestration.stages import EvaluateStage, single
-from pipeline.results.model import ResultsDoc
-from pipeline.train.kinds import KINDS, TrainingKind, kind_of
+from pipeline.orchestration.validation import validate
 
 
 @dataclass

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pipeline.core.runs import AdapterRef
 from pipeline.core.settings import load_settings
+from pipeline.formats.results import JudgeScores, Meta, ResultsDoc, dumps_results
 from pipeline.gitops.collect import apply_rescored
 from pipeline.orchestration.planning import plan_pending, rescore_job
-from pipeline.results.model import JudgeScores, Meta, ResultsDoc, dumps_results
 
 OLD, NEW = "1" * 40, "2" * 40
 

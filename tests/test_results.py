@@ -10,7 +10,7 @@ import pytest
 from sample_results import results_doc, write_doc
 
 from pipeline.core.files import write_atomic
-from pipeline.results.model import (
+from pipeline.formats.results import (
     CONFIG_KEYS,
     ConfigBlock,
     Meta,
@@ -136,8 +136,8 @@ def test_write_atomic_failure_keeps_the_old_file(tmp_path: Path, monkeypatch: py
 
 
 def test_quality_signals_per_setting() -> None:
-    from pipeline.results.model import PromptResult, SettingResult
-    from pipeline.results.quality import distinct_2, quality
+    from pipeline.evaluate.quality import distinct_2, quality
+    from pipeline.formats.results import PromptResult, SettingResult
 
     results = [PromptResult(prompt="p", settingsResults=[
         SettingResult(temperature=0.1, completions=["", "", "a cat sat"]),

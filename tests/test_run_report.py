@@ -83,8 +83,8 @@ def test_an_interrupted_config_keeps_the_stages_that_ran(haha_repo: Path) -> Non
 def test_a_new_config_is_shown_beside_the_previous_config_of_its_family(tmp_path: Path) -> None:
     from sample_results import results_doc, write_doc
 
+    from pipeline.formats.results import LossCurve, ResultsDoc
     from pipeline.orchestration.report import family_comparisons
-    from pipeline.results.model import LossCurve, ResultsDoc
 
     for name, loss, empty in (("haha-x-001", 3.5, False), ("haha-x-003", 3.1, True), ("other-001", 1.0, False)):
         doc = ResultsDoc.model_validate(results_doc(name))

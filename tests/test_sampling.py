@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import torch
 
-from pipeline.evaluate.params import Request, SamplingParams
 from pipeline.evaluate.sampling import (
     RowParams,
     decode,
@@ -22,6 +21,7 @@ from pipeline.evaluate.sampling import (
     top_p_filter,
     uniforms,
 )
+from pipeline.formats.sampling import Request, SamplingParams
 
 VOCAB = 50
 

@@ -86,10 +86,10 @@ def test_compare_finds_smoke_results_and_says_they_are_not_like_for_like(repo: P
 
 def test_an_adapter_trained_on_another_model_is_refused_in_one_line(tmp_path: Path) -> None:
     from pipeline.core.settings import load_settings
+    from pipeline.formats.results import ConfigBlock, Meta, ResultsDoc, dumps_results
     from pipeline.models.smoke import SmokeModelChoice
     from pipeline.orchestration.context import make_context
     from pipeline.orchestration.parents import trained_on_problem
-    from pipeline.results.model import ConfigBlock, Meta, ResultsDoc, dumps_results
 
     ctx = make_context(load_settings(copy_repo(tmp_path)), smoke=SmokeModelChoice.TINY)
     ctx.results_dir.mkdir(parents=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.config.summary import main, validation_markdown
-from pipeline.config.validation import ConfigReport, Report
 from pipeline.core.problems import Problem
 from pipeline.data.rows import DatasetStats, Lengths
+from pipeline.orchestration.validation import ConfigReport, Report
 
 
 def report() -> dict[str, object]:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config.validation import validate
 from pipeline.core.settings import load_settings
+from pipeline.orchestration.validation import validate
 
 
 def config_with(repo: Path, dataset: dict, rows: list[object]) -> Path:

@@ -15,15 +15,8 @@ import psutil
 import pytest
 from haha_cli import refused_url
 
-from pipeline.train.tracking import (
-    FINISH_TIMEOUT_S,
-    GUARD_MARK,
-    Tracking,
-    WandbMode,
-    init_timeout,
-    start_tracking,
-    wandb_env,
-)
+from pipeline.formats.tracking import GUARD_MARK, WandbMode
+from pipeline.train.tracking import FINISH_TIMEOUT_S, Tracking, init_timeout, start_tracking, wandb_env
 
 KEY = "wandbCANARY0123456789abcdef0123456789abcd"
 

@@ -14,7 +14,7 @@ from conftest import write_haha_repo
 from haha_cli import HAHA, refused_url
 
 from pipeline.core.markdown import cell
-from pipeline.train.tracking import GUARDED
+from pipeline.formats.tracking import GUARDED
 
 CONFIG = "jokes-001"
 HF_CANARY = "hf_CANARYhfTOKEN0123456789abcdef"

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from haha_cli import HAHA
 
-from pipeline.config.validation import validate
 from pipeline.core.settings import load_settings
+from pipeline.orchestration.validation import validate
 
 PAIRS = [{"system": "You write one-line jokes.", "question": f"Setup number {i}.",
           "chosen": f"A punchline that lands, number {i}.", "rejected": f"A flat remark, number {i}."}

@@ -16,16 +16,16 @@ from repo_edits import write_config
 from safetensors.torch import save_file
 
 from pipeline.config.loading import load_config
-from pipeline.config.validation import validate
 from pipeline.core.files import write_atomic
 from pipeline.core.runs import AdapterRef
 from pipeline.core.settings import SettingsError, load_settings
+from pipeline.formats.results import ConfigBlock, JudgeScores, Meta, ResultsDoc, config_block, dumps_results
+from pipeline.orchestration.parents import ParentError, published_ref
+from pipeline.orchestration.validation import validate
 from pipeline.publish.fetch import fetch_adapter
 from pipeline.publish.hub import PublishError, Push, publish
 from pipeline.publish.modelcard import CardInputs, render_card
 from pipeline.publish.target import LocalHub, parse_hub
-from pipeline.results.model import ConfigBlock, JudgeScores, Meta, ResultsDoc, config_block, dumps_results
-from pipeline.train.parent import ParentError, published_ref
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 ORG = "haha-lab"

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from pipeline.config.rules import in_workspace
-from pipeline.config.validation import Report, validate
 from pipeline.core.problems import Problem, errors
 from pipeline.core.settings import Settings, load_settings
+from pipeline.orchestration.validation import Report, validate
 
 CONFIG = "train/config/jokes-001.yml"
 DATA = "train/data/jokes.jsonl"

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.app import app, console, errors, verb
+from pipeline.cli.app import app, console, emit, errors, verb
 from pipeline.core.errors import UsageError
 from pipeline.core.settings import load_settings
 
@@ -31,9 +31,9 @@ def pending(
     another adapter, or (for results older than config hashes) a recorded hyperparameter the YAML now sets
     otherwise. A config comes after its haha_parent and after the reward model its best-of-N eval scores with.
     """
+    from pipeline.core.git import GitError
     from pipeline.core.naming import discover
     from pipeline.gitops.changes import Pending, push_diff, verdicts
-    from pipeline.gitops.git import GitError
     from pipeline.orchestration.needs import needs_of
 
     settings = load_settings()
@@ -45,7 +45,7 @@ def pending(
     except GitError as exc:
         raise UsageError(f"--diff: {exc}") from None
     if as_json:
-        print(json.dumps({"pending": [{**p.to_json(), "config": _shown(p.path, settings.root)} for p in found],
+        emit(json.dumps({"pending": [{**p.to_json(), "config": _shown(p.path, settings.root)} for p in found],
                           "done_with_notes": [{"config": _shown(path, settings.root), "note": note}
                                               for path, note in notes],
                           "diff": pushed.to_json() if pushed else None}, indent=2))

@@ -47,9 +47,9 @@ def compare(
     The diff is over every hyperparameter: what new results recorded, and for older ones their config as it was
     committed with the results.
     """
+    from pipeline.formats.results import ResultsError
     from pipeline.results.compare import caveats, compare_renderables, resolve_results
     from pipeline.results.index import Entry, read_entry
-    from pipeline.results.model import ResultsError
     from pipeline.results.sources import read_sources
 
     if len(refs) < 2:

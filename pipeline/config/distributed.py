@@ -19,13 +19,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.loading import LoadedConfig, line_of
+from pipeline.config.loading import LoadedConfig
 from pipeline.config.sharding_policy import deepspeed_config_problems, fsdp_config_problems
 from pipeline.core.naming import basename_of
 from pipeline.core.problems import Problem
 from pipeline.core.settings import Settings
 from pipeline.core.strict_json import StrictJsonError, loads_strict
-from pipeline.evaluate.spec import key_lines
+from pipeline.core.yaml_text import key_lines, line_of
 from pipeline.plan.runners import KEY as RUNNER_KEY
 from pipeline.plan.runners import runner_for, runner_key_problem
 

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.config import prompt_loss
+from pipeline.config.kinds import find_kind
 from pipeline.config.policy_table import HAHA
 from pipeline.config.rules import dataset_entries, dataset_file, is_hub_dataset
 from pipeline.core.runs import AdapterRef
 from pipeline.core.secrets import scrub_config
 from pipeline.core.settings import Settings
+from pipeline.formats.tracking import GUARD_PLUGIN, WandbMode
 from pipeline.models.smoke import SmokeModel
-from pipeline.train import prompt_loss
-from pipeline.train.kinds import find_kind
-from pipeline.train.tracking import GUARD_PLUGIN, WandbMode
 
 # Long enough on the embedded model for the loss to fall visibly (about 3 s a step on 2 CPU cores).
 SMOKE_STEPS = 24

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pipeline.config.kinds import SFT
 from pipeline.config.loading import LoadedConfig
 from pipeline.core.problems import Problem
-from pipeline.train.kinds import SFT
 
 SWITCH = "generate_samples"
 # The keys that shape the samples, with the values that make sense for each.

@@ -1,7 +1,7 @@
 """`haha_parent`: a config that starts from another config's adapter ("SFT first, then DPO from it").
 
 The child names its parent by basename. At training time the pipeline fetches the parent's published
-adapter, merges it into the base model and trains the child on that merged model (train/parent.py):
+adapter, merges it into the base model and trains the child on that merged model (train/merge.py):
 the one way that works for every training kind, since Axolotl's `lora_model_dir` is silently ignored
 by its DPO/IPO/KTO trainers (they build a fresh LoRA from the config). For DPO this also makes the
 reference model the parent, as the recipe wants.
@@ -89,7 +89,7 @@ def parent_problems(config: LoadedConfig, display: str) -> list[Problem]:
     elif len(chain) > 2:
         problems.append(problem(f"{name} starts from {chain[2]} itself: haha merges one parent's adapter into the "
                                 "base model, not a chain (start from the last config with no haha_parent)"))
-    from pipeline.train.kinds import find_kind
+    from pipeline.config.kinds import find_kind
 
     if (own_kind := find_kind(data)) is not None and own_kind.scorer:
         problems.append(problem("a reward model cannot start from a parent: best-of-N and the judge load its "

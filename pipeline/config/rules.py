@@ -13,15 +13,15 @@ from typing import Any
 
 from pipeline.config.distributed import distributed_problems
 from pipeline.config.generation import generation_problems
+from pipeline.config.kinds import SFT, UnknownKindError, kind_of
 from pipeline.config.lineage import parent_problems
 from pipeline.config.loading import LoadedConfig
 from pipeline.config.policy_table import PATHS, KeyClass
+from pipeline.config.prompt_loss import KEY as PROMPT_LOSS_KEY
 from pipeline.config.requirements import gpu_environment, missing_packages, needs_of
 from pipeline.core.naming import is_hub_id
 from pipeline.core.problems import Problem
 from pipeline.core.settings import Settings
-from pipeline.train.kinds import SFT, UnknownKindError, kind_of
-from pipeline.train.prompt_loss import KEY as PROMPT_LOSS_KEY
 
 ADAPTERS = ("lora", "qlora")
 URL_PREFIXES = ("http://", "https://", "s3://", "gs://", "gcs://", "az://", "abfs://", "hf://", "ftp://", "file://")

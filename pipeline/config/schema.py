@@ -19,11 +19,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from pipeline.config.kinds import SFT, find_kind
 from pipeline.config.loading import LoadedConfig
 from pipeline.config.policy_table import HAHA, PLUGIN_KEYS
 from pipeline.config.rules import dataset_entries
 from pipeline.core.problems import Problem
-from pipeline.train.kinds import SFT, find_kind
 
 
 def _known_keys(model: type[BaseModel]) -> frozenset[str]:

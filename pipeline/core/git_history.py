@@ -11,7 +11,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.gitops.git import GitError, git_output
+from pipeline.core.git import GitError, git_output
 
 COMMIT_MARK = "\x00"
 

@@ -23,12 +23,12 @@ from pydantic import Field
 
 from pipeline.core.problems import Problem
 from pipeline.evaluate.model import EvalError, ModelHandle, load_model
-from pipeline.evaluate.params import Request
 from pipeline.evaluate.resume import SIDECAR_SUFFIX, append_progress, read_progress, sidecar_path, start_progress
 from pipeline.evaluate.spec import Cell, EvalSpec, check_eval, sweep_cells, sweep_cost
 from pipeline.evaluate.sweep import check_context, generate_cells, plan_batches, request_for, resume_key
 from pipeline.evaluate.tasks import EvalCost, EvalJob, EvalTask, OnProgress, Progress, Scorer, TaskOutput, register_task
-from pipeline.results.model import ResultsDoc
+from pipeline.formats.results import ResultsDoc
+from pipeline.formats.sampling import Request
 
 MAX_CANDIDATES = 64
 # Candidate i > 0 of seed s samples with s + i * SEED_STRIDE: never another cell's seed (seeds stop at 1,000).

@@ -24,16 +24,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipeline.config.loading import line_of
 from pipeline.core.files import write_atomic
 from pipeline.core.jsonl import read_jsonl_models
 from pipeline.core.problems import Problem
 from pipeline.core.stats import quantile
+from pipeline.core.yaml_text import key_lines, line_of
 from pipeline.evaluate.model import ModelHandle
 from pipeline.evaluate.pairwise import pairs_file
-from pipeline.evaluate.spec import key_lines
 from pipeline.evaluate.tasks import EvalCost, EvalJob, EvalTask, OnProgress, Progress, TaskOutput, register_task
-from pipeline.results.model import ResultsDoc, load_results
+from pipeline.formats.results import ResultsDoc, load_results
 
 KIND = "multiple_choice"
 LETTERS = string.ascii_uppercase

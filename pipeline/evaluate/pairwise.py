@@ -16,13 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipeline.config.loading import line_of
 from pipeline.core.jsonl import read_jsonl_models
 from pipeline.core.problems import Problem
+from pipeline.core.yaml_text import key_lines, line_of
 from pipeline.evaluate.model import ModelHandle
-from pipeline.evaluate.spec import key_lines
 from pipeline.evaluate.tasks import EvalJob, EvalTask, OnProgress, Progress, TaskOutput, register_task
-from pipeline.results.model import ResultsDoc
+from pipeline.formats.results import ResultsDoc
 
 
 class Pair(BaseModel):

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
-from pipeline.results.model import PromptResult, Quality, repeated_share, setting_key
+from pipeline.formats.results import PromptResult, Quality, repeated_share, setting_key
 
 # (prompt index, setting index, seed index) -> the completion ran to max_new_tokens without stopping.
 HitLimit = Mapping[tuple[int, int, int], bool]

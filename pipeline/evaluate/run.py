@@ -19,7 +19,7 @@ from pipeline.core.runs import adapter_sha256
 from pipeline.evaluate.model import EvalError, ModelHandle, backend_name, load_model
 from pipeline.evaluate.prompting import prompt_example
 from pipeline.evaluate.tasks import EvalJob, OnProgress, TaskFile, registered
-from pipeline.results.model import (
+from pipeline.formats.results import (
     ConfigBlock,
     LossCurve,
     Meta,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from pipeline.evaluate.params import Request
+from pipeline.formats.sampling import Request
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -17,10 +16,10 @@ from pydantic import (
     field_validator,
 )
 
-from pipeline.config.loading import line_of, parse_yaml
 from pipeline.core.problems import Problem
 from pipeline.core.strict_json import StrictJsonError, loads_strict
-from pipeline.evaluate.params import GENERATION_KEYS, SamplingParams
+from pipeline.core.yaml_text import key_lines, line_of
+from pipeline.formats.sampling import GENERATION_KEYS, SamplingParams
 
 # Bounds that keep a merged eval.json from holding the GPU runner for days (every value is finite: JSON's
 # Infinity and NaN are refused when the file is read); the generation parameters' own are in params.py.
@@ -59,14 +58,6 @@ class EvalSpec(BaseModel):
     @property
     def seeds(self) -> list[int]:
         return list(range(1, self.seedVariants + 1))
-
-
-def key_lines(text: str) -> dict[str, int]:
-    """Each key's line, read by the YAML parser (JSON is YAML); empty if it cannot read this JSON."""
-    try:
-        return parse_yaml(text)[1]
-    except yaml.YAMLError:
-        return {}
 
 
 def _problem(error: Any, lines: dict[str, int], display: str, model: type[EvalSpec]) -> Problem:

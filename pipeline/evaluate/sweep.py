@@ -18,12 +18,12 @@ from typing import Any, NamedTuple
 from pipeline.core.problems import Problem
 from pipeline.core.runs import adapter_sha256
 from pipeline.evaluate.model import EvalError, ModelHandle
-from pipeline.evaluate.params import Request
+from pipeline.evaluate.quality import quality
 from pipeline.evaluate.resume import append_progress, read_progress, sidecar_path, start_progress
 from pipeline.evaluate.spec import Cell, EvalSpec, check_eval, sweep_cells, sweep_cost
 from pipeline.evaluate.tasks import EvalCost, EvalJob, EvalTask, OnProgress, Progress, TaskOutput, register_task
-from pipeline.results.model import PromptResult, ResultsDoc, SettingResult, diversity
-from pipeline.results.quality import quality
+from pipeline.formats.results import PromptResult, ResultsDoc, SettingResult, diversity
+from pipeline.formats.sampling import Request
 
 
 class PromptTooLongError(EvalError):

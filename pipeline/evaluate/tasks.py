@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
+from pipeline.config.kinds import TrainingKind
 from pipeline.config.loading import LoadedConfig
 from pipeline.core.problems import Problem
 from pipeline.core.runner_settings import LoadIn
 from pipeline.core.runs import AdapterRef, RunCost
 from pipeline.core.strict_json import StrictJsonError, loads_strict
 from pipeline.evaluate.model import ModelHandle
-from pipeline.results.model import ResultsDoc
-from pipeline.train.kinds import TrainingKind
+from pipeline.formats.results import ResultsDoc
 
 SWEEP_FILE = "eval.json"
 DEFAULT_BATCH_SIZE = 64

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pipeline.core.errors import HahaError
 from pipeline.core.runs import AdapterRef, RunCost
 from pipeline.core.strict_json import StrictJsonError, dumps_strict, loads_strict
-from pipeline.evaluate.params import SamplingParams
+from pipeline.formats.sampling import SamplingParams
 
 # The hyperparameters echoed into the results file, in the order the haha files list them.
 CONFIG_KEYS = (

@@ -29,12 +29,11 @@ from typing import Any, Literal
 
 from pipeline.config.lineage import Needs, needs_first, parent_needed, parent_path, read_parent_key
 from pipeline.config.loading import ConfigLoadError, config_sha256, load_config
+from pipeline.core.git import git, git_output
 from pipeline.core.naming import basename_of, sort_key
 from pipeline.core.runs import AdapterRef
 from pipeline.core.settings import results_path
-from pipeline.gitops.git import git, git_output
-from pipeline.results.failures import read_failure
-from pipeline.results.model import (
+from pipeline.formats.results import (
     CONFIG_KEYS,
     ConfigBlock,
     Meta,
@@ -43,6 +42,7 @@ from pipeline.results.model import (
     hyperparameters_of,
     load_results,
 )
+from pipeline.results.failures import read_failure
 
 NO_RESULTS = "no results"
 CONFIG_CHANGED = "config changed since results"

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.core.git import GitError, git, git_output
 from pipeline.core.naming import basename_of
 from pipeline.core.retry import Backoff
 from pipeline.evaluate.resume import SIDECAR_SUFFIX
-from pipeline.gitops.git import GitError, git, git_output
 
 # The identity GitHub's own bot commits with; used only when the checkout has none configured.
 BOT_NAME = "github-actions[bot]"

@@ -13,9 +13,9 @@ from pipeline.config.effective import SMOKE_STEPS
 from pipeline.core.runs import RunPaths
 from pipeline.core.settings import Settings, results_path
 from pipeline.evaluate.tasks import DEFAULT_BATCH_SIZE
+from pipeline.formats.tracking import WandbMode
 from pipeline.models.smoke import SmokeModelChoice
 from pipeline.publish.target import HubTarget, LocalHub
-from pipeline.train.tracking import WandbMode
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.config.kinds import kind_of
 from pipeline.core.errors import StageError
 from pipeline.core.naming import is_basename
 from pipeline.core.runs import adapter_sha256
@@ -20,12 +21,11 @@ from pipeline.data.rows import first_row
 from pipeline.evaluate.model import EvalError, eval_load, gpu_memory_gb
 from pipeline.evaluate.spec import Cell, EvalSpec, load_eval, sample_cells
 from pipeline.evaluate.tasks import EvalJob, Provenance, Scorer, TaskFile, task_files
+from pipeline.formats.results import ResultsError, load_results, trained_settings
 from pipeline.orchestration.context import RunContext
 from pipeline.orchestration.outcome import ConfigState, EvalOutcome, Sample
 from pipeline.orchestration.stages import published_for, require_trained, wandb_reference
-from pipeline.results.model import ResultsError, load_results, trained_settings
-from pipeline.train.kinds import kind_of
-from pipeline.train.parent import merged_from
+from pipeline.train.merge import merged_from
 
 
 def already_evaluated(results_path: Path, config_sha256: str, eval_sha256: str | None,
@@ -77,10 +77,9 @@ def scorer_for(ctx: RunContext, path: Path, role: str) -> Scorer:
     smoke run's stand-in in smoke runs); `role` says who needs it, for the error."""
     from pipeline.config.loading import ConfigLoadError, load_config
     from pipeline.core.runs import adapter_problem
-    from pipeline.orchestration.parents import trained_on_problem
+    from pipeline.orchestration.parents import published_ref, trained_on_problem
     from pipeline.orchestration.stages import training_base
     from pipeline.publish.fetch import fetch_adapter
-    from pipeline.train.parent import published_ref
 
     name = path.stem
     if not is_basename(name) or path.resolve().parent != ctx.settings.config_dir.resolve():

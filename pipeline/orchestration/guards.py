@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline.config.loading import LoadedConfig, line_of
+from pipeline.config.kinds import find_kind
+from pipeline.config.loading import LoadedConfig
 from pipeline.core.budgets import DEFAULT_CPUS, Budgets, over_budget
 from pipeline.core.naming import basename_of
 from pipeline.core.problems import Problem
 from pipeline.core.settings import Settings
-from pipeline.evaluate.spec import key_lines
+from pipeline.core.yaml_text import key_lines, line_of
 from pipeline.evaluate.tasks import EvalCost, registered, task_files, unsuited
 from pipeline.plan.runners import runner_for
 from pipeline.results.provenance import results_problems
-from pipeline.train.kinds import find_kind
 
 # The keys that start CPU processes on the runner, each to at most its CPUs (dataset_processes is the old name
 # of dataset_num_proc, which Axolotl still reads).

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pipeline.core.files import write_atomic
 from pipeline.core.runs import AdapterRef
 from pipeline.evaluate.model import ModelHandle
+from pipeline.formats.results import JudgeScores, ResultsDoc, ResultsError, dumps_results, load_results
 from pipeline.orchestration.context import RunContext
 from pipeline.results.index import results_files
-from pipeline.results.model import JudgeScores, ResultsDoc, ResultsError, dumps_results, load_results
 
 
 @dataclass

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.config.kinds import find_kind
 from pipeline.config.lineage import Needs, parent_needed
 from pipeline.config.loading import ConfigLoadError, load_config
 from pipeline.core.naming import basename_of, is_basename
 from pipeline.evaluate.tasks import task_files
-from pipeline.train.kinds import find_kind
 
 
 def needs_of(eval_dir: Path) -> Needs:

@@ -1,22 +1,79 @@
 """The train stage's side of `haha_parent` (config/lineage.py): which published revision a child starts from,
-and the parent's adapter merged into the base model for it (train/parent.py)."""
+and the parent's adapter fetched and merged into the base model for it (train/merge.py).
+
+The parent's results file names the adapter revision it published and evaluated; that revision is fetched from
+the hub and merged into the base model, and the child trains a new LoRA on the merged model. The merged model
+lives under `<workspace>/.parents/<parent>-<revision>/`, shared by every child of that revision.
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 from pipeline.config.effective import ParentModel
 from pipeline.config.lineage import parent_of, parent_path
-from pipeline.core.errors import StageError
+from pipeline.core.errors import HahaError, StageError
 from pipeline.core.quiet import quiet_libraries
 from pipeline.core.runs import AdapterRef
+from pipeline.core.settings import results_path
+from pipeline.formats.results import ResultsError, load_results
+from pipeline.gitops.changes import verdict_for
 from pipeline.orchestration.context import RunContext
 from pipeline.orchestration.outcome import ConfigState
+from pipeline.publish.fetch import fetch_adapter
+from pipeline.publish.target import HubTarget
+from pipeline.results.provenance import meta_problems
+from pipeline.train.merge import marker_of, merge_into
+
+
+class ParentError(HahaError):
+    """A config needed (a parent, a reward model) has no published, evaluated adapter yet."""
+
+
+def published_ref(results_dir: Path, basename: str, role: str, command: str, hub_org: str) -> AdapterRef:
+    """The adapter revision the config's finished results recorded; `role` says why it is needed (`the parent
+    quip-sft-003`), `command` what makes the results. Only `<hub_org>/<basename>` at a pinned revision is
+    believed (results/provenance.py): a results file is text a pull request could have written."""
+    path = results_path(results_dir, basename)
+    try:
+        meta = load_results(path).meta
+    except ResultsError:
+        meta = None
+    if meta is None or not meta.finished or not meta.hub_repo or not meta.hub_revision:
+        state = "has no finished results" if meta is None or not meta.finished else "recorded no published adapter"
+        raise ParentError(f"{role} {basename} {state} in {results_dir}: its adapter is published and evaluated "
+                          f"first ({command})")
+    if problems := meta_problems(meta, basename, hub_org):
+        raise ParentError(f"{role} {basename}: its results in {results_dir} cannot be trusted: "
+                          + "; ".join(f"{key} {message}" for key, message in problems))
+    return AdapterRef(basename=basename, repo_id=meta.hub_repo, revision=meta.hub_revision)
+
+
+def merged_dir(workspace: Path, ref: AdapterRef) -> Path:
+    return workspace / ".parents" / f"{ref.basename}-{ref.revision[:12]}"
+
+
+def merged_parent(ref: AdapterRef, hub: HubTarget, base_model: str, workspace: Path) -> Path:
+    """The parent's adapter merged into `base_model`, built once per revision and base model."""
+    dest = merged_dir(workspace, ref)
+    identity = {**ref.model_dump(), "base_model": base_model}
+    if marker_of(dest) == identity:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as scratch:
+        adapter = fetch_adapter(hub, ref.repo_id, ref.revision, Path(scratch) / "adapter")
+        staging = Path(scratch) / "merged"
+        merge_into(base_model, adapter, staging, identity)
+        shutil.rmtree(dest, ignore_errors=True)
+        staging.rename(dest)
+    return dest
 
 
 def trained_on_problem(ctx: RunContext, basename: str, role: str, base_model: str) -> str | None:
     """Why an adapter cannot be put on `base_model`: its results say it was trained on another one (a judge trained
     on the embedded SmolLM2 loaded onto the tiny stand-in would fail with a size mismatch deep in torch)."""
-    from pipeline.results.model import ResultsError, load_results
-
     try:
         meta = load_results(ctx.results_path(basename)).meta
     except ResultsError:
@@ -30,9 +87,6 @@ def trained_on_problem(ctx: RunContext, basename: str, role: str, base_model: st
 
 def parent_ref_for(ctx: RunContext, state: ConfigState) -> AdapterRef | None:
     """The published adapter revision this config starts from, when it names a `haha_parent`."""
-    from pipeline.gitops.changes import verdict_for
-    from pipeline.train.parent import ParentError, published_ref
-
     if (parent := parent_of(state.loaded.data)) is None:
         return None
     command = f"haha run {parent_path(state.path, parent)}{ctx.flags}"
@@ -44,8 +98,6 @@ def parent_ref_for(ctx: RunContext, state: ConfigState) -> AdapterRef | None:
 
 def start_from_parent(ctx: RunContext, state: ConfigState, base_model: str) -> ParentModel | None:
     """The parent's adapter merged into the base model, built when this child still has to train."""
-    from pipeline.train.parent import merged_dir, merged_parent
-
     if (ref := parent_ref_for(ctx, state)) is None:
         return None
     if state.run.trained_from(state.loaded.sha256, ctx.smoke, ref) is not None:

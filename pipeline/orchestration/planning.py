@@ -14,12 +14,12 @@ from pipeline.config.lineage import needs_first
 from pipeline.config.loading import ConfigLoadError, load_config
 from pipeline.core.naming import basename_of, discover, is_basename
 from pipeline.core.settings import Settings
+from pipeline.formats.results import ResultsError, load_results
 from pipeline.gitops.changes import Pending, pending
 from pipeline.orchestration.needs import needs_of
 from pipeline.plan.matrix import Deferred, Plan, Rescore, make_plan
 from pipeline.plan.runners import Assignment, runner_for
 from pipeline.results.index import results_files
-from pipeline.results.model import ResultsError, load_results
 
 
 def in_config_dir(path: Path, settings: Settings) -> Path | None:

@@ -11,9 +11,9 @@ from pipeline.core.files import write_atomic
 from pipeline.core.markdown import cell, fenced, table
 from pipeline.core.runs import TrainingSample, TrainRecord
 from pipeline.evaluate.tasks import headlines
+from pipeline.formats.results import ResultsError, load_results
 from pipeline.orchestration.outcome import Outcome, Sample, StageName
 from pipeline.results.family import FamilyComparison, compare_with_previous
-from pipeline.results.model import ResultsError, load_results
 
 TABLE_HEADER = ["config", *(str(name) for name in StageName), "loss first -> last", "trained on", "error / warning"]
 

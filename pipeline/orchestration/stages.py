@@ -20,7 +20,6 @@ from pipeline.config.effective import ParentModel, RunPlan, effective_config
 from pipeline.config.loading import ConfigLoadError, LoadedConfig, load_config
 from pipeline.config.policy import check_policy
 from pipeline.config.rules import check_haha_rules, dataset_entries, dataset_file, is_hub_dataset
-from pipeline.config.validation import validate_config
 from pipeline.core.errors import StageError
 from pipeline.core.files import write_atomic
 from pipeline.core.naming import hub_repo_id, name_problem
@@ -28,24 +27,18 @@ from pipeline.core.problems import Problem, errors
 from pipeline.core.quiet import import_training_stack
 from pipeline.core.runs import adapter_problem, adapter_sha256
 from pipeline.data.rows import row_count
+from pipeline.formats.tracking import WandbMode, WandbRef
 from pipeline.models.smoke import SmokeModel
 from pipeline.orchestration.context import RunContext
 from pipeline.orchestration.outcome import ConfigState, EvalOutcome, StageName, StageResult, StageStatus
 from pipeline.orchestration.parents import start_from_parent
+from pipeline.orchestration.validation import validate_config
 from pipeline.plan.runners import runner_for
 from pipeline.publish.hub import PublishResult
 from pipeline.publish.modelcard import CardInputs, DatasetFile, render_card
 from pipeline.train.axolotl import Launch, TrainingError, train
-from pipeline.train.parent import merged_from
-from pipeline.train.tracking import (
-    Tracking,
-    WandbMode,
-    WandbRef,
-    init_timeout,
-    run_reference,
-    start_tracking,
-    tracking_warnings,
-)
+from pipeline.train.merge import merged_from
+from pipeline.train.tracking import Tracking, init_timeout, run_reference, start_tracking, tracking_warnings
 
 
 class Stage(Protocol):

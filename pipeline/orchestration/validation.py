@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.guards import guard_problems
+from pipeline.config.kinds import find_kind
 from pipeline.config.load_checks import AxolotlTokenizer, check_model_load, stand_in_tokenizer
-from pipeline.config.loading import ConfigLoadError, LoadedConfig, line_of, load_config
+from pipeline.config.loading import ConfigLoadError, LoadedConfig, load_config
 from pipeline.config.plugins import plugin_arg_models
 from pipeline.config.policy import SchemaKeys, check_policy, importable_files
 from pipeline.config.rules import (
@@ -39,12 +39,12 @@ from pipeline.core.naming import (
 from pipeline.core.problems import Problem, errors
 from pipeline.core.quiet import quiet_libraries
 from pipeline.core.settings import Settings
+from pipeline.core.yaml_text import key_lines, line_of
 from pipeline.data.packing import estimate_packing
 from pipeline.data.rows import DatasetStats, check_dataset, effective_sequence_len
-from pipeline.evaluate.spec import key_lines
 from pipeline.evaluate.tasks import registered, task_files
 from pipeline.models.source import dataset_files
-from pipeline.train.kinds import find_kind
+from pipeline.orchestration.guards import guard_problems
 
 
 @dataclass

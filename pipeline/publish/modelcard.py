@@ -18,7 +18,7 @@ from pipeline.core.markdown import cell, code, fenced, link
 from pipeline.core.naming import is_hub_id
 from pipeline.core.runs import AdapterRef
 from pipeline.core.secrets import scrub, scrub_config
-from pipeline.train.tracking import OFFLINE_NOT_SYNCED, WandbRef
+from pipeline.formats.tracking import OFFLINE_NOT_SYNCED, WandbRef
 
 TAGS = ("haha", "lora", "axolotl", "peft")
 

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from pipeline.core.errors import UsageError
 from pipeline.core.settings import results_path
+from pipeline.formats.results import ResultsDoc, not_comparable
 from pipeline.results.index import (
     Entry,
     differing,
@@ -26,7 +27,6 @@ from pipeline.results.index import (
     setting_label,
     setting_labels,
 )
-from pipeline.results.model import ResultsDoc, not_comparable
 
 
 def resolve_results(ref: str, results_dir: Path) -> Path:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.naming import is_hub_id, sort_key
-from pipeline.results.failures import FAILED_SUFFIX, FailureRecord, read_failure
-from pipeline.results.model import (
+from pipeline.evaluate.quality import quality
+from pipeline.formats.results import (
     CONFIG_KEYS,
     Diversity,
     JudgeScores,
@@ -29,9 +29,9 @@ from pipeline.results.model import (
     diversity,
     load_results,
 )
-from pipeline.results.quality import quality
+from pipeline.formats.tracking import WANDB_URL, WandbRef
+from pipeline.results.failures import FAILED_SUFFIX, FailureRecord, read_failure
 from pipeline.results.rank import largest_group
-from pipeline.train.tracking import WANDB_URL, WandbRef
 
 HUB_URL = "https://huggingface.co/"
 # `entity/project/run_id`, the one form of `meta.wandb_run` that becomes a link (and its page's address).

@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 from pipeline.core.strict_json import dumps_strict
+from pipeline.formats.results import JudgeScores, Scalar
 from pipeline.results.index import (
     SIGNALS,
     Entry,
@@ -26,7 +27,6 @@ from pipeline.results.index import (
     setting_labels,
     wandb_link,
 )
-from pipeline.results.model import JudgeScores, Scalar
 
 TEMPLATE = "results-index.html"
 DATA_MARKER = "__HAHA_DATA__"

@@ -15,9 +15,9 @@ from pathlib import Path
 from pipeline.core.naming import hub_repo_id, is_basename, is_commit_id
 from pipeline.core.problems import Problem
 from pipeline.core.runs import AdapterRef
+from pipeline.formats.results import Meta, ResultsDoc, ResultsError, load_results
 from pipeline.results.failures import FAILED_SUFFIX, parse_failure
 from pipeline.results.index import results_files
-from pipeline.results.model import Meta, ResultsDoc, ResultsError, load_results
 
 # A local hub names a push by the sha256 of its files (publish/hub.py content_hash).
 LOCAL_REVISION = re.compile(r"[0-9a-f]{64}\Z")

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.core.stats import quantile
-from pipeline.results.model import JudgeScores
+from pipeline.formats.results import JudgeScores
 
 CellKey = tuple[int, int, int]  # prompt, setting, seed index
 PRIOR_WINS = 0.5

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline.core.markdown import cell, code, link
+from pipeline.formats.results import Scalar
 from pipeline.results.failures import GIVE_UP_AFTER
 from pipeline.results.index import (
     DatedBy,
@@ -27,7 +28,6 @@ from pipeline.results.index import (
     setting_labels,
     wandb_link,
 )
-from pipeline.results.model import Scalar
 
 README_CELL_CHARS = 40
 

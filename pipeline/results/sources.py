@@ -11,10 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.config.loading import parse_yaml
-from pipeline.gitops.history import adding_commits, commit_times, files_at
+from pipeline.core.git_history import adding_commits, commit_times, files_at
+from pipeline.core.yaml_text import parse_yaml
+from pipeline.formats.results import hyperparameters_of
 from pipeline.results.index import ConfigSnapshot, Sources
-from pipeline.results.model import hyperparameters_of
 
 
 def snapshot(text: str, source: str) -> ConfigSnapshot | None:

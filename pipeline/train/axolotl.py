@@ -28,9 +28,10 @@ import yaml
 from pipeline.core.errors import HahaError
 from pipeline.core.files import write_atomic
 from pipeline.core.runs import AdapterRef, RunPaths, TrainRecord
+from pipeline.formats.tracking import WandbMode
 from pipeline.train.axolotl_log import packing_efficiency, training_samples
 from pipeline.train.child import run_child
-from pipeline.train.tracking import WandbMode, wandb_env
+from pipeline.train.tracking import wandb_env
 
 # The trainer's bar has no label; dataset bars ("Mapping RL Dataset (num_proc=2): 100%|...| 48/48") do.
 STEP_PATTERN = re.compile(r"^\s*\d+%\|[^|]*\|\s*(\d+)/(\d+) \[[\d:]+<([\d:?]+)")
@@ -164,7 +165,7 @@ def recipe_of(config: dict[str, Any]) -> str:
     its file name."""
     import hashlib
 
-    from pipeline.train.tracking import GUARD_PLUGIN
+    from pipeline.formats.tracking import GUARD_PLUGIN
 
     trained = {key: value for key, value in config.items() if key not in NOT_TRAINING_KEYS}
     trained["plugins"] = [p for p in config.get("plugins") or [] if p != GUARD_PLUGIN]

@@ -9,7 +9,8 @@ from typing import Any
 
 from axolotl.integrations.base import BasePlugin
 
-from pipeline.train.prompt_loss import KEY, weighted_loss
+from pipeline.config.prompt_loss import KEY
+from pipeline.train.prompt_loss import weighted_loss
 
 
 class PromptLossWeightPlugin(BasePlugin):  # type: ignore[misc]

@@ -16,7 +16,6 @@ import struct
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,18 +23,12 @@ from pipeline.core.errors import UsageError
 from pipeline.core.quiet import quiet_libraries
 from pipeline.core.runs import RunPaths
 from pipeline.core.secrets import scrub
+from pipeline.formats.tracking import GUARD_MARK, WandbMode, WandbRef
 
 if TYPE_CHECKING:
     import wandb
 
 
-class WandbMode(StrEnum):
-    ONLINE = "online"
-    OFFLINE = "offline"
-    DISABLED = "disabled"
-
-
-# The .wandb transaction log: a 7-byte header, then LevelDB-style records in 32 KiB blocks.
 WANDB_HEADER = 7
 BLOCK = 32 * 1024
 CHUNK_HEADER = 7  # crc32c (4), length (2, little-endian), type (1)
@@ -44,13 +37,6 @@ FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 # W&B is marked crashed, and its local record (whole) is what `wandb sync` uploads.
 FINISH_TIMEOUT_S = 600
 # What a results file records for a run meant to be online whose record is still only on the training box.
-OFFLINE_NOT_SYNCED = "offline, not synced"
-# The Axolotl plugin that keeps a W&B failure during training from stopping it, and the line it logs when one does.
-GUARD_PLUGIN = "pipeline.train.tracking_plugin.TrackingGuardPlugin"
-GUARD_MARK = "haha: W&B failed during training"
-GUARDED = "haha: W&B callback guarded: a tracker failure ends the tracking, never the training"
-
-
 def wandb_mode(requested: str | None, *, smoke: bool) -> WandbMode:
     """`--wandb` parsed once at the edge. Unset: offline for a smoke run, whatever the environment holds (a
     throwaway check has nothing to report and must not fail on a tracker), else online when WANDB_API_KEY is set."""
@@ -132,42 +118,6 @@ def wandb_env(env: Mapping[str, str], mode: WandbMode, run_dir: Path) -> dict[st
     if mode is WandbMode.ONLINE:
         out.setdefault("WANDB_FINISH_TIMEOUT", str(FINISH_TIMEOUT_S))
     return out
-
-
-@dataclass(frozen=True)
-class WandbRef:
-    """A W&B run as its pages address it: `https://wandb.ai/<entity>/<project>/runs/<run_id>`.
-
-    `name` is the display name (the config's basename). Without an entity there is no page to
-    link to, so `path` and `url` are None. `awaiting_sync`: a run meant to be online trained offline and its
-    record is not uploaded yet, so no page exists for it (`url` is None, results say OFFLINE_NOT_SYNCED).
-    """
-
-    project: str
-    name: str
-    entity: str = ""
-    run_id: str = ""
-    awaiting_sync: bool = False
-
-    @property
-    def path(self) -> str | None:
-        """`entity/project/run_id`, the shape results files record and the index links."""
-        return f"{self.entity}/{self.project}/{self.run_id}" if self.entity and self.run_id else None
-
-    @property
-    def recorded_as(self) -> str | None:
-        """What a results file's `meta.wandb_run` says: the run's path, or that it is still only offline."""
-        return OFFLINE_NOT_SYNCED if self.awaiting_sync else self.path
-
-    @property
-    def url(self) -> str | None:
-        if not self.entity or self.awaiting_sync:
-            return None
-        base = f"{WANDB_URL}{self.entity}/{self.project}"
-        return f"{base}/runs/{self.run_id}" if self.run_id else base
-
-
-WANDB_URL = "https://wandb.ai/"
 
 
 def wandb_records(path: Path) -> Iterator[bytes]:

@@ -20,7 +20,7 @@ from typing import Any
 from axolotl.integrations.base import BasePlugin
 from transformers.integrations import WandbCallback
 
-from pipeline.train.tracking import GUARD_MARK, GUARDED
+from pipeline.formats.tracking import GUARD_MARK, GUARDED
 
 
 class GuardedWandbCallback(WandbCallback):  # type: ignore[misc]
