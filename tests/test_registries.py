@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from pipeline.config.kinds import KINDS, TrainingKind, kind_of
+from pipeline.config.kinds import KINDS, SFT, TrainingKind, UnknownKindError, kind_of, register_kind
 from pipeline.core.problems import Problem
+from pipeline.core.registry import Registry, RegistryClashError, UnknownNameError
 from pipeline.core.settings import load_settings
 from pipeline.evaluate.model import ModelHandle
-from pipeline.evaluate.tasks import TASKS, EvalJob, EvalTask, OnProgress, TaskOutput, register_task
+from pipeline.evaluate.tasks import TASKS, EvalJob, EvalTask, OnProgress, TaskOutput, register_task, registered
 from pipeline.formats.results import ResultsDoc
 from pipeline.orchestration.context import EvalOptions, make_context
 from pipeline.orchestration.runner import run_stages
@@ -54,7 +55,7 @@ class EchoTask(EvalTask[dict[str, Any], str, EchoOutput]):
 def echo_registered() -> Iterator[None]:
     register_task(EchoTask)
     yield
-    TASKS.pop("echo")
+    TASKS.remove("echo")
 
 
 def test_a_registered_task_is_validated_planned_run_and_written_into_the_results(
@@ -69,8 +70,8 @@ def test_a_registered_task_is_validated_planned_run_and_written_into_the_results
     settings = load_settings(haha_repo)
     other = {(p.file, p.key): p.message for p in validate([str(settings.config_dir)], settings).other}
     assert other[("train/eval/broken.json", "words")] == "a list of words is required"
-    assert other[("train/eval/nope.json", "kind")].startswith(
-        "unknown kind 'nope'; known kinds: best_of_n, echo, multiple_choice, pairwise, sweep")
+    assert other[("train/eval/nope.json", "kind")] == \
+        "unknown kind 'nope'; known kinds: best_of_n, echo, multiple_choice, pairwise, sweep"
     (eval_dir / "broken.json").unlink()
     (eval_dir / "nope.json").unlink()
 
@@ -88,8 +89,7 @@ def test_a_registered_task_is_validated_planned_run_and_written_into_the_results
     assert set(doc["evals"]["echo"]["tokens"]) == {"pun", "gag"}
 
 
-def test_a_registered_training_kind_is_chosen_by_its_axolotl_keys(haha_repo: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_registered_training_kind_is_chosen_by_its_axolotl_keys(haha_repo: Path) -> None:
     config = haha_repo / "train" / "config" / "jokes-001.yml"
     config.write_text(config.read_text() + "rl: grpo\n")
     settings = load_settings(haha_repo)
@@ -97,10 +97,12 @@ def test_a_registered_training_kind_is_chosen_by_its_axolotl_keys(haha_repo: Pat
     assert any(p.key == "rl" and "haha has no training kind for this yet (it runs: sft, preference, kto, reward)"
                in p.message for p in refused)
 
-    grpo = TrainingKind("online", lambda c: c.get("rl") == "grpo", "SFTDataset", ("sweep",))
-    monkeypatch.setitem(KINDS, "online", grpo)
-    assert kind_of({"rl": "grpo"}) is grpo and kind_of({}).name == "sft"
-    assert not any(p.key == "rl" for p in validate([str(config)], settings).problems)
+    grpo = register_kind(TrainingKind("online", lambda c: c.get("rl") == "grpo", "SFTDataset", ("sweep",)))
+    try:
+        assert kind_of({"rl": "grpo"}) is grpo and kind_of({}).name == "sft"
+        assert not any(p.key == "rl" for p in validate([str(config)], settings).problems)
+    finally:
+        KINDS.remove("online")
 
 
 def test_a_second_sweep_for_the_same_config_is_refused(haha_repo: Path, tmp_path: Path) -> None:
@@ -113,3 +115,47 @@ def test_a_second_sweep_for_the_same_config_is_refused(haha_repo: Path, tmp_path
     outcome = run_stages(ctx, settings.config_dir / "jokes-001.yml", single(EvaluateStage()))
     assert outcome.error == ('jokes-001: eval.json, cold.json are all sweeps for it; a config gets one sweep '
                              '(limit the others with "configs")')
+
+
+class OtherSweep(EchoTask):
+    kind = "sweep"  # taken by haha's own sweep
+
+
+def test_a_second_registrant_of_a_name_is_refused_and_both_are_named() -> None:
+    sweep = registered()["sweep"]
+    with pytest.raises(RegistryClashError) as refused:
+        register_task(OtherSweep)
+    assert str(refused.value) == ("kind 'sweep' is registered twice: by pipeline.evaluate.sweep.SweepTask and by "
+                                  f"{__name__}.OtherSweep; rename one of them")
+    with pytest.raises(RegistryClashError) as refused:
+        register_kind(TrainingKind("sft", lambda c: False, "SFTDataset", ("sweep",)))
+    assert str(refused.value) == (f"training kind 'sft' is registered twice: by pipeline.config.kinds and by "
+                                  f"{__name__}; rename one of them")
+    assert TASKS["sweep"] is sweep and KINDS["sft"] is SFT  # the first registrations stand
+
+
+def test_an_unknown_name_lists_the_known_ones_and_suggests_the_nearest() -> None:
+    with pytest.raises(UnknownNameError) as unknown:
+        registered()["sweeep"]
+    assert str(unknown.value) == ("unknown kind 'sweeep'; known kinds: best_of_n, multiple_choice, pairwise, "
+                                  "sweep; did you mean 'sweep'?")
+    assert TASKS.get("nothing-like-it") is None and "sweeep" not in TASKS
+    assert TASKS.unknown("zzz").endswith("sweep")  # no near name: no suggestion
+
+
+def test_a_typo_in_rl_is_answered_with_the_value_it_likely_meant() -> None:
+    with pytest.raises(UnknownKindError) as unknown:
+        kind_of({"rl": "dpp"})
+    assert str(unknown.value) == ("rl: dpp: haha has no training kind for this yet (it runs: sft, preference, kto, "
+                                  "reward); did you mean rl: dpo?")
+
+
+def test_a_registry_keeps_the_order_names_were_registered_in() -> None:
+    registry: Registry[int] = Registry("judge")
+    for number, name in enumerate(("zeta", "alpha", "mid")):
+        registry.register(name, number, "here")
+    registry.remove("alpha")
+    registry.register("alpha", 9, "here")
+    assert list(registry) == ["zeta", "mid", "alpha"]
+    assert list(registry.values()) == [0, 2, 9]
+    assert list(KINDS) == ["sft", "preference", "kto", "reward"]  # find_kind tries them in this order

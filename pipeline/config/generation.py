@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.config.kinds import SFT
 from pipeline.config.loading import LoadedConfig
+from pipeline.core.numbers import as_number
 from pipeline.core.problems import Problem
 
 SWITCH = "generate_samples"
@@ -30,13 +31,9 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
 SHAPING_KEYS = (*RANGES, "generation_do_sample")
 
 
-def _number(value: Any) -> float | None:
-    return None if isinstance(value, bool) or not isinstance(value, int | float) else float(value)
-
-
 def evaluates(data: dict[str, Any]) -> bool:
     """Whether Axolotl will run evaluations: an eval split or eval datasets, and a schedule that is not zero."""
-    has_eval_rows = bool(data.get("test_datasets")) or bool(_number(data.get("val_set_size")))
+    has_eval_rows = bool(data.get("test_datasets")) or bool(as_number(data.get("val_set_size")))
     return has_eval_rows and data.get("evals_per_epoch") != 0 and data.get("eval_strategy") != "no"
 
 
@@ -49,7 +46,7 @@ def generation_problems(config: LoadedConfig, display: str, kind_name: str | Non
     problems = []
     for key, (fits, wanted) in RANGES.items():
         value = data.get(key)
-        if value is not None and ((number := _number(value)) is None or not fits(number)):
+        if value is not None and ((number := as_number(value)) is None or not fits(number)):
             problems.append(problem(key, f"must be {wanted}, got {value!r}"))
     if not data.get(SWITCH):
         problems += [problem(key, f"has no effect without {SWITCH}: true", "warning")
@@ -61,7 +58,7 @@ def generation_problems(config: LoadedConfig, display: str, kind_name: str | Non
     elif not evaluates(data):
         problems.append(problem(SWITCH, "Axolotl generates samples at each evaluation, and this config never "
                                         "evaluates: set val_set_size (e.g. 0.05) and eval_steps", "warning"))
-    if data.get("generation_do_sample", True) and _number(data.get("generation_temperature")) == 0:
+    if data.get("generation_do_sample", True) and as_number(data.get("generation_temperature")) == 0:
         problems.append(problem("generation_temperature", "0 with generation_do_sample on: transformers refuses it "
                                                           "and Axolotl logs no sample; set generation_do_sample: "
                                                           "false for greedy samples", "warning"))

@@ -9,11 +9,13 @@ reward models) is adding a `TrainingKind` here.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.core.errors import HahaError
+from pipeline.core.registry import Registry, nearest
 
 
 class UnknownKindError(HahaError):
@@ -28,14 +30,16 @@ class TrainingKind:
     default_tasks: tuple[str, ...]  # eval task kinds its configs get unless a task file lists configs
     smoke_overrides: Mapping[str, Any] = field(default_factory=dict)  # keys a smoke run sets for this kind
     scorer: bool = False  # its adapter makes a reward model (a sequence classifier), not a generator
+    rl: tuple[str, ...] = ()  # the values of Axolotl's `rl` key it runs, for the suggestion a typo of one gets
 
 
-KINDS: dict[str, TrainingKind] = {}
+# In registration order, which is the order `find_kind` tries them in.
+KINDS: Registry[TrainingKind] = Registry("training kind")
 
 
 def register_kind(kind: TrainingKind) -> TrainingKind:
-    KINDS[kind.name] = kind
-    return kind
+    """Make a kind available to configs; the registrant named in a clash is the module that called this."""
+    return KINDS.register(kind.name, kind, sys._getframe(1).f_globals.get("__name__", "?"))
 
 
 def _trainer_keys(config: Mapping[str, Any]) -> str:
@@ -48,12 +52,20 @@ def find_kind(config: Mapping[str, Any]) -> TrainingKind | None:
     return next((kind for kind in KINDS.values() if kind.selects(config)), None)
 
 
+def _rl_suggestion(config: Mapping[str, Any]) -> str:
+    """`; did you mean rl: dpo?` when the config's `rl` is a near miss of one a kind runs."""
+    rl = config.get("rl")
+    meant = nearest(rl, (value for kind in KINDS.values() for value in kind.rl)) if isinstance(rl, str) else None
+    return f"; did you mean rl: {meant}?" if meant else ""
+
+
 def kind_of(config: Mapping[str, Any]) -> TrainingKind:
-    """The kind this config selects, or UnknownKindError naming the keys and the kinds haha has."""
+    """The kind this config selects, or UnknownKindError naming the keys, the kinds haha has and, for a typo in
+    `rl`, the value it likely meant."""
     if (kind := find_kind(config)) is not None:
         return kind
     raise UnknownKindError(f"{_trainer_keys(config)}: haha has no training kind for this yet (it runs: "
-                           f"{', '.join(KINDS)})")
+                           f"{', '.join(KINDS)}){_rl_suggestion(config)}")
 
 
 SFT = register_kind(TrainingKind(
@@ -75,6 +87,7 @@ PREFERENCE = register_kind(TrainingKind(
     # A step runs chosen and rejected through the policy and the reference: 8 pairs took 11 s a step on the
     # embedded model on 2 CPU cores, 4 pairs 6 s; 2 pairs keep make demo's DPO near the SFT run's time.
     smoke_overrides={"micro_batch_size": 2},
+    rl=PAIRWISE_RL,
 ))
 
 # KTO learns from single answers marked desirable or not (`label`), not from pairs.
@@ -85,6 +98,7 @@ KTO = register_kind(TrainingKind(
     default_tasks=("sweep", "best_of_n", "pairwise", "multiple_choice"),
     # TRL's KTO estimates its KL term from the other answers in a micro-batch: one answer alone gives none.
     smoke_overrides={"micro_batch_size": 2},
+    rl=("kto",),
 ))
 
 REWARD = register_kind(TrainingKind(

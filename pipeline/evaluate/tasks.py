@@ -3,7 +3,7 @@
 `train/eval/eval.json` is the haha sweep (kind `sweep`, its format unchanged); every other
 `train/eval/<name>.json` names its kind in a `"kind"` key and may limit the configs it applies
 to with `"configs": ["glob", ...]`. Without that, a config gets the tasks its training kind
-lists by default (train/kinds.py). A task is four steps, so the driver (run.py) can load the
+lists by default (config/kinds.py). A task is four steps, so the driver (run.py) can load the
 model once for all of them and write one results file:
 
     check(path)     -> the task's spec, or problems at file:line (used by `haha validate` too)
@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pipeline.config.kinds import TrainingKind
 from pipeline.config.loading import LoadedConfig
 from pipeline.core.problems import Problem
+from pipeline.core.registry import Registry
 from pipeline.core.runner_settings import LoadIn
 from pipeline.core.runs import AdapterRef, RunCost
 from pipeline.core.strict_json import StrictJsonError, loads_strict
@@ -129,7 +130,7 @@ class EvalCost:
 
 class EvalTask(ABC, Generic[SpecT, UnitT, OutT]):
     kind: ClassVar[str]
-    # Whether the task can run on a reward model, which scores text and generates none (train/kinds.py `scorer`).
+    # Whether the task can run on a reward model, which scores text and generates none (config/kinds.py `scorer`).
     on_scorers: ClassVar[bool] = False
 
     @abstractmethod
@@ -158,7 +159,8 @@ class EvalTask(ABC, Generic[SpecT, UnitT, OutT]):
         return
 
 
-TASKS: dict[str, EvalTask[Any, Any, Any]] = {}
+# By the `kind` a task file names; "kind" is what its messages call a name, as task files spell it.
+TASKS: Registry[EvalTask[Any, Any, Any]] = Registry("kind")
 # The modules whose import registers haha's own kinds; imported on first use, so reading a spec stays light.
 BUILTIN_TASK_MODULES = ("pipeline.evaluate.sweep", "pipeline.evaluate.pairwise", "pipeline.evaluate.best_of_n",
                         "pipeline.evaluate.multiple_choice")
@@ -168,11 +170,11 @@ TaskClass = TypeVar("TaskClass", bound=type)
 
 def register_task(cls: TaskClass) -> TaskClass:
     """Class decorator: make a task kind available to `train/eval/*.json` files."""
-    TASKS[cls.kind] = cls()
+    TASKS.register(cls.kind, cls(), f"{cls.__module__}.{cls.__qualname__}")
     return cls
 
 
-def registered() -> dict[str, EvalTask[Any, Any, Any]]:
+def registered() -> Registry[EvalTask[Any, Any, Any]]:
     """Every task kind, haha's own included."""
     for module in BUILTIN_TASK_MODULES:
         importlib.import_module(module)
@@ -203,11 +205,11 @@ def read_task_file(path: Path) -> tuple[TaskFile | None, str]:
         data = loads_strict(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError, StrictJsonError) as exc:
         return None, f"cannot read it as JSON: {exc}"
-    kinds = ", ".join(sorted(registered()))
+    tasks = registered()
     if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
-        return None, f"an eval task file needs a \"kind\" (one of: {kinds})"
-    if data["kind"] not in TASKS:
-        return None, f"unknown kind {data['kind']!r}; known kinds: {kinds}"
+        return None, f"an eval task file needs a \"kind\" (one of: {', '.join(sorted(tasks))})"
+    if data["kind"] not in tasks:
+        return None, tasks.unknown(data["kind"])
     configs = data.get("configs")
     if configs is not None and not (isinstance(configs, list) and all(isinstance(c, str) for c in configs)):
         return None, "\"configs\" must be a list of glob patterns over config names"
