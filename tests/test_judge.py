@@ -16,7 +16,7 @@ from pipeline.formats.results import ConfigBlock, JudgeScores, Meta, ResultsDoc,
 from pipeline.orchestration.context import make_context
 from pipeline.orchestration.judging import judge_results
 from pipeline.publish.hub import Push, publish
-from pipeline.publish.target import LocalHub
+from pipeline.publish.local import LocalHub
 from pipeline.results.index import scan_results
 from pipeline.results.rank import Contender, bradley_terry, largest_group, leaderboard, win_share
 from pipeline.results.readme import render_readme

@@ -7,6 +7,7 @@ import logging
 import shutil
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -19,10 +20,12 @@ from safetensors.torch import save_file
 from pipeline.core.errors import UsageError
 from pipeline.core.retry import Backoff
 from pipeline.core.runs import adapter_sha256
-from pipeline.publish.hub import HubAuthError, PublishError, Push, publish
-from pipeline.publish.local import PUSH_LOG
+from pipeline.publish.fetch import fetch_adapter
+from pipeline.publish.hf import HfHub
+from pipeline.publish.hub import Hub, HubAuthError, PublishError, Push, publish
+from pipeline.publish.local import PUSH_LOG, LocalHub
 from pipeline.publish.modelcard import CardInputs, render_card
-from pipeline.publish.target import HfHub, LocalHub, parse_hub
+from pipeline.publish.target import parse_hub
 
 ORG, NAME = "haha-lab", "haha-llama-3-8b-lora-001"
 REPO_ID = f"{ORG}/{NAME}"
@@ -64,6 +67,13 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         monkeypatch.setenv("HF_TOKEN", "hf_test_token_for_the_fake_hub")
         yield server
+
+
+def _hf(retry: Backoff = FAST) -> HfHub:
+    """The hub `--hub hf` names (HF_ENDPOINT: the fake Hub), retrying without the real waits."""
+    hub = parse_hub("hf")
+    assert isinstance(hub, HfHub)
+    return replace(hub, retry=retry)
 
 
 def _card(config: dict[str, object] | None = None) -> str:
@@ -180,12 +190,12 @@ def test_a_retrained_adapter_is_pushed_again_and_the_revision_holds_it(adapter_d
                                                                       tmp_path: Path, hub_spec: str) -> None:
     """Same config hash, new weights (a forced or resumed retrain): the push must happen, or the results would
     point at a revision holding weights that were never evaluated."""
-    spec = f"local:{tmp_path / 'hub'}" if hub_spec == "local" else "hf"
-    first = publish(Push(adapter_dir, ORG, NAME, "card", HASH_A, True), parse_hub(spec), retry=FAST)
+    target = LocalHub(tmp_path / "hub") if hub_spec == "local" else _hf()
+    first = publish(Push(adapter_dir, ORG, NAME, "card", HASH_A, True), target)
     (adapter_dir / "adapter_model.safetensors").write_bytes(b"retrained weights")
-    second = publish(Push(adapter_dir, ORG, NAME, "card", HASH_A, True), parse_hub(spec), retry=FAST)
+    second = publish(Push(adapter_dir, ORG, NAME, "card", HASH_A, True), target)
     assert not second.skipped and second.revision != first.revision
-    third = publish(Push(adapter_dir, ORG, NAME, "card", HASH_A, True), parse_hub(spec), retry=FAST)
+    third = publish(Push(adapter_dir, ORG, NAME, "card", HASH_A, True), target)
     assert third.skipped and third.revision == second.revision
     if hub_spec == "hf":
         assert hub.repos[REPO_ID].files["adapter_model.safetensors"] == b"retrained weights"
@@ -195,7 +205,7 @@ def test_a_retrained_adapter_is_pushed_again_and_the_revision_holds_it(adapter_d
 
 def test_hf_push_is_one_commit_carrying_the_hash(adapter_dir: Path, hub: FakeHub) -> None:
     card = _card()
-    result = publish(Push(adapter_dir, ORG, NAME, card, HASH_A, True), parse_hub("hf"), retry=FAST)
+    result = publish(Push(adapter_dir, ORG, NAME, card, HASH_A, True), _hf())
 
     repo = hub.repos[REPO_ID]
     assert repo.private
@@ -213,10 +223,10 @@ def test_hf_push_is_one_commit_carrying_the_hash(adapter_dir: Path, hub: FakeHub
 
 
 def test_hf_republish_with_the_same_hash_makes_no_commit(adapter_dir: Path, hub: FakeHub) -> None:
-    first = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"), retry=FAST)
-    again = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"), retry=FAST)
+    first = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), _hf())
+    again = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), _hf())
     (adapter_dir / "chat_template.jinja").unlink()
-    changed = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_B, True), parse_hub("hf"), retry=FAST)
+    changed = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_B, True), _hf())
 
     assert again.skipped and again.revision == first.revision
     assert not changed.skipped and changed.revision != first.revision
@@ -232,8 +242,8 @@ def test_forced_publish_pushes_the_same_hash_again(adapter_dir: Path, hub: FakeH
     local_forced = publish(Push(adapter_dir, ORG, NAME, "card A", HASH_A, True, force=True), parse_hub(spec))
     assert not local_forced.skipped and local_forced.revision != local_first.revision
 
-    hf_first = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"), retry=FAST)
-    hf_forced = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True, force=True), parse_hub("hf"), retry=FAST)
+    hf_first = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), _hf())
+    hf_forced = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True, force=True), _hf())
     assert not hf_forced.skipped and hf_forced.revision != hf_first.revision
     assert len(hub.requests_to("commit")) == 2
 
@@ -244,8 +254,7 @@ def test_hf_transient_failures_are_retried(
     adapter_dir: Path, hub: FakeHub, endpoint: str, statuses: list[int]
 ) -> None:
     hub.fail(endpoint, *statuses)
-    result = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"),
-                     retry=Backoff(tries=3, first=0))
+    result = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), _hf(Backoff(tries=3, first=0)))
 
     assert not result.skipped
     assert len(hub.requests_to(endpoint)) == len(statuses) + 1
@@ -255,7 +264,7 @@ def test_hf_transient_failures_are_retried(
 def test_hf_gives_up_after_the_configured_tries(adapter_dir: Path, hub: FakeHub) -> None:
     hub.fail("commit", 503, 503, 503)
     with pytest.raises(PublishError, match="gave up after 3 tries"):
-        publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"), retry=FAST)
+        publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), _hf())
     assert len(hub.requests_to("commit")) == 3
 
 
@@ -267,14 +276,14 @@ def test_hf_unreachable_endpoint_is_retried_then_reported(
         port = sock.getsockname()[1]
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     with pytest.raises(PublishError, match=r"creating .* gave up after 2 tries: ConnectError"):
-        publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"), retry=Backoff(tries=2, first=0))
+        publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), _hf(Backoff(tries=2, first=0)))
 
 
 @pytest.mark.parametrize(("endpoint", "status"), [("commit", 403), ("create", 401)])
 def test_hf_refused_credentials_fail_at_once(adapter_dir: Path, hub: FakeHub, endpoint: str, status: int) -> None:
     hub.fail(endpoint, status, status, status)
     with pytest.raises(HubAuthError, match=rf"HTTP {status}.*check HF_TOKEN has write access to {ORG}"):
-        publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), parse_hub("hf"), retry=FAST)
+        publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A, True), _hf())
     assert len(hub.requests_to(endpoint)) == 1
     assert hub.requests[-1].endpoint == endpoint, "nothing is sent after the refusal"
 
@@ -291,10 +300,10 @@ def test_hf_token_never_leaks(
     card = _card({"hf_token": canary, "hub_model_id": f"{ORG}/{NAME}", "comment": f"token is {canary}"})
     hub.fail("commit", 503)  # so the retry warning is logged too
 
-    publish(Push(adapter_dir, ORG, NAME, card, HASH_A, True), parse_hub("hf"), retry=Backoff(tries=2, first=0))
+    publish(Push(adapter_dir, ORG, NAME, card, HASH_A, True), _hf(Backoff(tries=2, first=0)))
     hub.fail("commit", 403)
     with pytest.raises(HubAuthError) as refused:
-        publish(Push(adapter_dir, ORG, NAME, card, HASH_B, True), parse_hub("hf"), retry=FAST)
+        publish(Push(adapter_dir, ORG, NAME, card, HASH_B, True), _hf())
 
     out, err = capfd.readouterr()
     assert "retrying" in caplog.text and "Send: curl" in caplog.text, "the logs we check were really written"
@@ -309,8 +318,6 @@ def test_hf_token_never_leaks(
 
 
 def test_a_local_push_is_fetched_back_at_its_revision(adapter_dir: Path, tmp_path: Path) -> None:
-    from pipeline.publish.fetch import fetch_adapter
-
     hub = LocalHub(tmp_path / "hub")
     pushed = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A), hub)
     got = fetch_adapter(hub, REPO_ID, pushed.revision, tmp_path / "fetched")
@@ -319,8 +326,6 @@ def test_a_local_push_is_fetched_back_at_its_revision(adapter_dir: Path, tmp_pat
 
 
 def test_a_local_hub_that_moved_on_is_not_fetched_at_the_old_revision(adapter_dir: Path, tmp_path: Path) -> None:
-    from pipeline.publish.fetch import fetch_adapter
-
     hub = LocalHub(tmp_path / "hub")
     first = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A), hub)
     publish(Push(adapter_dir, ORG, NAME, _card({"lora_r": 4}), HASH_B), hub)  # another card: another revision
@@ -332,10 +337,34 @@ def test_a_local_hub_that_moved_on_is_not_fetched_at_the_old_revision(adapter_di
 
 
 def test_an_hf_push_is_fetched_back_through_the_real_client(adapter_dir: Path, hub: FakeHub, tmp_path: Path) -> None:
-    from pipeline.publish.fetch import fetch_adapter
-
-    pushed = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A), parse_hub("hf"), retry=FAST)
+    pushed = publish(Push(adapter_dir, ORG, NAME, _card(), HASH_A), _hf())
     got = fetch_adapter(parse_hub("hf"), REPO_ID, pushed.revision, tmp_path / "fetched")
     assert adapter_sha256(got) == adapter_sha256(adapter_dir)
     assert (got / "tokenizer.json").read_bytes() == (adapter_dir / "tokenizer.json").read_bytes()
     assert hub.requests_to("resolve")
+
+
+# ---- one protocol, two hubs --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["local", "hf"])
+def test_both_hubs_keep_the_hub_protocol(adapter_dir: Path, hub: FakeHub, tmp_path: Path, kind: str) -> None:
+    """Callers see only `Hub`: what a push returns is what `latest_revision` names and what `fetch` brings back,
+    and a revision the repo never held is refused, on either hub."""
+    target: Hub = LocalHub(tmp_path / "hub") if kind == "local" else _hf()
+    assert target.latest_revision(REPO_ID) is None
+
+    first = publish(Push(adapter_dir, ORG, NAME, "card A", HASH_A), target)
+    assert target.latest_revision(REPO_ID) == first.revision
+    (adapter_dir / "adapter_model.safetensors").write_bytes(b"retrained weights")
+    second = publish(Push(adapter_dir, ORG, NAME, "card B", HASH_A), target)
+    assert target.latest_revision(REPO_ID) == second.revision != first.revision
+
+    fetched = tmp_path / "fetched"
+    fetched.mkdir()
+    target.fetch(REPO_ID, second.revision, fetched)
+    assert {p.name for p in fetched.iterdir()} == PUBLISHED - {"README.md"}
+    assert (fetched / "adapter_model.safetensors").read_bytes() == b"retrained weights"
+    never = "0" * len(first.revision)
+    with pytest.raises(PublishError, match=f"never pushed at {never[:12]}|has no commit {never[:12]}"):
+        target.fetch(REPO_ID, never, tmp_path)

@@ -24,8 +24,9 @@ from pipeline.orchestration.parents import ParentError, published_ref
 from pipeline.orchestration.validation import validate
 from pipeline.publish.fetch import fetch_adapter
 from pipeline.publish.hub import PublishError, Push, publish
+from pipeline.publish.local import LocalHub
 from pipeline.publish.modelcard import CardInputs, render_card
-from pipeline.publish.target import LocalHub, parse_hub
+from pipeline.publish.target import parse_hub
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 ORG = "haha-lab"

@@ -15,7 +15,8 @@ from pipeline.core.settings import Settings, results_path
 from pipeline.evaluate.tasks import DEFAULT_BATCH_SIZE
 from pipeline.formats.tracking import WandbMode
 from pipeline.models.smoke import SmokeModelChoice
-from pipeline.publish.target import HubTarget, LocalHub
+from pipeline.publish.hub import Hub
+from pipeline.publish.local import LocalHub
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class RunContext:
     settings: Settings
     workspace: Path  # runs: <workspace>/<basename>/
     results_dir: Path
-    hub: HubTarget
+    hub: Hub
     wandb_mode: WandbMode
     smoke_model: SmokeModelChoice | None = None  # set for smoke runs: which model stands in for the real one
     smoke_steps: int = SMOKE_STEPS
@@ -73,7 +74,7 @@ def default_workspace(settings: Settings, smoke: bool) -> Path:
     return Path(os.environ.get("HAHA_WORKSPACE", settings.root / "workspace"))
 
 
-def make_context(settings: Settings, *, smoke: SmokeModelChoice | None = None, hub: HubTarget | None = None,
+def make_context(settings: Settings, *, smoke: SmokeModelChoice | None = None, hub: Hub | None = None,
                  wandb_mode: WandbMode = WandbMode.DISABLED, workspace: Path | None = None, force: bool = False,
                  smoke_steps: int = SMOKE_STEPS, eval_options: EvalOptions | None = None) -> RunContext:
     """`smoke` None is a real run into workspace/ and train/results; a choice is a smoke run under scratch/."""

@@ -23,7 +23,7 @@ from pipeline.gitops.changes import verdict_for
 from pipeline.orchestration.context import RunContext
 from pipeline.orchestration.outcome import ConfigState
 from pipeline.publish.fetch import fetch_adapter
-from pipeline.publish.target import HubTarget
+from pipeline.publish.hub import Hub
 from pipeline.results.provenance import meta_problems
 from pipeline.train.merge import marker_of, merge_into
 
@@ -55,7 +55,7 @@ def merged_dir(workspace: Path, ref: AdapterRef) -> Path:
     return workspace / ".parents" / f"{ref.basename}-{ref.revision[:12]}"
 
 
-def merged_parent(ref: AdapterRef, hub: HubTarget, base_model: str, workspace: Path) -> Path:
+def merged_parent(ref: AdapterRef, hub: Hub, base_model: str, workspace: Path) -> Path:
     """The parent's adapter merged into `base_model`, built once per revision and base model."""
     dest = merged_dir(workspace, ref)
     identity = {**ref.model_dump(), "base_model": base_model}

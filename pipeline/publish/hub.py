@@ -1,8 +1,9 @@
 """Pushing to the Hub: the one place the pipeline uploads a trained LoRA adapter and its model card.
 
 `publish()` sends the adapter's files (weights, adapter config, tokenizer files; never checkpoints,
-optimizer state or logs) plus README.md = the model card to the repo `<org>/<basename>` on a
-`HubTarget`: a local folder of repos (local.py) or the Hugging Face Hub (hf.py).
+optimizer state or logs) plus README.md = the model card to the repo `<org>/<basename>` on a `Hub`:
+a local folder of repos (local.py) or the Hugging Face Hub (hf.py). Both implement the `Hub`
+protocol below and neither imports the other; target.py is the one place that picks one.
 
 Either way a push is skipped when the repo's latest push carries both this config hash and this
 adapter's content hash, so re-runs are free and a retrained adapter is always pushed: the
@@ -15,14 +16,13 @@ import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel
 
 from pipeline.core.errors import HahaError
 from pipeline.core.naming import hub_repo_id
-from pipeline.core.retry import Backoff
 from pipeline.core.runs import ADAPTER_FILES, adapter_problem, adapter_sha256
-from pipeline.publish.target import HubTarget, LocalHub
 
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -32,10 +32,10 @@ TOKENIZER_FILES = (
     "chat_template.jinja",
 )
 CARD_FILE = "README.md"
+# The adapter as it is pushed and fetched back; a fetch leaves the card on the hub, nothing loads it.
+MODEL_FILES = (*ADAPTER_FILES, *TOKENIZER_FILES)
 # Every name a push may write; an hf push also deletes these names when the new adapter lacks them.
-PUBLISHED_FILES = (*ADAPTER_FILES, *TOKENIZER_FILES, CARD_FILE)
-# Transient Hub failures (connection errors, HTTP 5xx, 429) are retried: 2 s, 4 s, 8 s.
-HUB_BACKOFF = Backoff(tries=4, first=2.0)
+PUBLISHED_FILES = (*MODEL_FILES, CARD_FILE)
 
 
 class PublishError(HahaError):
@@ -87,25 +87,39 @@ class PushKey:
         return f"config sha256 {self.config_sha256} adapter sha256 {self.adapter_sha256}"
 
 
-def publish(push: Push, target: HubTarget, *, retry: Backoff = HUB_BACKOFF) -> PublishResult:
-    """Push the adapter and its card to `push.repo_id` on `target`, unless the latest push there is this one."""
-    repo_id = push.repo_id
+class Hub(Protocol):
+    """Where adapters are pushed and fetched back from; `str()` names it the way `--hub` does.
+
+    The checks every hub shares (the repo id, the adapter's files, its hash, a fetch landing whole or not at
+    all) are made once, by `publish()` and `fetch.fetch_adapter()`; a hub only moves bytes and keeps history.
+    """
+
+    def push(self, push: Push, files: list[Path], key: PushKey) -> PublishResult:
+        """Upload `files` and `push.card` as the newest revision of `push.repo_id`, unless its latest push is
+        `key` and `push.force` is off (then a skipped result naming that revision)."""
+        ...
+
+    def fetch(self, repo_id: str, revision: str, dest: Path) -> None:
+        """Copy the `MODEL_FILES` that `repo_id` holds at `revision` into the empty folder `dest`, once the hub
+        has confirmed that `revision` is a push of `repo_id`; a PublishError otherwise."""
+        ...
+
+    def latest_revision(self, repo_id: str) -> str | None:
+        """The revision of `repo_id`'s latest push; None when nothing was pushed there."""
+        ...
+
+
+def publish(push: Push, hub: Hub) -> PublishResult:
+    """Push the adapter and its card to `push.repo_id` on `hub`, unless the latest push there is this one."""
     files = published_files(push.adapter_dir)
-    key = PushKey(push.config_sha256, adapter_sha256(push.adapter_dir))
-    if isinstance(target, LocalHub):
-        from pipeline.publish.local import push_local, repo_folder
-
-        return push_local(repo_folder(target.root, repo_id), repo_id, files, push.card, key, push.force)
-    from pipeline.publish.hf import push_hf  # huggingface_hub: only when pushing to the real Hub
-
-    return push_hf(target.endpoint, repo_id, files, push.card, key, push.private, retry, push.force)
+    return hub.push(push, files, PushKey(push.config_sha256, adapter_sha256(push.adapter_dir)))
 
 
 def published_files(adapter_dir: Path) -> list[Path]:
     """The adapter's files that belong on the Hub, by name, so checkpoints and logs can never leak out."""
     if (problem := adapter_problem(adapter_dir)) is not None:
         raise PublishError(f"{problem}: train the config before publishing it")
-    return [adapter_dir / name for name in (*ADAPTER_FILES, *TOKENIZER_FILES) if (adapter_dir / name).is_file()]
+    return [adapter_dir / name for name in MODEL_FILES if (adapter_dir / name).is_file()]
 
 
 def stage_files(files: list[Path], card: str, dest: Path) -> list[str]:

@@ -10,61 +10,93 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.core.naming import is_hub_id
-from pipeline.publish.hub import PublishError, PublishResult, PushKey, content_hash, stage_files
+from pipeline.publish.hub import (
+    MODEL_FILES,
+    PublishError,
+    PublishResult,
+    Push,
+    PushKey,
+    content_hash,
+    stage_files,
+)
 
 PUSH_LOG = Path(".haha") / "pushes.jsonl"
 
 
-def repo_folder(root: Path, repo_id: str) -> Path:
-    """`<root>/<org>/<name>` for a Hub repo id, or a PublishError: the local hub never leaves its folder, whatever
-    a results file names (`../../elsewhere/x` is no repo id, and a linked org folder is refused too)."""
-    if not is_hub_id(repo_id):
-        raise PublishError(f"{repo_id!r} is not a Hub repo id (<org>/<name>); the local hub holds nothing else")
-    folder = root / repo_id
-    if not folder.resolve().is_relative_to(root.resolve()):
-        raise PublishError(f"{repo_id} leads out of the local hub at {root}")
-    return folder
+@dataclass(frozen=True)
+class LocalHub:
+    """A folder of repos, `<root>/<org>/<name>/`: the default, and what smoke runs and tests push to.
 
+    It keeps only each repo's latest push (the push log names every revision), so it fetches nothing older.
+    """
 
-def pushed_revisions(repo: Path) -> list[str]:
-    """Every revision the push record of a local repo names, oldest first."""
-    return [push["revision"] for push in _read_pushes(repo)]
+    root: Path
 
+    def __str__(self) -> str:
+        return f"local:{self.root}"
 
-def push_local(repo: Path, repo_id: str, files: list[Path], card: str, push: PushKey, force: bool) -> PublishResult:
-    _recover(repo)
-    pushes = _read_pushes(repo)
-    latest = pushes[-1] if pushes else {}
-    if not force and (latest.get("config_sha256"), latest.get("adapter_sha256")) == (push.config_sha256,
-                                                                                     push.adapter_sha256):
-        return PublishResult(repo_id=repo_id, revision=pushes[-1]["revision"], url=repo.resolve().as_uri(),
-                             adapter_sha256=push.adapter_sha256, skipped=True)
-    repo.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{repo.name}.staging-", dir=repo.parent))
-    try:
-        staging.chmod(0o755)  # mkdtemp makes it owner-only; the repo it becomes should read like any folder
-        names = stage_files(files, card, staging)
-        revision = content_hash(staging, names)
-        record = {"config_sha256": push.config_sha256, "adapter_sha256": push.adapter_sha256,
-                  "time": datetime.now(UTC).isoformat(timespec="seconds"), "files": names, "revision": revision}
-        (staging / PUSH_LOG).parent.mkdir()
-        (staging / PUSH_LOG).write_text("".join(json.dumps(p) + "\n" for p in [*pushes, record]), encoding="utf-8")
-        _swap_in(staging, repo)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return PublishResult(repo_id=repo_id, revision=revision, url=repo.resolve().as_uri(),
-                         adapter_sha256=push.adapter_sha256)
+    def push(self, push: Push, files: list[Path], key: PushKey) -> PublishResult:
+        repo = self.repo_folder(push.repo_id)
+        _recover(repo)
+        pushes = _read_pushes(repo)
+        latest = pushes[-1] if pushes else {}
+        if not push.force and (latest.get("config_sha256"), latest.get("adapter_sha256")) == (key.config_sha256,
+                                                                                               key.adapter_sha256):
+            return PublishResult(repo_id=push.repo_id, revision=latest["revision"], url=repo.resolve().as_uri(),
+                                 adapter_sha256=key.adapter_sha256, skipped=True)
+        repo.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{repo.name}.staging-", dir=repo.parent))
+        try:
+            staging.chmod(0o755)  # mkdtemp makes it owner-only; the repo it becomes should read like any folder
+            names = stage_files(files, push.card, staging)
+            revision = content_hash(staging, names)
+            record = {"config_sha256": key.config_sha256, "adapter_sha256": key.adapter_sha256,
+                      "time": datetime.now(UTC).isoformat(timespec="seconds"), "files": names, "revision": revision}
+            (staging / PUSH_LOG).parent.mkdir()
+            (staging / PUSH_LOG).write_text("".join(json.dumps(p) + "\n" for p in [*pushes, record]),
+                                            encoding="utf-8")
+            _swap_in(staging, repo)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return PublishResult(repo_id=push.repo_id, revision=revision, url=repo.resolve().as_uri(),
+                             adapter_sha256=key.adapter_sha256)
 
+    def fetch(self, repo_id: str, revision: str, dest: Path) -> None:
+        """Only the latest push is here, so an older revision is gone: say so rather than copy another. A revision
+        the push log never named was never pushed here."""
+        repo = self.repo_folder(repo_id)
+        pushed = [push["revision"] for push in _read_pushes(repo)]
+        if not pushed:
+            raise PublishError(f"{repo_id} is not on the hub at {self.root}")
+        if revision not in pushed:
+            raise PublishError(f"{repo_id} was never pushed at {revision[:12]}: the hub's push record does not name "
+                               "it")
+        if pushed[-1] != revision:
+            raise PublishError(f"{repo_id} on the hub is at {pushed[-1][:12]}, not the {revision[:12]} its results "
+                               "recorded: run that config again to publish and evaluate one adapter")
+        for name in MODEL_FILES:
+            if (repo / name).is_file():
+                shutil.copy2(repo / name, dest / name)
 
-def latest_revision(repo: Path) -> str | None:
-    """The revision of the repo's latest push; None when nothing was pushed there."""
-    pushes = _read_pushes(repo)
-    return pushes[-1]["revision"] if pushes else None
+    def latest_revision(self, repo_id: str) -> str | None:
+        pushes = _read_pushes(self.repo_folder(repo_id))
+        return pushes[-1]["revision"] if pushes else None
+
+    def repo_folder(self, repo_id: str) -> Path:
+        """`<root>/<org>/<name>` for a Hub repo id, or a PublishError: the local hub never leaves its folder,
+        whatever a results file names (`../../elsewhere/x` is no repo id, and a linked org folder is refused too)."""
+        if not is_hub_id(repo_id):
+            raise PublishError(f"{repo_id!r} is not a Hub repo id (<org>/<name>); the local hub holds nothing else")
+        folder = self.root / repo_id
+        if not folder.resolve().is_relative_to(self.root.resolve()):
+            raise PublishError(f"{repo_id} leads out of the local hub at {self.root}")
+        return folder
 
 
 def _read_pushes(repo: Path) -> list[dict[str, str]]:
@@ -96,5 +128,3 @@ def _recover(repo: Path) -> None:
             shutil.rmtree(previous)
         else:
             os.replace(previous, repo)
-
-
