@@ -10,8 +10,8 @@ from pipeline.core.settings import load_settings
 from pipeline.orchestration.context import EvalOptions, make_context
 from pipeline.orchestration.runner import run_stages
 from pipeline.orchestration.stages import BaseReferenceStage, single
-from pipeline.results.index import scan_results
 from pipeline.results.readme import render_readme
+from pipeline.results.scan import scan_results
 
 
 def test_the_base_reference_is_made_once_and_indexed_as_a_reference(haha_repo: Path, tiny_model_dir: Path,

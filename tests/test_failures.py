@@ -22,9 +22,9 @@ from pipeline.results.failures import (
     read_failure,
     record_failure,
 )
-from pipeline.results.index import scan_results
 from pipeline.results.page import index_payload
 from pipeline.results.readme import render_readme
+from pipeline.results.scan import scan_results
 
 
 @pytest.fixture(autouse=True)

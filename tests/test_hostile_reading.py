@@ -18,8 +18,8 @@ from pipeline.config.loading import ConfigLoadError, load_config
 from pipeline.data.rows import read_rows
 from pipeline.evaluate.spec import check_eval
 from pipeline.formats.results import ResultsDoc, ResultsError, dumps_results, load_results
-from pipeline.results.index import scan_results
 from pipeline.results.page import render_html
+from pipeline.results.scan import scan_results
 
 
 def billion_laughs() -> str:

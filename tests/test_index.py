@@ -15,24 +15,20 @@ from typer.testing import CliRunner
 
 from pipeline.cli.main import app
 from pipeline.formats.results import ResultsDoc
-from pipeline.results.index import (
+from pipeline.results.entries import (
     DatedBy,
-    Link,
     Sources,
     differing,
-    format_value,
-    hub_link,
     hyperparameter_rows,
     hyperparameters_of_entry,
     parse_time,
-    scan_results,
-    setting_label,
-    wandb_link,
 )
 from pipeline.results.page import index_payload, render_html, script_json
 from pipeline.results.readme import render_readme
 from pipeline.results.rebuild import write_index
+from pipeline.results.scan import scan_results
 from pipeline.results.sources import read_sources
+from pipeline.results.values import Link, exact_value, hub_link, loss_change, rounded_value, setting_label, wandb_link
 
 OLD_COMMIT = "2020-09-13T12:26:40+00:00"  # when the old-format file was committed: before every meta.finished
 
@@ -130,10 +126,20 @@ def test_hyperparameter_rows_and_differences() -> None:
     assert differing(rows) == ["base_model", "lora_r"]  # 32 and 32.0 read the same: no difference
 
 
-@pytest.mark.parametrize(("value", "text"), [(None, "—"), (True, "true"), (0.000095, "9.5e-05"), (32, "32"),
-                                             ("1e-5", "1e-5"), (0.05, "0.05")])
-def test_format_value(value: object, text: str) -> None:
-    assert format_value(value) == text  # type: ignore[arg-type]
+@pytest.mark.parametrize(("value", "text"), [(None, "—"), ("", "—"), (True, "true"), (0.000095, "9.5e-05"), (32, "32"),
+                                             ("1e-5", "1e-05"), (0.05, "0.05"), (0.1 + 0.2, "0.3"), ("adamw", "adamw")])
+def test_a_table_rounds_a_value_and_reads_yamls_number_strings_as_numbers(value: object, text: str) -> None:
+    assert rounded_value(value) == text  # `1e-5` (PyYAML's string) and 1e-05 are no difference in a table
+
+
+def test_a_sentence_about_a_change_shows_every_digit() -> None:
+    assert [exact_value(v) for v in (None, 0.0001, 0.00010000001, "1e-5", False)] == \
+        ["unset", "0.0001", "0.00010000001", "1e-05", "false"]
+
+
+def test_a_loss_reads_first_to_last_and_is_absent_when_nothing_was_logged() -> None:
+    assert loss_change([3.96214, 3.5, 3.1]) == "3.962 → 3.100"
+    assert loss_change([]) is None
 
 
 def test_setting_label_puts_temperature_first() -> None:

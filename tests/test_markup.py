@@ -30,9 +30,10 @@ from pipeline.formats.tracking import WandbRef
 from pipeline.orchestration.outcome import EvalOutcome, Outcome, Sample, StageName, StageResult, StageStatus
 from pipeline.orchestration.report import markdown_summary
 from pipeline.publish.modelcard import CardInputs, DatasetFile, render_card
-from pipeline.results.index import scan_results, wandb_link
 from pipeline.results.page import render_html
 from pipeline.results.readme import render_readme
+from pipeline.results.scan import scan_results
+from pipeline.results.values import wandb_link
 from pipeline.train.axolotl import TrainResult
 
 PIECES = (

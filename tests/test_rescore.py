@@ -71,8 +71,8 @@ def test_the_commit_job_takes_only_the_judge_blocks_from_the_rescoring_upload(tm
 
 
 def test_until_the_rescoring_runs_the_index_shows_one_revision_and_says_which(tmp_path: Path) -> None:
-    from pipeline.results.index import scan_results
     from pipeline.results.readme import render_readme
+    from pipeline.results.scan import scan_results
 
     results = tmp_path / "results"
     for name, revision in (("jokes-001", NEW), ("jokes-002", NEW), ("jokes-003", OLD)):

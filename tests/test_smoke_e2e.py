@@ -79,7 +79,7 @@ def test_wandb_offline_run_is_named_after_the_config(repo: Path, first_run: subp
 def test_the_wandb_run_is_recorded_as_the_index_links_it(repo: Path,
                                                          first_run: subprocess.CompletedProcess[str]) -> None:
     from pipeline.formats.tracking import WandbMode
-    from pipeline.results.index import wandb_link
+    from pipeline.results.values import wandb_link
     from pipeline.train.tracking import recorded_runs, run_reference
 
     run_dir = repo / "scratch" / "runs" / CONFIG

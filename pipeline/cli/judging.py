@@ -75,8 +75,8 @@ def rank(
     """
     from rich.table import Table
 
-    from pipeline.results.index import scan_results
     from pipeline.results.rank import largest_group, leaderboard
+    from pipeline.results.scan import scan_results
 
     settings = load_settings()
     folder = results_folder(results_dir)

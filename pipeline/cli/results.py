@@ -49,7 +49,8 @@ def compare(
     """
     from pipeline.formats.results import ResultsError
     from pipeline.results.compare import caveats, compare_renderables, resolve_results
-    from pipeline.results.index import Entry, read_entry
+    from pipeline.results.entries import Entry
+    from pipeline.results.scan import read_entry
     from pipeline.results.sources import read_sources
 
     if len(refs) < 2:

@@ -28,7 +28,7 @@ from pipeline.core.naming import is_basename
 from pipeline.evaluate.resume import SIDECAR_SUFFIX
 from pipeline.formats.results import ResultsError, dumps_results, load_results
 from pipeline.results.failures import FAILED_SUFFIX, clear_failure, failure_path, parse_failure
-from pipeline.results.index import results_files
+from pipeline.results.scan import results_files
 
 BASE_DIR = "base"
 # The artifact name train.yml gives a job's upload: `results-<config>`.

@@ -18,7 +18,7 @@ from pipeline.core.runs import AdapterRef
 from pipeline.evaluate.model import ModelHandle
 from pipeline.formats.results import JudgeScores, ResultsDoc, ResultsError, dumps_results, load_results
 from pipeline.orchestration.context import RunContext
-from pipeline.results.index import results_files
+from pipeline.results.scan import results_files
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pipeline.gitops.changes import Pending, pending
 from pipeline.orchestration.needs import needs_of
 from pipeline.plan.matrix import Deferred, Plan, Rescore, make_plan
 from pipeline.plan.runners import Assignment, runner_for
-from pipeline.results.index import results_files
+from pipeline.results.scan import results_files
 
 
 def in_config_dir(path: Path, settings: Settings) -> Path | None:

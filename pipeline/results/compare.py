@@ -15,18 +15,16 @@ from rich.text import Text
 from pipeline.core.errors import UsageError
 from pipeline.core.settings import results_path
 from pipeline.formats.results import ResultsDoc, not_comparable
-from pipeline.results.index import (
+from pipeline.results.entries import (
     Entry,
     differing,
-    format_value,
     hyperparameter_rows,
-    percent,
     repeated_by_label,
     repeated_flags,
     seed_of,
-    setting_label,
     setting_labels,
 )
+from pipeline.results.values import percent, rounded_value, setting_label
 
 
 def resolve_results(ref: str, results_dir: Path) -> Path:
@@ -57,7 +55,7 @@ def params_table(entries: Sequence[Entry]) -> RenderableType:
                   "same hyperparameters and base model", title_justify="left", caption_justify="left",
                   caption="repeated: share of completions identical to another seed's (↻ below)")
     for index, key in enumerate(keys):
-        table.add_row(key, *(Text(format_value(value)) for value in rows[key]), style="yellow",
+        table.add_row(key, *(Text(rounded_value(value)) for value in rows[key]), style="yellow",
                       end_section=index == len(keys) - 1)
     repeated = [repeated_by_label(doc) for doc in docs]
     for label in setting_labels(docs):

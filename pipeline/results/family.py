@@ -13,7 +13,8 @@ from pathlib import Path
 from pipeline.core.naming import parse_config_name
 from pipeline.core.settings import results_path
 from pipeline.formats.results import ResultsDoc, ResultsError, load_results, not_comparable
-from pipeline.results.index import format_signal, overall_quality
+from pipeline.results.entries import overall_quality
+from pipeline.results.values import format_signal
 
 # (label, how a value reads); the loss is compared on its last logged value.
 COMPARED = (("final training loss", "loss_last"), ("empty", "empty_share"), ("never stopped", "never_stopped_share"),

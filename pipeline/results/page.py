@@ -9,24 +9,19 @@ from typing import Any
 
 from pipeline.core.strict_json import dumps_strict
 from pipeline.formats.results import JudgeScores, Scalar
-from pipeline.results.index import (
+from pipeline.results.entries import (
     SIGNALS,
     Entry,
     Scan,
-    format_signal,
-    format_time,
-    format_value,
-    hub_link,
     hyperparameter_rows,
     judge_view,
     overall_quality,
     quality_of,
     repeated_by_label,
     seed_of,
-    setting_label,
     setting_labels,
-    wandb_link,
 )
+from pipeline.results.values import format_signal, format_time, hub_link, rounded_value, setting_label, wandb_link
 
 TEMPLATE = "results-index.html"
 DATA_MARKER = "__HAHA_DATA__"
@@ -65,7 +60,7 @@ def _config_payload(entry: Entry, values: Mapping[str, Scalar], scores: JudgeSco
     run = wandb_link(meta.wandb_run if meta else None)
     return {
         "name": entry.name,
-        "values": {key: format_value(value) for key, value in values.items()},
+        "values": {key: rounded_value(value) for key, value in values.items()},
         "hub": asdict(hub) if hub else None,
         "wandb": asdict(run) if run else None,
         "finished": format_time(entry.finished),

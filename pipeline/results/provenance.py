@@ -17,7 +17,7 @@ from pipeline.core.problems import Problem
 from pipeline.core.runs import AdapterRef
 from pipeline.formats.results import Meta, ResultsDoc, ResultsError, load_results
 from pipeline.results.failures import FAILED_SUFFIX, parse_failure
-from pipeline.results.index import results_files
+from pipeline.results.scan import results_files
 
 # A local hub names a push by the sha256 of its files (publish/hub.py content_hash).
 LOCAL_REVISION = re.compile(r"[0-9a-f]{64}\Z")

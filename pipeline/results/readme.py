@@ -6,26 +6,27 @@ from collections.abc import Sequence
 
 from pipeline.core.markdown import cell, code, link
 from pipeline.formats.results import Scalar
-from pipeline.results.failures import GIVE_UP_AFTER
-from pipeline.results.index import (
+from pipeline.results.entries import (
     DatedBy,
     Entry,
     JudgeView,
-    Link,
     Scan,
-    base_model_of,
     differing,
-    format_signal,
-    format_time,
-    format_value,
-    hub_link,
     hyperparameter_rows,
     judge_view,
-    loss_change,
     overall_quality,
-    percent,
     repeated_by_label,
     setting_labels,
+)
+from pipeline.results.failures import GIVE_UP_AFTER
+from pipeline.results.values import (
+    Link,
+    format_signal,
+    format_time,
+    hub_link,
+    loss_change,
+    percent,
+    rounded_value,
     wandb_link,
 )
 
@@ -124,12 +125,12 @@ def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -
     overall = overall_quality(entry.doc)
     return [
         f"{code(entry.name)} (base model, no adapter)" if entry.reference else code(entry.name),
-        _short_cell(format_value(base_model_of(entry))),
-        *(_short_cell(format_value(value)) for value in values),
+        _short_cell(rounded_value(entry.base_model)),
+        *(_short_cell(rounded_value(value)) for value in values),
         _markdown_link(wandb_link(meta.wandb_run if meta else None)),
         _markdown_link(hub_link(meta.hub_repo, meta.adapter_source) if meta else None),
         format_time(entry.finished) + (" †" if entry.dated_by is DatedBy.COMMIT else ""),
-        loss_change(entry.doc),
+        loss_change(entry.losses) or "—",
         *(format_signal(name, overall[name]) for name in ("empty_share", "never_stopped_share")),
         *(percent(repeated[label]) if label in repeated else "—" for label in labels),
     ]

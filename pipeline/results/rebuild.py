@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.core.files import write_atomic
-from pipeline.results.index import Scan, Sources, scan_results
+from pipeline.results.entries import Scan, Sources
 from pipeline.results.page import render_html
 from pipeline.results.readme import render_readme
+from pipeline.results.scan import scan_results
 
 
 def write_index(results_dir: Path, sources: Sources | None = None) -> Scan:

@@ -14,7 +14,7 @@ import yaml
 from pipeline.core.git_history import adding_commits, commit_times, files_at
 from pipeline.core.yaml_text import parse_yaml
 from pipeline.formats.results import hyperparameters_of
-from pipeline.results.index import ConfigSnapshot, Sources
+from pipeline.results.entries import ConfigSnapshot, Sources
 
 
 def snapshot(text: str, source: str) -> ConfigSnapshot | None:
