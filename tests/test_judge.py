@@ -17,10 +17,10 @@ from pipeline.orchestration.context import make_context
 from pipeline.orchestration.judging import judge_results
 from pipeline.publish.hub import Push, publish
 from pipeline.publish.local import LocalHub
-from pipeline.results.index import scan_results
 from pipeline.results.rank import Contender, bradley_terry, largest_group, leaderboard, win_share
 from pipeline.results.readme import render_readme
 from pipeline.results.rebuild import write_index
+from pipeline.results.scan import scan_results
 
 JUDGE = AdapterRef(basename="haha-rm-001", repo_id="haha-lab/haha-rm-001", revision="1234567890abcdef")
 
