@@ -9,8 +9,9 @@ import pytest
 
 from pipeline.config.loading import load_config
 from pipeline.core.settings import load_settings
+from pipeline.core.stats import bootstrap_interval
 from pipeline.evaluate.model import load_model
-from pipeline.evaluate.multiple_choice import LETTERS, MultipleChoiceTask, bootstrap_interval, letter_prompt
+from pipeline.evaluate.multiple_choice import LETTERS, MultipleChoiceTask, letter_prompt, share_true
 from pipeline.evaluate.prompting import encode_prompts
 from pipeline.evaluate.tasks import EvalJob
 from pipeline.formats.results import ConfigBlock, ResultsDoc
@@ -96,9 +97,9 @@ def test_a_batch_scores_each_item_as_it_scores_alone(haha_repo: Path, tiny_model
 
 def test_bootstrap_interval_is_fixed_and_brackets_the_accuracy() -> None:
     correct = [True] * 30 + [False] * 10
-    low, high = bootstrap_interval(correct)
-    assert low < 0.75 < high and (low, high) == bootstrap_interval(correct)
-    assert bootstrap_interval([True] * 5) == (1.0, 1.0)
+    low, high = bootstrap_interval(correct, share_true)
+    assert low < 0.75 < high and (low, high) == bootstrap_interval(correct, share_true)
+    assert bootstrap_interval([True] * 5, share_true) == (1.0, 1.0)
 
 
 def test_items_are_checked_at_their_lines(haha_repo: Path) -> None:

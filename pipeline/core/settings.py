@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline.core.budgets import Budgets
 from pipeline.core.errors import HahaError
+from pipeline.core.judge_settings import JUDGE_KINDS, JudgeSettings, RewardJudgeSettings
 from pipeline.core.runner_settings import RunnerSettings
 
 SectionT = TypeVar("SectionT", bound=BaseModel)
@@ -56,6 +57,8 @@ class Settings:
     eval_timeout_s: float = 4 * 3600
     # the reward config whose published adapter scores every config's sweep completions (haha judge, haha rank)
     judge: str | None = None
+    # every judge by name, `judge` included as "reward" (core/judge_settings.py)
+    judges: dict[str, JudgeSettings] = field(default_factory=dict)
     # which self-hosted runners each config trains on, and with how many GPUs (haha plan, haha train)
     runners: RunnerSettings = field(default_factory=RunnerSettings)
     # what one config or eval file may ask of the GPU runner (core/budgets.py), checked by haha validate
@@ -145,6 +148,22 @@ def _section(model: type[SectionT], table: Any, name: str) -> SectionT:
                                    for where, message in found)) from None
 
 
+def _judges(table: Any, reward_config: str | None) -> dict[str, JudgeSettings]:
+    """`[tool.haha.judges.<name>]` by name, each parsed by its kind's model; `judge = "<config>"` is the judge
+    named "reward" unless a table of that name says otherwise."""
+    if not isinstance(table, dict) or not all(isinstance(entry, dict) for entry in table.values()):
+        raise ValueError("judges: each judge is a [tool.haha.judges.<name>] table with a `kind`")
+    judges: dict[str, JudgeSettings] = {}
+    if reward_config:
+        judges["reward"] = RewardJudgeSettings(config=reward_config)
+    for name, entry in table.items():
+        kind = str(entry.get("kind", ""))
+        if kind not in JUDGE_KINDS:
+            raise ValueError(f"judges.{name}.kind: {JUDGE_KINDS.unknown(kind)}")
+        judges[str(name)] = _section(JUDGE_KINDS[kind], entry, f"judges.{name}")
+    return judges
+
+
 def _read_settings(root: Path) -> Settings:
     table = tomllib.loads((root / "pyproject.toml").read_text()).get("tool", {}).get("haha", {})
     settings = Settings(
@@ -162,6 +181,7 @@ def _read_settings(root: Path) -> Settings:
         train_timeout_s=float(table.get("train_timeout_s", Settings.train_timeout_s)),
         eval_timeout_s=float(table.get("eval_timeout_s", Settings.eval_timeout_s)),
         judge=str(table["judge"]) if table.get("judge") else None,
+        judges=_judges(table.get("judges", {}), str(table["judge"]) if table.get("judge") else None),
         runners=_runners(table.get("runners", {})),
         budgets=_section(Budgets, table.get("budgets", {}), "budgets"),
     )

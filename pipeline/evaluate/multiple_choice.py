@@ -15,7 +15,6 @@ outputs). Results: `evals.<name>` with `metrics` (and a 95 % bootstrap interval 
 from __future__ import annotations
 
 import json
-import random
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pipeline.core.files import write_atomic
 from pipeline.core.jsonl import read_jsonl_models
 from pipeline.core.problems import Problem
-from pipeline.core.stats import quantile
+from pipeline.core.stats import bootstrap_interval
 from pipeline.core.yaml_text import key_lines, line_of
 from pipeline.evaluate.model import ModelHandle
 from pipeline.evaluate.pairwise import pairs_file
@@ -136,15 +135,8 @@ class ChoiceScores(TaskOutput):
     lengths: list[list[int]] = field(default_factory=list)
 
 
-def bootstrap_interval(correct: Sequence[bool], resamples: int = BOOTSTRAP_RESAMPLES,
-                       seed: int = 0) -> tuple[float, float]:
-    """95 % interval of the accuracy, resampling items with replacement (a fixed seed: same items, same interval)."""
-    if not correct:
-        return 0.0, 0.0
-    rng = random.Random(seed)
-    size = len(correct)
-    shares = sorted(sum(correct[rng.randrange(size)] for _ in range(size)) / size for _ in range(resamples))
-    return quantile(shares, 0.025), quantile(shares, 0.975)
+def share_true(flags: Sequence[bool]) -> float:
+    return sum(flags) / len(flags)
 
 
 def argmax(values: Sequence[float]) -> int:
@@ -210,7 +202,7 @@ class MultipleChoiceTask(EvalTask[MultipleChoiceTaskSpec, int, ChoiceScores]):
         chosen = [argmax(scores) for scores in output.scores]
         correct = [pick == item.answer for pick, item in zip(chosen, spec.items, strict=True)]
         n = len(correct)
-        low, high = bootstrap_interval(correct)
+        low, high = bootstrap_interval(correct, share_true, BOOTSTRAP_RESAMPLES)
         normed = None
         if spec.scoring == "loglikelihood":
             normed = [argmax([s / max(length, 1) for s, length in zip(scores, lengths, strict=True)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -186,12 +187,68 @@ class JudgeScores(_Open):
         return self
 
 
+class Winner(StrEnum):
+    """Which side of a judged pair won, after asking in both orders: a split or a tie is a TIE."""
+
+    THIS = "this"
+    OTHER = "other"
+    TIE = "tie"
+
+
+class PairVerdict(_Open):
+    """One matched cell (same prompt, setting and seed) as the judge saw it, in both orders."""
+
+    prompt: str
+    setting: dict[str, Any]
+    seed: int
+    winner: Winner
+    reason: str
+
+
+Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+class PairwiseJudgment(_Open):
+    """An LLM judge's verdicts on this config's completions against `other`'s, cell by cell (judges/run.py).
+
+    `win_rate` is (wins + ties/2) / n with a 95 % interval resampling prompts; `first_position_share` is the
+    share of decisive answers that picked whichever punchline was shown first (0.5: no position bias); the mean
+    lengths show a length bias; `reward_agreement` is how often the reward judge's scores pick the same winner
+    among the decisive pairs both judged.
+    """
+
+    judge: str
+    model: str
+    prompt_sha256: str
+    other: str
+    n: int = Field(ge=0)
+    wins: int = Field(ge=0)
+    losses: int = Field(ge=0)
+    ties: int = Field(ge=0)
+    unreadable: int = Field(ge=0)  # answers with no verdict, each making its pair a tie
+    win_rate: Share
+    interval: tuple[Share, Share]
+    first_position_share: Share | None
+    mean_length: float
+    other_mean_length: float
+    reward_agreement: Share | None = None
+    reward_pairs: int = 0
+    verdicts: list[PairVerdict] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _counts_add_up(self) -> PairwiseJudgment:
+        if self.wins + self.losses + self.ties != self.n or len(self.verdicts) != self.n:
+            raise ValueError(f"wins + losses + ties and the verdicts must number n ({self.n})")
+        return self
+
+
 class ResultsDoc(_Open):
     config: ConfigBlock
     results: list[PromptResult]
     meta: Meta | None = None
     evals: dict[str, Any] = Field(default_factory=dict)  # eval tasks other than the sweep, by task file name
     judge: JudgeScores | None = None
+    judgments: list[PairwiseJudgment] = Field(default_factory=list)  # LLM judges against other configs
 
     @model_validator(mode="after")
     def _judge_lines_up(self) -> ResultsDoc:
