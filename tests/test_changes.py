@@ -18,19 +18,15 @@ from pipeline.cli.main import app
 from pipeline.config.loading import config_sha256
 from pipeline.core.naming import discover
 from pipeline.formats.results import ConfigBlock, Meta, ResultsDoc, dumps_results, hyperparameters_of
-from pipeline.gitops.changes import (
+from pipeline.gitops.push_diff import Change, changed_configs, choose_base, parse_name_status, push_diff
+from pipeline.results.pending import (
     CONFIG_CHANGED,
     INCOMPLETE,
     NO_RESULTS,
     PREDATES_HASHES,
-    Change,
     Verdict,
-    changed_configs,
-    choose_base,
-    judge,
-    parse_name_status,
     pending,
-    push_diff,
+    verdict_against,
     verdict_for,
 )
 
@@ -107,7 +103,7 @@ def results(meta: Meta | None) -> ResultsDoc:
     ],
 )
 def test_pending_reason(doc: ResultsDoc, expected: str | None) -> None:
-    assert judge("abc", {}, doc).reason == expected
+    assert verdict_against("abc", {}, doc).reason == expected
 
 
 @pytest.mark.parametrize("text", ["{not json", "[]", '{"config": {"name": "x"}, "results": [], "meta": "x"}'])
@@ -214,10 +210,10 @@ def test_old_format_results_are_judged_on_the_keys_they_recorded() -> None:
     doc = ResultsDoc.model_validate_json(dumps_results(ResultsDoc.model_validate(
         results_doc("haha-llama-017", meta=False, learning_rate=0.000095))))
     config = {**BASE_CONFIG, "learning_rate": 0.0002, "weight_decay": 0.1}  # weight_decay was never recorded
-    assert judge("abc", config, doc) == Verdict(f"{CONFIG_CHANGED}: learning_rate 9.5e-05 → 0.0002")
-    assert judge("abc", {**config, "learning_rate": "9.5e-5", "lora_r": 8}, doc).reason == \
+    assert verdict_against("abc", config, doc) == Verdict(f"{CONFIG_CHANGED}: learning_rate 9.5e-05 → 0.0002")
+    assert verdict_against("abc", {**config, "learning_rate": "9.5e-5", "lora_r": 8}, doc).reason == \
         f"{CONFIG_CHANGED}: lora_r 32 → 8"  # PyYAML reads 9.5e-5 as a string: it is still the same number
-    assert judge("abc", {**BASE_CONFIG, "learning_rate": 0.000095}, doc) == Verdict(None, PREDATES_HASHES)
+    assert verdict_against("abc", {**BASE_CONFIG, "learning_rate": 0.000095}, doc) == Verdict(None, PREDATES_HASHES)
     assert PREDATES_HASHES == "results predate hashes; matching on the 14 recorded keys"
 
 
@@ -341,5 +337,5 @@ def test_a_changed_config_names_the_keys_its_results_recorded_otherwise() -> Non
     doc = ResultsDoc(config=ConfigBlock(name="x"), results=[],
                      meta=Meta(config_sha256="old", finished="2025-01-01T00:00:00+00:00",
                                hyperparameters=hyperparameters_of(recorded)))
-    verdict = judge("new", {**recorded, "lora_r": 8, "weight_decay": 0.1}, doc)
+    verdict = verdict_against("new", {**recorded, "lora_r": 8, "weight_decay": 0.1}, doc)
     assert verdict.reason == f"{CONFIG_CHANGED}: lora_r 32 → 8; weight_decay 0.0 → 0.1"

@@ -12,7 +12,6 @@ import pytest
 from pipeline.config.loading import config_sha256
 from pipeline.core.settings import load_settings
 from pipeline.formats.results import ResultsDoc, dumps_results
-from pipeline.gitops.changes import pending, verdicts
 from pipeline.gitops.collect import collect_results
 from pipeline.orchestration.validation import validate
 from pipeline.results.failures import (
@@ -23,6 +22,7 @@ from pipeline.results.failures import (
     record_failure,
 )
 from pipeline.results.page import index_payload
+from pipeline.results.pending import pending, verdicts
 from pipeline.results.readme import render_readme
 from pipeline.results.scan import scan_results
 

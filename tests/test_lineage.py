@@ -15,8 +15,8 @@ from pipeline.core.runs import AdapterRef
 from pipeline.core.settings import load_settings
 from pipeline.formats.results import ConfigBlock, Meta, ResultsDoc, config_block, dumps_results
 from pipeline.formats.tracking import WandbMode
-from pipeline.gitops.changes import PARENT_CHANGED, PARENT_PENDING, pending, verdicts, with_pending_needs
 from pipeline.orchestration.validation import validate
+from pipeline.results.pending import PARENT_CHANGED, PARENT_PENDING, pending, verdicts, with_pending_needs
 
 
 def write_results(repo: Path, config: Path, revision: str = "rev-a", parent: AdapterRef | None = None,

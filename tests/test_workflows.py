@@ -198,8 +198,8 @@ def test_workflows_match_githubs_schema() -> None:
 def test_commit_job_cli_works_without_the_training_stack() -> None:
     """The commit job installs only pyyaml, pydantic, typer and rich; the CLI must start without the rest."""
     block = "; ".join(f"sys.modules[{m!r}] = None" for m in HEAVY_MODULES)
-    code = (f"import sys; {block}; import pipeline.gitops.commit, pipeline.gitops.changes, pipeline.gitops.collect, "
-            "pipeline.results.rebuild; from pipeline.cli.main import app; "
+    code = (f"import sys; {block}; import pipeline.gitops.commit, pipeline.gitops.push_diff, pipeline.gitops.collect, "
+            "pipeline.results.pending, pipeline.results.rebuild; from pipeline.cli.main import app; "
             "app(['commit-results', '--help'])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -28,9 +28,9 @@ def doctor(
     memory and GPU-hour estimate on its runner class. Without a CUDA device it says so and exits 1.
     """
     from pipeline.core.naming import discover
-    from pipeline.gitops.changes import pending
     from pipeline.orchestration.doctor import run_doctor
     from pipeline.orchestration.needs import needs_of
+    from pipeline.results.pending import pending
 
     settings = load_settings()
     if configs:

@@ -33,8 +33,9 @@ def pending(
     """
     from pipeline.core.git import GitError
     from pipeline.core.naming import discover
-    from pipeline.gitops.changes import Pending, push_diff, verdicts
+    from pipeline.gitops.push_diff import push_diff
     from pipeline.orchestration.needs import needs_of
+    from pipeline.results.pending import Pending, verdicts
 
     settings = load_settings()
     judged = verdicts(discover(settings.config_dir), settings.results_dir, needs_of(settings.eval_dir))

@@ -249,8 +249,8 @@ def evaluate(
 
 def pending_configs(ctx: RunContext) -> list[Path]:
     from pipeline.core.naming import discover
-    from pipeline.gitops.changes import pending
     from pipeline.orchestration.needs import needs_of
+    from pipeline.results.pending import pending
 
     found = pending(discover(ctx.settings.config_dir), ctx.results_dir, needs_of(ctx.settings.eval_dir))
     for item in found:
@@ -260,8 +260,8 @@ def pending_configs(ctx: RunContext) -> list[Path]:
 
 def with_parents(ctx: RunContext, paths: list[Path]) -> list[Path]:
     """The configs asked for, after any pending `haha_parent` they start from (which runs first)."""
-    from pipeline.gitops.changes import with_pending_needs
     from pipeline.orchestration.needs import needs_of
+    from pipeline.results.pending import with_pending_needs
 
     ordered, added = with_pending_needs(paths, ctx.results_dir, needs_of(ctx.settings.eval_dir))
     for item in added:

@@ -19,11 +19,11 @@ from pipeline.core.quiet import quiet_libraries
 from pipeline.core.runs import AdapterRef
 from pipeline.core.settings import results_path
 from pipeline.formats.results import ResultsError, load_results
-from pipeline.gitops.changes import verdict_for
 from pipeline.orchestration.context import RunContext
 from pipeline.orchestration.outcome import ConfigState
 from pipeline.publish.fetch import fetch_adapter
 from pipeline.publish.hub import Hub
+from pipeline.results.pending import verdict_for
 from pipeline.results.provenance import meta_problems
 from pipeline.train.merge import marker_of, merge_into
 

@@ -1,4 +1,4 @@
-"""`haha plan` over the repo as it is: the pending configs (gitops/changes.py), what each needs
+"""`haha plan` over the repo as it is: the pending configs (results/pending.py), what each needs
 (orchestration/needs.py) and its runner (plan/runners.py), laid out in waves by plan/matrix.py.
 
 Light: it imports no torch, transformers or Axolotl, so the planning job runs on a GitHub-hosted runner
@@ -15,10 +15,10 @@ from pipeline.config.loading import ConfigLoadError, load_config
 from pipeline.core.naming import basename_of, discover, is_basename
 from pipeline.core.settings import Settings
 from pipeline.formats.results import ResultsError, load_results
-from pipeline.gitops.changes import Pending, pending
 from pipeline.orchestration.needs import needs_of
 from pipeline.plan.matrix import Deferred, Plan, Rescore, make_plan
 from pipeline.plan.runners import Assignment, runner_for
+from pipeline.results.pending import Pending, pending
 from pipeline.results.scan import results_files
 
 
