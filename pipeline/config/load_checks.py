@@ -3,7 +3,7 @@
 Some mistakes pass Axolotl's schema and are refused only once the GPU runner loads the
 model: `tokens:` with an adapter but without `lora_modules_to_save` covering the model
 type's embedding layers, or new special tokens without them. Here Axolotl's own functions
-make the same checks, on the base model's config.json and tokenizer (see model_source.py),
+make the same checks, on the base model's config.json and tokenizer (see models/source.py),
 or on the configuration class of the `model_type` the config names when those cannot be had.
 Axolotl's message is reported at the line of the key it names.
 

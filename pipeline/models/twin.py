@@ -3,7 +3,7 @@
 A smoke run on some other model proves little about the config: `model_type:
 MistralForCausalLM` crashes on a Llama, and a real tokenizer decides which rows fit
 `sequence_len`. When the base model's config.json and tokenizer are reachable (see
-model_source.py), the smoke run trains this twin instead: the config's own `model_type`,
+models/source.py), the smoke run trains this twin instead: the config's own `model_type`,
 its architecture's code paths and its real token lengths, at a size a CPU trains in seconds.
 """
 
