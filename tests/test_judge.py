@@ -91,30 +91,32 @@ def test_the_readme_shows_the_judges_mean_reward_and_names_it(judged_folder: Pat
 
 
 @pytest.mark.slow
-def test_the_mean_reward_column_sorts_and_the_comparison_shows_win_rates(judged_folder: Path, tmp_path: Path) -> None:
-    from test_index_browser import DevTools
+def test_the_mean_reward_column_sorts_and_the_comparison_shows_win_rates(judged_folder: Path) -> None:
+    from browser_page import chromium, opened
+    from playwright.sync_api import expect
 
     write_index(judged_folder)
-    with DevTools(tmp_path / "profile") as browser:
-        page = browser.open((judged_folder / "index.html").as_uri() + "#select=haha-a,haha-c")
+    url = (judged_folder / "index.html").as_uri() + "#select=haha-a,haha-c"
+    with chromium() as browser, opened(browser, url) as page:
+        rows = page.locator("#picker tbody tr")
+        sort = page.locator("#sort-reward")
 
-        def run(expression: str) -> object:
-            return browser.evaluate(page, expression)
+        def order() -> list[str]:
+            return rows.evaluate_all("rows => rows.map(r => r.dataset.name)")
 
-        order = "[...document.querySelectorAll('#picker tbody tr')].map(r => r.dataset.name)"
         # The page opens ranked by the judge (best first, unscored last); a click gives config order, another ranks.
-        assert run(order) == ["haha-c", "haha-b", "haha-a", "haha-old"]
-        assert run("document.getElementById('sort-reward').getAttribute('aria-sort')") == "descending"
-        run("document.getElementById('sort-reward').click()")
-        assert run(order) == ["haha-a", "haha-b", "haha-c", "haha-old"]
-        run("document.getElementById('sort-reward').click()")
-        assert run(order) == ["haha-c", "haha-b", "haha-a", "haha-old"]
-        assert run("[...document.querySelectorAll('#picker input:checked')].map(i => i.dataset.name)") == [
-            "haha-c", "haha-a"]  # the selection survives the re-sort (rows in their new order)
-        wins = ("[...document.querySelectorAll('table.params tr')].filter(r => r.textContent.startsWith('wins'))"
-                ".map(r => [...r.children].map(c => c.textContent))")
-        assert run(wins) == [["wins against haha-a", "—", "100%"], ["wins against haha-c", "0%", "—"]]
-    assert browser.exceptions == []
+        assert order() == ["haha-c", "haha-b", "haha-a", "haha-old"]
+        expect(sort).to_have_attribute("aria-sort", "descending")
+        sort.click()
+        assert order() == ["haha-a", "haha-b", "haha-c", "haha-old"]
+        sort.click()
+        assert order() == ["haha-c", "haha-b", "haha-a", "haha-old"]
+        checked = page.locator("#picker input:checked").evaluate_all("boxes => boxes.map(b => b.dataset.name)")
+        assert checked == ["haha-c", "haha-a"]  # the selection survives the re-sort (rows in their new order)
+        wins = page.locator("table.params tr", has_text="wins against")
+        expect(wins.nth(0).locator("td, th")).to_have_text(["wins against haha-a", "—", "100%"])
+        expect(wins.nth(1).locator("td, th")).to_have_text(["wins against haha-c", "0%", "—"])
+        expect(wins).to_have_count(2)
 
 
 # ---- scoring results files with the judge's published adapter ----
