@@ -78,7 +78,7 @@ def test_the_pipeline_adds_its_plugin_and_marks_the_prompt(haha_repo: Path, tmp_
     assert f"plugins: None -> ['{PLUGIN}'] (prompt_loss_weight: haha's loss-weight plugin)" in map(str, overrides)
 
 
-@pytest.mark.parametrize(("value", "shown"), [("0.3", None), ("0", None), ("1", None), ("1.5", "1.5"),
+@pytest.mark.parametrize(("value", "shown"), [("0.3", None), ("0", None), ("1", None), ("5e-1", None), ("1.5", "1.5"),
                                               ("'half'", "'half'"), ("true", "True")])
 def test_validate_takes_a_weight_from_0_to_1(haha_repo: Path, value: str, shown: str | None) -> None:
     from pipeline.core.settings import load_settings

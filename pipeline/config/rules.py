@@ -20,6 +20,7 @@ from pipeline.config.policy_table import PATHS, KeyClass
 from pipeline.config.prompt_loss import KEY as PROMPT_LOSS_KEY
 from pipeline.config.requirements import gpu_environment, missing_packages, needs_of
 from pipeline.core.naming import is_hub_id
+from pipeline.core.numbers import as_number
 from pipeline.core.problems import Problem
 from pipeline.core.settings import Settings
 
@@ -136,7 +137,7 @@ def check_haha_rules(config: LoadedConfig, settings: Settings, display: str) -> 
     problems += parent_problems(config, display)
     problems += distributed_problems(config, settings, display)
     weight = data.get(PROMPT_LOSS_KEY)
-    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1):
+    if weight is not None and ((number := as_number(weight)) is None or not 0 <= number <= 1):
         problems.append(problem(PROMPT_LOSS_KEY, "must be a number from 0 to 1 (the prompt tokens' weight in the "
                                                  f"loss), got {weight!r}"))
     try:
