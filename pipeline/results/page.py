@@ -8,7 +8,7 @@ from importlib import resources
 from typing import Any
 
 from pipeline.core.strict_json import dumps_strict
-from pipeline.formats.results import JudgeScores, Scalar
+from pipeline.formats.results import JudgeScores, PairwiseJudgment, Scalar
 from pipeline.results.entries import (
     SIGNALS,
     Entry,
@@ -53,6 +53,23 @@ def _reward_payload(scores: JudgeScores | None) -> dict[str, Any] | None:
             "cells": [reward for settings in scores.rewards for seeds in settings for reward in seeds]}
 
 
+def _judgment_payload(judgment: PairwiseJudgment) -> dict[str, Any]:
+    """An LLM judge's verdicts against one other config, the figures written as people read them."""
+    low, high = judgment.interval
+    first = judgment.first_position_share
+    agreement = judgment.reward_agreement
+    return {
+        "judge": judgment.judge, "model": judgment.model, "other": judgment.other, "n": judgment.n,
+        "wins": judgment.wins, "losses": judgment.losses, "ties": judgment.ties, "unreadable": judgment.unreadable,
+        "winRate": judgment.win_rate, "interval": f"{low:.0%} … {high:.0%}",
+        "firstShown": "—" if first is None else f"{first:.0%}",
+        "lengths": f"{judgment.mean_length:.0f} / {judgment.other_mean_length:.0f}",
+        "rewardAgreement": "—" if agreement is None else f"{agreement:.0%} of {judgment.reward_pairs}",
+        "verdicts": [{"prompt": v.prompt, "setting": setting_label(v.setting), "seed": v.seed,
+                      "winner": str(v.winner), "reason": v.reason} for v in judgment.verdicts],
+    }
+
+
 def _config_payload(entry: Entry, values: Mapping[str, Scalar], scores: JudgeScores | None) -> dict[str, Any]:
     doc, meta = entry.doc, entry.doc.meta
     overall = overall_quality(doc)
@@ -69,6 +86,7 @@ def _config_payload(entry: Entry, values: Mapping[str, Scalar], scores: JudgeSco
         "reference": entry.reference,
         "repeated": repeated_by_label(doc),
         "reward": _reward_payload(scores),
+        "judgments": [_judgment_payload(judgment) for judgment in doc.judgments],
         "quality": {label: format_signal(name, overall[name]) for label, name in SIGNALS},
         "loss": [[step, loss] for step, loss in zip(meta.training_loss.steps, meta.training_loss.loss, strict=False)]
         if meta and meta.training_loss else None,

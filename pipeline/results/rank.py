@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.core.stats import quantile
-from pipeline.formats.results import JudgeScores
+from pipeline.formats.results import JudgeScores, PairwiseJudgment
+from pipeline.judges.pairs import score
 
 CellKey = tuple[int, int, int]  # prompt, setting, seed index
 PRIOR_WINS = 0.5
@@ -145,4 +146,57 @@ def leaderboard(contenders: Sequence[Contender], resamples: int = RESAMPLES, see
                           who.mean_reward, sum(wins[index]) / games, len(cells)))
     return sorted(ranks, key=lambda rank: (-rank.score, rank.name))
 
+
+
+
+@dataclass(frozen=True)
+class JudgedRank:
+    """A config's Bradley-Terry score over an LLM judge's pairwise verdicts (results' `judgments`)."""
+
+    name: str
+    score: float  # Elo scale, mean 0 over the ranked configs
+    low: float  # 95 % bootstrap interval, resampling each comparison's verdicts
+    high: float
+    win_share: float  # of all its judged pairs, ties half
+    pairs: int
+
+
+def judged_leaderboard(judgments: Sequence[tuple[str, PairwiseJudgment]], judge: str, resamples: int = RESAMPLES,
+                       seed: int = 0) -> list[JudgedRank]:
+    """Configs (and base references) ranked by Bradley-Terry over every pair `judge` judged, best first.
+
+    Each verdict is one game: a win for its winner, a tie half a win each way. A config judged only against
+    references still gets a place, relative to them.
+    """
+    games = [(name, j.other, [score(v.winner) for v in j.verdicts]) for name, j in judgments
+             if j.judge == judge and j.verdicts]
+    names = sorted({who for this, other, _ in games for who in (this, other)})
+    if len(names) < 2:
+        return []
+    index = {name: i for i, name in enumerate(names)}
+
+    def fit(drawn: Sequence[tuple[str, str, Sequence[float]]]) -> list[float]:
+        wins = [[0.0] * len(names) for _ in names]
+        for this, other, points in drawn:
+            wins[index[this]][index[other]] += sum(points)
+            wins[index[other]][index[this]] += len(points) - sum(points)
+        return bradley_terry(wins)
+
+    scores = fit(games)
+    rng = random.Random(seed)
+    samples: list[list[float]] = [[] for _ in names]
+    for _ in range(resamples):
+        drawn = [(this, other, [points[rng.randrange(len(points))] for _ in points]) for this, other, points in games]
+        for i, value in enumerate(fit(drawn)):
+            samples[i].append(value)
+    won = dict.fromkeys(names, 0.0)
+    played = dict.fromkeys(names, 0)
+    for this, other, points in games:
+        won[this] += sum(points)
+        won[other] += len(points) - sum(points)
+        played[this] += len(points)
+        played[other] += len(points)
+    ranks = [JudgedRank(name, scores[i], quantile(sorted(samples[i]), 0.025), quantile(sorted(samples[i]), 0.975),
+                        won[name] / played[name], played[name]) for i, name in enumerate(names)]
+    return sorted(ranks, key=lambda rank: (-rank.score, rank.name))
 
