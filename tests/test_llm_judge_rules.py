@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from pipeline.core.judge_settings import LlmJudgeSettings
 from pipeline.core.settings import SettingsError, load_settings
-from pipeline.formats.results import ResultsDoc, Winner
+from pipeline.formats.results import PairwiseJudgment, ResultsDoc, Winner, dumps_results
 from pipeline.judges.cache import AnswerCache, answer_key
 from pipeline.judges.pairs import (
     IDENTICAL,
@@ -164,3 +165,34 @@ def test_a_prompt_file_is_used_only_as_pinned(tmp_path: Path) -> None:
     lacking = hashlib.sha256(b"A: {first}\nB: {second}").hexdigest()
     with pytest.raises(JudgePromptError, match="exactly the fields"):
         load_template(tmp_path, "judge.txt", lacking)
+
+
+def test_bradley_terry_over_verdicts_orders_configs_with_intervals() -> None:
+    from pipeline.results.rank import judged_leaderboard
+
+    def judged(other: str, wins: int, losses: int, ties: int, judge: str = "smollm") -> PairwiseJudgment:
+        points = [JudgedPair(pair(f"p{i}"), A, B) for i in range(wins)] + [
+            JudgedPair(pair(f"q{i}"), B, A) for i in range(losses)] + [
+            JudgedPair(pair(f"r{i}"), A, A) for i in range(ties)]
+        return summarize(judge, "m", "0" * 64, other, points)
+
+    ranks = judged_leaderboard([("quip-003", judged("quip-002", 8, 1, 1)), ("quip-002", judged("quip-001", 7, 2, 1)),
+                                ("quip-003", judged("quip-001", 9, 0, 1, judge="other"))], "smollm")
+    assert [r.name for r in ranks] == ["quip-003", "quip-002", "quip-001"]
+    assert all(r.low <= r.score <= r.high for r in ranks)
+    assert ranks[1].pairs == 20 and ranks[0].win_share == pytest.approx(8.5 / 10)
+    assert judged_leaderboard([("quip-003", judged("quip-002", 1, 0, 0))], "nobody") == []
+
+
+def test_the_index_carries_each_judgment_for_the_page(tmp_path: Path) -> None:
+    from pipeline.results.page import index_payload
+    from pipeline.results.scan import scan_results
+    from tests.sample_results import write_doc
+
+    doc = ResultsDoc.model_validate(results_doc("quip-002"))
+    doc.judgments = [summarize("smollm", "SmolLM2", "0" * 64, "quip-001",
+                               [JudgedPair(pair("p"), A, B), JudgedPair(pair("q"), A, A)])]
+    write_doc(tmp_path, "quip-002", json.loads(dumps_results(doc)))
+    shown = index_payload(scan_results(tmp_path))["configs"][0]["judgments"][0]
+    assert (shown["other"], shown["winRate"], shown["firstShown"], shown["n"]) == ("quip-001", 0.75, "75%", 2)
+    assert [v["winner"] for v in shown["verdicts"]] == ["this", "tie"]
