@@ -35,6 +35,8 @@ class Budgets(BaseModel):
     gpu_hours: float = Field(default=48, gt=0)
     # dataloader_num_workers and dataset_num_proc; None: the runner class's CPUs, else DEFAULT_CPUS
     cpu_processes: int | None = Field(default=None, ge=1, strict=True)
+    # configs one `haha sweep` writes (config/sweep.py): each becomes a GPU job once merged
+    sweep_configs: int = Field(default=64, ge=1, strict=True)
 
 
 def over_budget(what: str, figure: float, cap: float, setting: str) -> str | None:
