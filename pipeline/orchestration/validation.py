@@ -45,6 +45,8 @@ from pipeline.data.rows import DatasetStats, check_dataset, effective_sequence_l
 from pipeline.evaluate.tasks import registered, task_files
 from pipeline.models.source import dataset_files
 from pipeline.orchestration.guards import guard_problems
+from pipeline.ratings.files import check_ratings
+from pipeline.ratings.lines import ratings_folder
 
 
 @dataclass
@@ -310,6 +312,8 @@ def validate(targets: list[str], settings: Settings, check_eval_file: bool = Tru
     report.other += importable_files(settings, lambda path: shown(path, settings))
     if check_eval_file:
         report.other += check_eval_tasks(settings)
+        report.other += check_ratings(ratings_folder(settings.results_dir), settings.results_dir,
+                                      lambda path: f"{shown(path.parent, settings)}/{path.name}")
     if settings.judge:
         report.other += [Problem("pyproject.toml", None, "tool.haha.judge", message)
                          for message in reward_model_problems(settings.judge, settings)]

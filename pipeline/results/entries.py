@@ -24,6 +24,7 @@ from pipeline.formats.results import (
     Scalar,
     diversity,
 )
+from pipeline.ratings.check import RatingsRead
 from pipeline.results.failures import FailureRecord
 from pipeline.results.rank import largest_group
 from pipeline.results.values import rounded_value, setting_label
@@ -45,10 +46,12 @@ class ConfigSnapshot:
 
 @dataclass(frozen=True)
 class Sources:
-    """What the index reads besides the results files (results/sources.py gathers it from git and train/config)."""
+    """What the index reads besides the results files (results/sources.py gathers it from git, train/config and
+    the ratings folder)."""
 
     commit_times: Mapping[str, datetime] = field(default_factory=dict)  # by results file name
     configs: Mapping[str, ConfigSnapshot] = field(default_factory=dict)  # by basename
+    ratings: RatingsRead = field(default_factory=RatingsRead)  # the ratings folder beside the results folder
 
 
 RECORDED = "recorded with the results"
@@ -94,6 +97,7 @@ class Scan:
     entries: list[Entry]  # by family, then number
     broken: list[Broken]
     failures: dict[str, FailureRecord] = field(default_factory=dict)  # by basename: configs whose runs failed
+    ratings: RatingsRead = field(default_factory=RatingsRead)  # people's votes on the entries' completions
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from pipeline.core.strict_json import dumps_strict
 from pipeline.formats.results import JudgeScores, PairwiseJudgment, Scalar
+from pipeline.ratings.figures import MIN_VOTES
 from pipeline.results.entries import (
     SIGNALS,
     Entry,
@@ -21,6 +22,7 @@ from pipeline.results.entries import (
     seed_of,
     setting_labels,
 )
+from pipeline.results.human import HumanView, agreement_text, human_view, preference_text, score_text
 from pipeline.results.values import format_signal, format_time, hub_link, rounded_value, setting_label, wandb_link
 
 TEMPLATE = "results-index.html"
@@ -32,12 +34,15 @@ def index_payload(scan: Scan) -> dict[str, Any]:
     docs = [entry.doc for entry in scan.entries]
     rows = hyperparameter_rows([entry.hyperparameters for entry in scan.entries])
     judged = judge_view(scan.entries)
+    human = human_view(scan.entries, scan.ratings)
     return {
         "keys": list(rows),
         "settings": setting_labels(docs),
         "judge": judged.label if judged else None,
+        "human": _human_payload(human) if human else None,
         "configs": [_config_payload(entry, {key: values[i] for key, values in rows.items()},
                                     judged.scores.get(entry.name) if judged else None)
+                    | {"human": _human_config_payload(human, entry.name) if human else None}
                     for i, entry in enumerate(scan.entries)],
         "broken": [str(broken) for broken in scan.broken],
         "failed": [f"{name}: {record.describe()}" for name, record in sorted(scan.failures.items())],
@@ -51,6 +56,21 @@ def _reward_payload(scores: JudgeScores | None) -> dict[str, Any] | None:
         return None
     return {"mean": scores.mean_reward,
             "cells": [reward for settings in scores.rewards for seeds in settings for reward in seeds]}
+
+
+def _human_payload(human: HumanView) -> dict[str, Any]:
+    """People's votes over all configs: who rated, how each machine judge agrees with them, what did not count."""
+    return {"votes": human.votes, "raters": list(human.raters), "minVotes": MIN_VOTES,
+            "agreements": [{"judge": found.judge, "text": agreement_text(found)} for found in human.agreements],
+            "notCounted": human.not_counted}
+
+
+def _human_config_payload(human: HumanView, name: str) -> dict[str, Any]:
+    """One config's human score (the 1-3 mean, or why there is none) and how often people preferred its
+    completions to each other rated config's, prompt by prompt."""
+    score = human.scores.get(name)
+    return {"score": score_text(score), "mean": score.mean if score else None, "n": score.n if score else 0,
+            "preferred": {found.second: preference_text(found) for found in human.preferences if found.first == name}}
 
 
 def _judgment_payload(judgment: PairwiseJudgment) -> dict[str, Any]:

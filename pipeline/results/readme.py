@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.core.markdown import cell, code, link
+from pipeline.core.markdown import cell, code, link, table
 from pipeline.formats.results import Scalar
+from pipeline.ratings.figures import MIN_VOTES
 from pipeline.results.entries import (
     DatedBy,
     Entry,
@@ -19,6 +20,7 @@ from pipeline.results.entries import (
     setting_labels,
 )
 from pipeline.results.failures import GIVE_UP_AFTER
+from pipeline.results.human import HumanView, agreement_text, human_view, preference_text, score_text
 from pipeline.results.values import (
     Link,
     format_signal,
@@ -59,6 +61,7 @@ def render_readme(scan: Scan) -> str:
     keys = [key for key in differing(trained) if key != "base_model"]  # a reference has no training to differ in
     labels = setting_labels(docs)
     judged = judge_view(scan.entries)
+    human = human_view(scan.entries, scan.ratings)
     costed = any(entry.doc.meta and entry.doc.meta.cost for entry in scan.entries)
     lines = [
         "# Results",
@@ -70,11 +73,13 @@ def render_readme(scan: Scan) -> str:
     if scan.entries:
         header = ["config", "base model", *keys, "W&B", "Hub", "finished (UTC)", "loss", "empty", "never stopped",
                   *(f"repeated {x}" for x in labels), *(["mean reward"] if judged else []),
+                  *(["human (1-3)"] if human else []),
                   *(["trained on"] if costed else [])]
         # Hyperparameter keys come from configs (a `chat_template_kwargs` key can hold anything): escaped too.
         lines += ["| " + " | ".join(cell(key) for key in header) + " |", "|" + "---|" * len(header)]
         for index, entry in enumerate(scan.entries):
             row = _readme_row(entry, [rows[key][index] for key in keys], labels) + _reward_cells(entry, judged)
+            row += [cell(score_text(human.scores.get(entry.name)))] if human else []
             row += [_cost_cell(entry)] if costed else []
             lines.append("| " + " | ".join(row) + " |")
         lines += ["", "*empty*: completions with no text; *never stopped*: completions that ran to max_new_tokens "
@@ -89,6 +94,8 @@ def render_readme(scan: Scan) -> str:
                 lines.append(f"Scores from {cell(judged.label)} only: {cell(', '.join(other))} carry another "
                              "revision's (or spec's) scores until the rescoring job of the next training run "
                              "scores them again.")
+        if human:
+            lines += _human_lines(human)
         if costed:
             lines.append("*trained on*: the GPUs training held, and the GPU-hours training (every GPU) and the eval "
                          "(one GPU) took; CPU for a smoke run.")
@@ -105,6 +112,24 @@ def render_readme(scan: Scan) -> str:
         lines += ["", "## Unreadable results files", ""]
         lines += [f"- {code(broken.file)}: {cell(broken.reason)}" for broken in scan.broken]
     return "\n".join(lines) + "\n"
+
+
+def _human_lines(human: HumanView) -> list[str]:
+    """What the human column means, people's preferences between configs, and each judge's agreement with them."""
+    lines = ["", f"*human*: people's mean rating of the completions (1 unfunny, 2 somewhat funny, 3 funny; "
+             f"`haha rate`) with its 95 % interval over prompts and n, the votes counted: {human.votes} votes from "
+             f"{cell(', '.join(human.raters) or 'nobody')}. A config with fewer than {MIN_VOTES} votes shows no score."]
+    shown = [found for found in human.preferences if found.share is not None]
+    if shown:
+        lines += ["", *table(["people preferred", "to", "share of prompts (95 % interval)"],
+                             [[found.first, found.second, preference_text(found)] for found in shown])]
+    lines += ["", *(f"- agreement with the {cell(found.judge)}: {cell(agreement_text(found))}"
+                    for found in human.agreements), ""]
+    if human.not_counted:
+        lines.append(f"{len(human.not_counted)} ratings lines not counted (`haha validate` names each): "
+                     f"{cell('; '.join(human.not_counted[:5]))}{' …' if len(human.not_counted) > 5 else ''}")
+        lines.append("")
+    return lines
 
 
 def _cost_cell(entry: Entry) -> str:

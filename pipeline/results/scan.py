@@ -63,4 +63,4 @@ def scan_results(results_dir: Path, sources: Sources = NO_SOURCES) -> Scan:
     entries += [item for item in references if isinstance(item, Entry)]
     failures = {path.name.removesuffix(FAILED_SUFFIX): record for path in sorted(results_dir.glob(f"*{FAILED_SUFFIX}"))
                 if (record := read_failure(results_dir, path.name.removesuffix(FAILED_SUFFIX))) is not None}
-    return Scan(entries, [item for item in read + references if isinstance(item, Broken)], failures)
+    return Scan(entries, [item for item in read + references if isinstance(item, Broken)], failures, sources.ratings)

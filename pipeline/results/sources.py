@@ -2,7 +2,8 @@
 
 - when each results file was last committed (dates old-format files; file dates never count);
 - for results files that did not record their whole config, that config as it was at the commit
-  that added the results file, else the current file, parsed and flattened like a new file's.
+  that added the results file, else the current file, parsed and flattened like a new file's;
+- people's ratings from the ratings folder beside the results folder (named `ratings/<rater>.jsonl`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import yaml
 from pipeline.core.git_history import adding_commits, commit_times, files_at
 from pipeline.core.yaml_text import parse_yaml
 from pipeline.formats.results import hyperparameters_of
+from pipeline.ratings.files import read_ratings
+from pipeline.ratings.lines import ratings_folder
 from pipeline.results.entries import ConfigSnapshot, Sources
 
 
@@ -48,4 +51,5 @@ def read_sources(root: Path, results_dir: Path, config_dir: Path) -> Sources:
                              f"{config_path or config_dir}/{name}.yml as it is now (not in git with the results)")
         if found is not None:
             configs[name] = found
-    return Sources(commit_times(root, results_dir), configs)
+    ratings = read_ratings(ratings_folder(results_dir), lambda path: path.relative_to(results_dir.parent).as_posix())
+    return Sources(commit_times(root, results_dir), configs, ratings)
