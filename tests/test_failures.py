@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from pipeline.config.loading import config_sha256
 from pipeline.core.settings import load_settings
 from pipeline.formats.results import ResultsDoc, dumps_results
@@ -27,16 +25,11 @@ from pipeline.results.readme import render_readme
 from pipeline.results.scan import scan_results
 
 
-@pytest.fixture(autouse=True)
-def run_id(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GITHUB_RUN_ID", "4242")
-
-
 def test_failures_count_in_a_row_per_config_hash_and_a_success_clears_them(haha_repo: Path) -> None:
     config = haha_repo / "train" / "config" / "jokes-001.yml"
     results = haha_repo / "train" / "results"
     for count in range(1, GIVE_UP_AFTER + 1):
-        note_outcomes(results, [(config, f"train: it broke\nmore detail {count}")])
+        note_outcomes(results, [(config, f"train: it broke\nmore detail {count}")], run_id="4242")
         record = read_failure(results, "jokes-001")
         assert record is not None and record.count == count and record.reason == "train: it broke"
     assert record.last_run == "4242" and record.gives_up(config_sha256(config))
@@ -51,9 +44,9 @@ def test_three_failures_in_a_row_leave_a_config_out_of_pending(haha_repo: Path) 
     config = haha_repo / "train" / "config" / "jokes-001.yml"
     results = haha_repo / "train" / "results"
     for _ in range(GIVE_UP_AFTER - 1):
-        note_outcomes(results, [(config, "evaluate: out of memory")])
+        note_outcomes(results, [(config, "evaluate: out of memory")], run_id="4242")
     assert [p.path for p in pending([config], results)] == [config]
-    note_outcomes(results, [(config, "evaluate: out of memory")])
+    note_outcomes(results, [(config, "evaluate: out of memory")], run_id="4242")
     assert pending([config], results) == []
     [(_, verdict)] = verdicts([config], results)
     assert verdict.note == ("failed 3 runs in a row (last: run 4242): evaluate: out of memory; not retried: change "
@@ -90,7 +83,7 @@ def test_the_index_lists_failing_configs_and_validate_accepts_their_records(haha
     results = haha_repo / "train" / "results"
     results.mkdir(parents=True, exist_ok=True)
     (results / "jokes-001.json").write_text(_results_text("jokes-001"))
-    note_outcomes(results, [(config, "validate: <b>bad</b> [x](https://evil.example)")])
+    note_outcomes(results, [(config, "validate: <b>bad</b> [x](https://evil.example)")], run_id="4242")
     scan = scan_results(results)
     assert [entry.name for entry in scan.entries] == ["jokes-001"] and scan.broken == []
     readme = render_readme(scan)

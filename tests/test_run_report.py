@@ -8,7 +8,6 @@ from pathlib import Path
 from pipeline.core.runs import TrainRecord
 from pipeline.orchestration.context import RunContext, make_context
 from pipeline.orchestration.outcome import (
-    ConfigState,
     EvalOutcome,
     Outcome,
     Sample,
@@ -16,9 +15,10 @@ from pipeline.orchestration.outcome import (
     StageResult,
     StageStatus,
 )
-from pipeline.orchestration.report import markdown_summary, outcome_table, write_report
-from pipeline.orchestration.runner import run_stages
+from pipeline.orchestration.report import RunReport, markdown_summary, outcome_table, write_report
+from pipeline.orchestration.runner import Chosen, run_stages
 from pipeline.orchestration.stages import ValidateStage
+from pipeline.orchestration.state import ConfigState
 from pipeline.train.axolotl import TrainingInterrupted, TrainResult
 
 
@@ -38,23 +38,30 @@ def outcomes() -> list[Outcome]:
     return [good, bad]
 
 
+def report_of(outcomes: list[Outcome], comparisons: dict | None = None) -> RunReport:
+    chosen = Chosen(tuple(Path(f"train/config/{o.config}.yml") for o in outcomes), (), pending=False)
+    return RunReport(tuple(outcomes), chosen, "2026-11-22T10:05:00Z", comparisons or {})
+
+
 def test_the_table_has_a_row_per_config_with_every_stage() -> None:
     rows = outcome_table(outcomes())
-    assert rows[0] == ["haha-x-001", "ok", "trained", "published", "evaluated", "6.650 -> 5.100", "CPU", ""]
+    assert rows[0] == ["haha-x-001", "ok", "trained", "published", "evaluated", "6.650 → 5.100", "CPU", ""]
     assert rows[1] == ["haha-x-002", "failed", "-", "-", "-", "", "", "train/data/broken.jsonl:3: row: not JSON"]
 
 
 def test_the_job_summary_shows_losses_samples_and_failures_as_valid_markdown() -> None:
     summary = markdown_summary(outcomes())
-    assert "| haha-x-001 | ok | trained | published | evaluated | 6.650 -> 5.100 | CPU |  |" in summary
+    assert "| haha-x-001 | ok | trained | published | evaluated | 6.650 → 5.100 | CPU |  |" in summary
     assert "| It was \\| hot. | 0.1 | It was hot. | So hot the pun melted. |" in summary
     assert "<details><summary>haha-x-002 failed</summary>" in summary
     assert "more detail" in summary
 
 
 def test_report_json_carries_each_stage_result(tmp_path: Path) -> None:
-    write_report(outcomes(), tmp_path / "report.json")
-    good, bad = json.loads((tmp_path / "report.json").read_text())["configs"]
+    write_report(report_of(outcomes()), tmp_path / "report.json")
+    written = json.loads((tmp_path / "report.json").read_text())
+    assert written["finished"] == "2026-11-22T10:05:00Z" and written["judge"] is None
+    good, bad = written["configs"]
     assert good["stages"] == {"validate": "ok", "train": "trained", "publish": "published", "evaluate": "evaluated"}
     assert good["train"]["losses"] == [6.65, 5.1] and good["train"]["overrides"] == ["micro_batch_size: 2 -> 8 (smoke)"]
     assert good["evaluate"]["samples"][0]["base"] == "It was hot."
@@ -106,7 +113,7 @@ def test_a_new_config_is_shown_beside_the_previous_config_of_its_family(tmp_path
     summary = markdown_summary([new], comparisons)
     assert "**haha-x-003** beside **haha-x-001**, the previous config of its family" in summary
     assert "| final training loss | 3.500 | 3.100 | -0.400 |" in summary
-    write_report([new], tmp_path / "report.json", comparisons)
+    write_report(report_of([new], comparisons), tmp_path / "report.json")
     previous = json.loads((tmp_path / "report.json").read_text())["configs"][0]["previous"]
     assert previous["config"] == "haha-x-001" and previous["signals"][1]["current"] == "25%"
 
@@ -120,5 +127,5 @@ def test_a_warning_shows_in_the_table_the_job_summary_and_report_json(tmp_path: 
                     losses=[6.6, 5.0], loss_steps=[1, 2]), False, (), Path("ws/runs/haha-x-003"), (warning,))))
     assert outcome_table([offline])[0][-1] == f"warning: {warning}"
     assert f"**haha-x-003**: warnings\n\n- {warning}\n" in markdown_summary([offline])
-    write_report([offline], tmp_path / "report.json")
+    write_report(report_of([offline]), tmp_path / "report.json")
     assert json.loads((tmp_path / "report.json").read_text())["configs"][0]["train"]["warnings"] == [warning]

@@ -10,13 +10,13 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
-from pipeline.core.errors import HahaError, UsageError
+from pipeline.api import existing_config as existing_config  # the verbs' check that a named config exists
+from pipeline.core.errors import HahaError
 
 app = typer.Typer(
     help="Validate, train, publish and evaluate the joke fine-tunes in train/config.",
@@ -70,12 +70,6 @@ def emit(text: str) -> None:
     """Text exactly as given (JSON, markdown) on haha's standard output: no markup, wrapping or emoji."""
     console.file.write(text + "\n")
     console.file.flush()
-
-
-def existing_config(path: Path) -> Path:
-    if not path.is_file():
-        raise UsageError(f"{path}: no such config file")
-    return path
 
 
 def say(text: str, style: str = "") -> None:

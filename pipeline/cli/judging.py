@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline import api
 from pipeline.cli.app import app, console, errors, say, verb
 from pipeline.cli.options import (
     HubOption,
@@ -17,43 +17,18 @@ from pipeline.cli.options import (
     SmokeModelOption,
     SmokeOption,
     WorkspaceOption,
-    context,
     results_folder,
-    workspace_held,
+    run_options,
 )
+from pipeline.cli.render import ConsoleListener, judge_line
 from pipeline.core.errors import UsageError
 from pipeline.core.judge_settings import RewardJudgeSettings
 from pipeline.core.settings import load_settings
 from pipeline.judges.run import JudgingOutcome
 from pipeline.models.smoke import SmokeModelChoice
-from pipeline.orchestration.context import RunContext
 from pipeline.orchestration.llm_judging import judge_with_llm
 from pipeline.results.entries import Scan
 from pipeline.results.scan import scan_results
-
-
-def run_judge(ctx: RunContext, quiet_when_unready: bool = False, only: Collection[str] | None = None) -> None:
-    """`[tool.haha] judge` scores every results file it has not scored; a judge not trained yet is a note after a
-    run (the run's own outcome stands), an error for `haha judge`."""
-    from pipeline.core.errors import HahaError
-    from pipeline.orchestration.judging import judge_results
-
-    if not ctx.settings.judge:
-        if not quiet_when_unready:
-            raise UsageError("no judge: set [tool.haha] judge to a reward config's basename")
-        return
-    try:
-        with workspace_held(ctx), console.status("judge") as status:
-            report = judge_results(ctx, status.update, only)
-    except HahaError as exc:
-        if not quiet_when_unready:
-            raise
-        say(f"judge not run: {exc}", "yellow")
-        return
-    assert report is not None
-    judge = f"{report.judge.basename} at {report.judge.revision[:12]}"
-    say(f"judge {judge}: scored {len(report.scored)} results files in {report.seconds:.1f}s, "
-        f"{len(report.current)} already scored by it")
 
 
 @app.command()
@@ -84,7 +59,10 @@ def judge(
     if configs and len(configs) != 2:
         raise UsageError("name two configs, CONFIG OTHER, or none to judge every results file")
     if (judge_name is None and not configs) or isinstance(chosen, RewardJudgeSettings):
-        run_judge(context(smoke, hub, None, workspace, smoke_model=smoke_model))
+        with ConsoleListener() as listener:
+            report = api.judge(run_options(smoke=smoke, smoke_model=smoke_model, hub=hub, workspace=workspace),
+                               listener)
+        say(judge_line(report))
         return
     folder = results_folder(results_dir)
     names = [configs[0]] if configs else [entry.name for entry in scan_results(folder).entries if not entry.reference]

@@ -1,19 +1,23 @@
-"""The options the stage commands share, and the `RunContext` they build, parsed once here at the edge."""
+"""The options the stage commands share, parsed once here at the edge into the `RunOptions` pipeline.api takes.
+
+Typer needs each verb's parameters spelled out; these aliases give every verb the same flag with the
+same help, and `run_options` is the one place the flags and the GitHub Actions environment become a
+`RunOptions`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from pipeline.api import EvalOptions, GitHub, RunOptions
 from pipeline.config.effective import SMOKE_STEPS
 from pipeline.core.errors import UsageError
 from pipeline.core.settings import load_settings
 from pipeline.models.smoke import SmokeModelChoice
-from pipeline.orchestration.context import EvalOptions, RunContext, make_context
 
 SmokeOption = Annotated[bool, typer.Option("--smoke", help="A small stand-in base model (see --smoke-model), CPU-safe "
                                                             "settings, all output under scratch/: checks a config "
@@ -38,6 +42,33 @@ WorkspaceOption = Annotated[Path | None, typer.Option("--workspace", help="Where
 ForceOption = Annotated[bool, typer.Option(help="Redo the stage even when this config hash is already done.")]
 ResultsDirOption = Annotated[Path | None, typer.Option(
     "--results-dir", help="The results folder (default train/results; smoke runs write scratch/results).")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Print every setting the run changed in the "
+                                                                     "config, not only how many.")]
+ConfigsArgument = Annotated[list[Path] | None, typer.Argument(help="Configs to run (default: all pending).")]
+ConfigArgument = Annotated[Path, typer.Argument(help="A config in train/config.")]
+ReportOption = Annotated[Path | None, typer.Option(help="Write the per-config outcome as JSON here.")]
+RunForceOption = Annotated[bool, typer.Option(help="Retrain and re-evaluate even when this config hash is done.")]
+AloneOption = Annotated[bool, typer.Option(
+    "--alone", help="Only the CONFIGS named, not the pending configs they need, and the judge scores only them "
+                    "(a matrix job of haha plan: the needs ran in earlier waves).")]
+EvalFileOption = Annotated[Path | None, typer.Option("--eval", help="One sweep spec instead of every task in "
+                                                                    "train/eval.")]
+AdapterOption = Annotated[Path | None, typer.Option(help="Evaluate this LoRA adapter folder instead of the config's "
+                                                         "run.")]
+BaseModelOption = Annotated[str | None, typer.Option(help="Base model id or folder (default: the one the run "
+                                                          "trained, else the config's base_model).")]
+OutOption = Annotated[Path | None, typer.Option(help="Results file (default: `train/results/<basename>.json`, or "
+                                                     "scratch/results with --smoke).")]
+BatchSizeOption = Annotated[int, typer.Option(min=1, help="Completions per forward pass; lower it to save memory.")]
+BaseOption = Annotated[bool, typer.Option("--base", help="The base model without an adapter instead: the reference "
+                                                         "row of the index, made once per base model, eval spec and "
+                                                         "prompt format into the results folder's base/ "
+                                                         "(train/results/base/; with --smoke, scratch/results/base/).")]
+MaxNewTokensOption = Annotated[int | None, typer.Option(min=1, help="Cap every setting at N new tokens (default: "
+                                                                    "the setting's own, else 64).")]
+PredictionsOption = Annotated[Path | None, typer.Option(help="Also write each multiple_choice task's predictions as "
+                                                             "`DIR/<task>.json`, the bare {id: letter} file the "
+                                                             "caption-contest tools read.", metavar="DIR")]
 
 
 def results_folder(results_dir: Path | None) -> Path:
@@ -48,25 +79,20 @@ def results_folder(results_dir: Path | None) -> Path:
     return folder
 
 
-def context(smoke: bool, hub: str | None, wandb: str | None, workspace: Path | None, force: bool = False,
-            smoke_model: SmokeModelChoice = SmokeModelChoice.AUTO, smoke_steps: int = SMOKE_STEPS,
-            eval_options: EvalOptions | None = None) -> RunContext:
-    """The run's context; a bad --hub or --wandb is a usage error now, not after an hour of training."""
-    from pipeline.publish.target import parse_hub
-    from pipeline.train.tracking import wandb_mode
-
-    if not smoke and (smoke_model is not SmokeModelChoice.AUTO or smoke_steps != SMOKE_STEPS):
-        raise UsageError("--smoke-model and --smoke-steps take effect only with --smoke")
-    return make_context(load_settings(), smoke=smoke_model if smoke else None,
-                        hub=parse_hub(hub) if hub is not None else None, wandb_mode=wandb_mode(wandb, smoke=smoke),
-                        workspace=workspace, force=force, smoke_steps=smoke_steps, eval_options=eval_options)
+def github_environment() -> GitHub:
+    """What a GitHub Actions job tells a run, read from the environment here and nowhere else."""
+    server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    return GitHub(step_summary=Path(summary) if summary else None,
+                  source_repo_url=f"{server}/{repository}" if server and repository else "",
+                  run_id=os.environ.get("GITHUB_RUN_ID") or None)
 
 
-@contextmanager
-def workspace_held(ctx: RunContext) -> Iterator[None]:
-    """The workspace lock for a command that writes runs; a second one on the same workspace stops with the
-    holder's name (a WorkspaceLocked error)."""
-    from pipeline.core.lock import workspace_lock
-
-    with workspace_lock(ctx.workspace):
-        yield
+def run_options(*, smoke: bool = False, smoke_model: SmokeModelChoice = SmokeModelChoice.AUTO,
+                smoke_steps: int = SMOKE_STEPS, hub: str | None = None, wandb: str | None = None,
+                workspace: Path | None = None, force: bool = False, alone: bool = False,
+                eval_options: EvalOptions | None = None, report: Path | None = None) -> RunOptions:
+    """A verb's flags as the `RunOptions` every stage function takes; what a verb lacks keeps the default."""
+    return RunOptions(smoke=smoke, smoke_model=smoke_model, smoke_steps=smoke_steps, hub=hub, wandb=wandb,
+                      workspace=workspace, force=force, alone=alone, eval=eval_options or EvalOptions(), report=report,
+                      github=github_environment())

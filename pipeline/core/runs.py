@@ -4,6 +4,7 @@
     <workspace>/<basename>/adapter/       Axolotl output_dir (checkpoints, final adapter)
     <workspace>/<basename>/prepared/      tokenized dataset cache
     <workspace>/<basename>/train.log      full training log (secrets scrubbed)
+    <workspace>/<basename>/overrides.txt  every setting the effective config changed, one per line, and why
     <workspace>/<basename>/losses.jsonl   every logged loss by step, across resumed attempts
     <workspace>/<basename>/complete.json  completion record: config sha256, losses, times, samples generated in training
     <workspace>/<basename>/published.json what the last push left on the hub (repo, revision, adapter hash)
@@ -128,6 +129,10 @@ class RunPaths:
     @property
     def log(self) -> Path:
         return self.run_dir / "train.log"
+
+    @property
+    def overrides(self) -> Path:
+        return self.run_dir / "overrides.txt"
 
     @property
     def losses(self) -> Path:

@@ -1,6 +1,6 @@
 """What a run needs besides the config: settings, where runs and results go, the hub, W&B, smoke and eval options.
 
-Built once by the CLI from its options (each parsed at the edge into a typed value); every stage reads it.
+Built once by pipeline.api from a `RunOptions` (each option parsed into a typed value); every stage reads it.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config.effective import SMOKE_STEPS
+from pipeline.config.loading import LoadedConfig
 from pipeline.core.runs import RunPaths
 from pipeline.core.settings import Settings, results_path
 from pipeline.evaluate.tasks import DEFAULT_BATCH_SIZE
 from pipeline.formats.tracking import WandbMode
-from pipeline.models.smoke import SmokeModelChoice
+from pipeline.models.smoke import SmokeModel, SmokeModelChoice, choose_smoke_model
 from pipeline.publish.hub import Hub
 from pipeline.publish.local import LocalHub
 
@@ -44,6 +45,7 @@ class RunContext:
     smoke_steps: int = SMOKE_STEPS
     force: bool = False  # redo every stage even when this config hash is already done
     eval: EvalOptions = field(default_factory=EvalOptions)
+    source_repo_url: str = ""  # the repo the configs come from (GitHub's server and repository), for model cards
 
     @property
     def smoke(self) -> bool:
@@ -59,6 +61,17 @@ class RunContext:
         """` --smoke --workspace DIR`: what a command suggested in a message needs to act on this run's files."""
         given = self.workspace.parent != default_workspace(self.settings, self.smoke)
         return (" --smoke" if self.smoke else "") + (f" --workspace {self.workspace.parent}" if given else "")
+
+    def smoke_model_for(self, config: LoadedConfig) -> SmokeModel | None:
+        """The model this config's smoke run trains (None for a real run); a twin is built on first use."""
+        if self.smoke_model is None:
+            return None
+        return choose_smoke_model(config.data, self.smoke_model, self.tiny_model_dir, self.settings.data_dir)
+
+    def training_base(self, config: LoadedConfig) -> str:
+        """The base model this config's run trains on: its smoke stand-in in smoke runs, else its `base_model`."""
+        smoke = self.smoke_model_for(config)
+        return str(smoke.path) if smoke is not None else str(config.data["base_model"])
 
     def run_paths(self, basename: str) -> RunPaths:
         return RunPaths(self.workspace, basename)
@@ -76,12 +89,11 @@ def default_workspace(settings: Settings, smoke: bool) -> Path:
 
 def make_context(settings: Settings, *, smoke: SmokeModelChoice | None = None, hub: Hub | None = None,
                  wandb_mode: WandbMode = WandbMode.DISABLED, workspace: Path | None = None, force: bool = False,
-                 smoke_steps: int = SMOKE_STEPS, eval_options: EvalOptions | None = None) -> RunContext:
+                 smoke_steps: int = SMOKE_STEPS, eval_options: EvalOptions | None = None,
+                 source_repo_url: str = "") -> RunContext:
     """`smoke` None is a real run into workspace/ and train/results; a choice is a smoke run under scratch/."""
-    eval_options = eval_options or EvalOptions()
     base = workspace or default_workspace(settings, smoke is not None)
-    if smoke is not None:
-        return RunContext(settings, base / "runs", base / "results", hub or LocalHub(base / "hub"), wandb_mode, smoke,
-                          smoke_steps, force, eval_options)
-    return RunContext(settings, base / "runs", settings.results_dir, hub or LocalHub(base / "hub"), wandb_mode,
-                      force=force, eval=eval_options)
+    results_dir = base / "results" if smoke is not None else settings.results_dir
+    return RunContext(settings, base / "runs", results_dir, hub or LocalHub(base / "hub"), wandb_mode, smoke,
+                      smoke_steps if smoke is not None else SMOKE_STEPS, force, eval_options or EvalOptions(),
+                      source_repo_url)

@@ -1,7 +1,8 @@
-"""The evaluate stage's work: which tasks apply, the job for the eval driver, and the closing samples.
+"""The evaluate stage, and `haha evaluate --base`'s base-model reference: which tasks apply, the job for the eval
+driver, and the samples the run's closing table shows beside the base model's.
 
-Kept apart from stages.py because it is the one stage that loads models in this process
-(the adapter for every task, then the base model for the before/after samples).
+The one stage that loads models in this process (the adapter for every task, then the base model for the
+before/after samples); the reward models that score a task are other configs' published adapters.
 """
 
 from __future__ import annotations
@@ -11,20 +12,25 @@ import json
 import re
 from pathlib import Path
 
-import yaml
-
 from pipeline.config.kinds import kind_of
+from pipeline.config.loading import ConfigLoadError, load_config
 from pipeline.core.errors import StageError
 from pipeline.core.naming import is_basename
-from pipeline.core.runs import adapter_sha256
+from pipeline.core.quiet import import_training_stack
+from pipeline.core.runs import adapter_problem, adapter_sha256
 from pipeline.data.rows import first_row
+from pipeline.evaluate.before_after import base_completions
 from pipeline.evaluate.model import EvalError, eval_load, gpu_memory_gb
+from pipeline.evaluate.run import evaluate
 from pipeline.evaluate.spec import Cell, EvalSpec, load_eval, sample_cells
-from pipeline.evaluate.tasks import EvalJob, Provenance, Scorer, TaskFile, task_files
+from pipeline.evaluate.sweep import spec_sha256
+from pipeline.evaluate.tasks import EvalJob, Progress, Provenance, Scorer, TaskFile, task_files
 from pipeline.formats.results import ResultsError, load_results, trained_settings
 from pipeline.orchestration.context import RunContext
-from pipeline.orchestration.outcome import ConfigState, EvalOutcome, Sample
-from pipeline.orchestration.stages import published_for, require_trained, wandb_reference
+from pipeline.orchestration.outcome import EvalOutcome, Sample, StageName, StageResult, StageStatus
+from pipeline.orchestration.parents import published_ref, trained_on_problem
+from pipeline.orchestration.state import ConfigState, Step
+from pipeline.publish.fetch import fetch_adapter
 from pipeline.train.merge import merged_from
 
 
@@ -61,26 +67,9 @@ def applicable_tasks(ctx: RunContext, state: ConfigState) -> list[TaskFile]:
     return selected
 
 
-def base_model_of(ctx: RunContext, state: ConfigState) -> str:
-    """`--base-model`, else the base model the run trained (a smoke run's stand-in), else the config's."""
-    if ctx.eval.base_model:
-        return ctx.eval.base_model
-    if state.run.config.is_file():
-        return str(yaml.safe_load(state.run.config.read_text())["base_model"])
-    if base := state.loaded.data.get("base_model"):
-        return str(base)
-    raise StageError(f"{state.path}: no base_model in the config and none given")
-
-
 def scorer_for(ctx: RunContext, path: Path, role: str) -> Scorer:
     """A reward config's published adapter (fetched once per revision) on the base model it was trained on (a
     smoke run's stand-in in smoke runs); `role` says who needs it, for the error."""
-    from pipeline.config.loading import ConfigLoadError, load_config
-    from pipeline.core.runs import adapter_problem
-    from pipeline.orchestration.parents import published_ref, trained_on_problem
-    from pipeline.orchestration.stages import training_base
-    from pipeline.publish.fetch import fetch_adapter
-
     name = path.stem
     if not is_basename(name) or path.resolve().parent != ctx.settings.config_dir.resolve():
         raise StageError(f"{role} must be the basename of a config in train/config, got {path}")
@@ -89,7 +78,7 @@ def scorer_for(ctx: RunContext, path: Path, role: str) -> Scorer:
     except (ConfigLoadError, OSError) as exc:
         raise StageError(f"{role} {name}: cannot read {path}: {exc}") from None
     ref = published_ref(ctx.results_dir, name, role, f"haha run {path}{ctx.flags}", ctx.settings.hub_org)
-    base = training_base(ctx, config)
+    base = ctx.training_base(config)
     if (mismatch := trained_on_problem(ctx, name, role, base)) is not None:
         raise StageError(mismatch)
     adapter = ctx.workspace / ".scorers" / f"{name}-{ref.revision[:12]}"
@@ -107,12 +96,13 @@ def scorers_for(ctx: RunContext, tasks: list[TaskFile]) -> dict[str, Scorer]:
 def job_for(ctx: RunContext, state: ConfigState, results_path: Path, tasks: list[TaskFile]) -> EvalJob:
     adapter = ctx.eval.adapter_dir
     if adapter is None:
-        require_trained(ctx, state)
+        state.require_trained(ctx)
         adapter = state.run.adapter_dir
-    published = published_for(state, adapter_sha256(adapter)) if adapter.is_dir() else None
-    wandb = wandb_reference(ctx, state) if ctx.eval.adapter_dir is None else None
+    published = state.published_for(adapter_sha256(adapter)) if adapter.is_dir() else None
+    wandb = state.wandb_reference(ctx) if ctx.eval.adapter_dir is None else None
     record = state.run.completion() if ctx.eval.adapter_dir is None else None
-    base = base_model_of(ctx, state)
+    base = state.eval_base_model(ctx)
+    trained = state.trained_config() if record else None
     provenance = Provenance(
         hub_repo=published.repo_id if published else None, hub_revision=published.revision if published else None,
         adapter_source=published.url if published else None, wandb_run=wandb.recorded_as if wandb else None,
@@ -120,13 +110,17 @@ def job_for(ctx: RunContext, state: ConfigState, results_path: Path, tasks: list
         parent=record.parent if record else None,
         base_model=merged_from(Path(base)) if record and record.parent else None,
         cost=record.cost() if record else None,
-        trained_with=trained_settings(state.loaded.data, yaml.safe_load(state.run.config.read_text()))
-        if record and state.run.config.is_file() else None)
+        trained_with=trained_settings(state.loaded.data, trained) if trained is not None else None)
     return EvalJob(state.loaded, state.run.basename, base, adapter, results_path,
                    ctx.eval.batch_size, ctx.eval.max_new_tokens, provenance, ctx.settings.eval_timeout_s,
                    scorer=kind_of(state.loaded.data).scorer, scorers=scorers_for(ctx, tasks),
                    template_row=first_row(state.loaded.data, ctx.settings),
                    load=eval_load(state.loaded.data, gpu_memory_gb()))
+
+
+def eval_step(progress: Progress) -> Step:
+    """An eval task's progress as a counted step: its cells (prompt x setting x seed) or items."""
+    return Step(f"eval {progress.task}", progress.done, progress.total)
 
 
 def sweep_spec(tasks: list[TaskFile]) -> EvalSpec | None:
@@ -135,8 +129,6 @@ def sweep_spec(tasks: list[TaskFile]) -> EvalSpec | None:
 
 
 def sweep_sha256(tasks: list[TaskFile]) -> str | None:
-    from pipeline.evaluate.sweep import spec_sha256
-
     try:
         spec = sweep_spec(tasks)
     except ValueError as exc:
@@ -193,9 +185,7 @@ def reference_done(path: Path, base_model: str) -> bool:
 
 def evaluate_base(ctx: RunContext, state: ConfigState) -> tuple[bool, EvalOutcome]:
     """The sweep on the base model without an adapter, unless this reference exists; (ran, outcome)."""
-    from pipeline.evaluate.run import evaluate
-
-    base = base_model_of(ctx, state)
+    base = state.eval_base_model(ctx)
     path = base_reference_path(ctx, state, base)
     if not ctx.force and reference_done(path, base):
         return False, EvalOutcome(path, None)
@@ -204,28 +194,55 @@ def evaluate_base(ctx: RunContext, state: ConfigState) -> tuple[bool, EvalOutcom
                   Provenance(), ctx.settings.eval_timeout_s, reference="base",
                   template_row=first_row(state.loaded.data, ctx.settings))
     try:
+        state.on_status(Step("loading the base model"))
         report = evaluate(job, [TaskFile("eval", spec_file, "sweep")],
-                          lambda progress: state.on_status(progress.describe()))
+                          lambda progress: state.on_status(eval_step(progress)))
     except (EvalError, ValueError) as exc:
         raise StageError(str(exc)) from None
     return True, EvalOutcome(path, report)
 
 
 def evaluate_config(ctx: RunContext, state: ConfigState, results_path: Path, tasks: list[TaskFile]) -> EvalOutcome:
-    from pipeline.evaluate.before_after import base_completions
-    from pipeline.evaluate.run import evaluate
-
     job = job_for(ctx, state, results_path, tasks)
     log = state.run.run_dir / "eval.log" if state.run.run_dir.is_dir() else None
     try:
-        report = evaluate(job, tasks, lambda progress: state.on_status(progress.describe()))
+        state.on_status(Step("loading the model"))
+        report = evaluate(job, tasks, lambda progress: state.on_status(eval_step(progress)))
         base = None
         parent = job.provenance.parent
         before = f"{parent.basename} (haha_parent)" if parent else "base model"
         if (spec := sweep_spec(tasks)) is not None:
-            state.on_status(f"{before}: the same sample prompts without the adapter")
+            state.on_status(Step(f"{before}: the same sample prompts without the adapter"))
             base = base_completions(state.loaded.data, job.template_row, job.base_model, spec, sample_cells(spec), log,
                                     ctx.eval.max_new_tokens)
     except (EvalError, ValueError) as exc:
         raise StageError(str(exc)) from None
     return EvalOutcome(results_path, report, samples_from(ctx, results_path, base), before)
+
+
+class EvaluateStage:
+    """Every eval task that applies into `<results_dir>/<basename>.json`; skipped when done for this config hash."""
+
+    name = StageName.EVALUATE
+
+    def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
+        path = ctx.results_path(state.run.basename)
+        tasks = applicable_tasks(ctx, state)  # a broken task file stops here, skipped or not
+        adapter = ctx.eval.adapter_dir or state.run.adapter_dir
+        made_from = adapter_sha256(adapter) if adapter_problem(adapter) is None else None
+        if not ctx.force and already_evaluated(path, state.loaded.sha256, sweep_sha256(tasks), made_from):
+            return StageResult(StageStatus.SKIPPED, EvalOutcome(path, None, samples_from(ctx, path)))
+        import_training_stack(state.run.run_dir / "eval.log" if state.run.run_dir.is_dir() else None)
+        return StageResult(StageStatus.EVALUATED, evaluate_config(ctx, state, path, tasks))
+
+
+class BaseReferenceStage:
+    """The sweep on the config's base model without the adapter (`haha evaluate --base`), once per base model,
+    eval spec and prompt format: the reference that says what fine-tuning changed."""
+
+    name = StageName.EVALUATE
+
+    def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
+        import_training_stack(None)
+        ran, outcome = evaluate_base(ctx, state)
+        return StageResult(StageStatus.EVALUATED if ran else StageStatus.SKIPPED, outcome)

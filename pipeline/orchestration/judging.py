@@ -10,14 +10,17 @@ everything and old scores are never mixed with new ones.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from pipeline.core.files import write_atomic
 from pipeline.core.runs import AdapterRef
-from pipeline.evaluate.model import ModelHandle
+from pipeline.evaluate.best_of_n import rounded_mean, score_batched
+from pipeline.evaluate.model import ModelHandle, load_model
 from pipeline.formats.results import JudgeScores, ResultsDoc, ResultsError, dumps_results, load_results
 from pipeline.orchestration.context import RunContext
+from pipeline.orchestration.evaluating import scorer_for
+from pipeline.orchestration.state import Status, Step, ignore
 from pipeline.results.scan import results_files
 
 
@@ -39,8 +42,6 @@ def needs_scores(doc: ResultsDoc, judge: AdapterRef) -> bool:
 
 def score_sweep(scorer: ModelHandle, doc: ResultsDoc, judge: AdapterRef, batch_size: int) -> JudgeScores:
     """The judge's reward for every completion, nested as the results hold them."""
-    from pipeline.evaluate.best_of_n import rounded_mean, score_batched
-
     prompts, answers = [], []
     for prompt in doc.results:
         for setting in prompt.settingsResults:
@@ -54,13 +55,10 @@ def score_sweep(scorer: ModelHandle, doc: ResultsDoc, judge: AdapterRef, batch_s
                        mean_reward=rounded_mean(flat), n=len(flat), rewards=nested)
 
 
-def judge_results(ctx: RunContext, on_status: Callable[[str], None] = lambda _text: None,
+def judge_results(ctx: RunContext, on_status: Status = ignore,
                   only: Collection[str] | None = None) -> JudgeReport | None:
     """Score every results file the judge has not scored yet (of the configs `only` names, and the base-model
     references, when given); None when no judge is set."""
-    from pipeline.evaluate.model import load_model
-    from pipeline.orchestration.evaluating import scorer_for
-
     if not ctx.settings.judge:
         return None
     clock = time.monotonic()
@@ -70,7 +68,8 @@ def judge_results(ctx: RunContext, on_status: Callable[[str], None] = lambda _te
     scorer: ModelHandle | None = None
     configs, references = results_files(ctx.results_dir)
     configs = [path for path in configs if only is None or path.stem in only]
-    for path in [*configs, *references]:
+    files = [*configs, *references]
+    for done, path in enumerate(files):
         try:
             doc = load_results(path)
         except ResultsError:
@@ -79,11 +78,13 @@ def judge_results(ctx: RunContext, on_status: Callable[[str], None] = lambda _te
             report.current += [path.stem] if doc.results else []
             continue
         if scorer is None:
-            on_status(f"judge: loading {judge.basename}")
+            on_status(Step(f"loading the judge {judge.basename}"))
             scorer = load_model(scorer_ref.base_model, scorer_ref.adapter_dir, scorer=True)
-        on_status(f"judge: scoring {path.stem}")
+        on_status(Step("judge scoring results files", done, len(files), path.stem))
         scores = score_sweep(scorer, doc, judge, ctx.eval.batch_size)
         write_atomic(path, dumps_results(doc.model_copy(update={"judge": scores})))
         report.scored.append(path.stem)
+    if report.scored:
+        on_status(Step("judge scoring results files", len(files), len(files)))
     report.seconds = time.monotonic() - clock
     return report

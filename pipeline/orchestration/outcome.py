@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pipeline.config.loading import LoadedConfig
-from pipeline.core.runs import RunPaths
 from pipeline.evaluate.run import EvalReport
 from pipeline.publish.hub import PublishResult
 from pipeline.train.axolotl import TrainResult
@@ -60,25 +58,6 @@ StagePayload = LoadedConfig | TrainResult | PublishResult | EvalOutcome
 class StageResult:
     status: StageStatus
     payload: StagePayload
-
-
-# What a long stage says it is doing now ("training step 3/10 ...", "eval sweep 12/165 ..."), for a status line.
-Status = Callable[[str], None]
-
-
-@dataclass
-class ConfigState:
-    """One config on its way through the stages: its file, its run folder, and (once validated) its contents."""
-
-    path: Path
-    run: RunPaths
-    on_status: Status = lambda _text: None
-    config: LoadedConfig | None = None
-
-    @property
-    def loaded(self) -> LoadedConfig:
-        assert self.config is not None, "the validate stage runs first"
-        return self.config
 
 
 @dataclass

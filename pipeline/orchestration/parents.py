@@ -20,7 +20,7 @@ from pipeline.core.runs import AdapterRef
 from pipeline.core.settings import results_path
 from pipeline.formats.results import ResultsError, load_results
 from pipeline.orchestration.context import RunContext
-from pipeline.orchestration.outcome import ConfigState
+from pipeline.orchestration.state import ConfigState, Step
 from pipeline.publish.fetch import fetch_adapter
 from pipeline.publish.hub import Hub
 from pipeline.results.pending import verdict_for
@@ -104,6 +104,6 @@ def start_from_parent(ctx: RunContext, state: ConfigState, base_model: str) -> P
         return ParentModel(ref, merged_dir(ctx.workspace, ref))  # trains nothing: the merge is not needed
     if (mismatch := trained_on_problem(ctx, ref.basename, "the parent", base_model)) is not None:
         raise StageError(mismatch)
-    state.on_status(f"merging {ref.basename}'s adapter into {base_model}")
+    state.on_status(Step(f"merging {ref.basename}'s adapter into {base_model}"))
     with quiet_libraries(ctx.workspace / ".parents" / "merge.log"):
         return ParentModel(ref, merged_parent(ref, ctx.hub, base_model, ctx.workspace.resolve()))

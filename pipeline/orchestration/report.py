@@ -1,26 +1,76 @@
-"""The end of a run: the per-config table, the sample completions, report.json and the Actions job summary."""
+"""The end of a run: the `RunReport` (what report.json holds), the per-config table, the sample completions and
+the Actions job summary, as values and markdown; the CLI draws them on the terminal."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline.core.files import write_atomic
 from pipeline.core.markdown import cell, fenced, table
 from pipeline.core.runs import TrainingSample, TrainRecord
 from pipeline.evaluate.tasks import headlines
 from pipeline.formats.results import ResultsError, load_results
+from pipeline.orchestration.judging import JudgeReport
 from pipeline.orchestration.outcome import Outcome, Sample, StageName
+from pipeline.orchestration.runner import Chosen
 from pipeline.results.family import FamilyComparison, compare_with_previous
+from pipeline.results.values import loss_change
 
-TABLE_HEADER = ["config", *(str(name) for name in StageName), "loss first -> last", "trained on", "error / warning"]
+TABLE_HEADER = ["config", *(str(name) for name in StageName), "loss first → last", "trained on", "error / warning"]
 
 
-def loss_change(outcome: Outcome) -> str:
-    losses = outcome.train.record.losses if outcome.train else []
-    return f"{losses[0]:.3f} -> {losses[-1]:.3f}" if losses else ""
+@dataclass(frozen=True)
+class RunReport:
+    """What a run did: each config's outcome in the order they ran, why they ran, each one beside the previous
+    config of its family, and the judge after them. report.json is its `to_json()`."""
+
+    outcomes: tuple[Outcome, ...]
+    chosen: Chosen
+    finished: str  # ISO 8601, UTC
+    comparisons: Mapping[str, FamilyComparison] = field(default_factory=dict)
+    judge: JudgeReport | None = None
+    judge_skipped: str = ""  # why the judge set in [tool.haha] did not score after this run
+    path: Path | None = None  # where report.json was written
+
+    @property
+    def failed(self) -> bool:
+        return any(outcome.failed for outcome in self.outcomes)
+
+    @property
+    def interrupted(self) -> bool:
+        return any(outcome.interrupted for outcome in self.outcomes)
+
+    def to_json(self) -> dict[str, Any]:
+        """report.json: every config's outcome, and (`previous`) its signals beside the previous config of its
+        family."""
+        configs = []
+        for outcome in self.outcomes:
+            entry = outcome.to_json()
+            comparison = self.comparisons.get(outcome.config)
+            entry["previous"] = None if comparison is None else {
+                "config": comparison.previous, "caveat": comparison.caveat, "signals": [
+                    {"signal": r.label, "previous": r.previous, "current": r.current, "change": r.change}
+                    for r in comparison.rows]}
+            configs.append(entry)
+        judge = self.judge
+        return {"finished": self.finished, "configs": configs,
+                "judge": None if judge is None else {
+                    "judge": judge.judge.model_dump(), "scored": judge.scored, "current": judge.current,
+                    "seconds": round(judge.seconds, 1)},
+                "judge_skipped": self.judge_skipped}
+
+
+def write_report(report: RunReport, path: Path) -> None:
+    write_atomic(path, json.dumps(report.to_json(), indent=2))
+
+
+def train_loss(outcome: Outcome) -> str:
+    """The training loss from its first logged step to its last, or "" when the config did not train."""
+    return (loss_change(outcome.train.record.losses) or "") if outcome.train else ""
 
 
 def trained_on(outcome: Outcome) -> str:
@@ -44,7 +94,7 @@ def first_problem(outcome: Outcome) -> str:
 
 def outcome_table(outcomes: Sequence[Outcome]) -> list[list[str]]:
     """Rows for the terminal table and the job summary: one per config, a column per stage."""
-    return [[outcome.config, *(str(outcome.stages[name]) for name in StageName), loss_change(outcome),
+    return [[outcome.config, *(str(outcome.stages[name]) for name in StageName), train_loss(outcome),
              trained_on(outcome), first_problem(outcome)] for outcome in outcomes]
 
 
@@ -121,19 +171,3 @@ def markdown_summary(outcomes: Sequence[Outcome], comparisons: Mapping[str, Fami
         if outcome.error:
             lines += ["", f"<details><summary>{name} failed</summary>", "", fenced(outcome.error), "", "</details>"]
     return "\n".join(lines) + "\n"
-
-
-def write_report(outcomes: Sequence[Outcome], path: Path,
-                 comparisons: Mapping[str, FamilyComparison] | None = None) -> None:
-    """report.json: every config's outcome, and (`previous`) its signals beside the previous config of its family."""
-    configs = []
-    for outcome in outcomes:
-        entry = outcome.to_json()
-        comparison = (comparisons or {}).get(outcome.config)
-        entry["previous"] = None if comparison is None else {"config": comparison.previous,
-                                                             "caveat": comparison.caveat, "signals": [
-            {"signal": r.label, "previous": r.previous, "current": r.current, "change": r.change}
-            for r in comparison.rows]}
-        configs.append(entry)
-    write_atomic(path, json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                   "configs": configs}, indent=2))

@@ -10,7 +10,6 @@ lists it, and only a dispatch with the config named runs it again (or any change
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,12 +59,14 @@ def read_failure(results_dir: Path, basename: str) -> FailureRecord | None:
         return None
 
 
-def record_failure(results_dir: Path, basename: str, config_sha256: str, error: str) -> FailureRecord:
-    """One more failure in a row for this config hash (a changed config starts counting again)."""
+def record_failure(results_dir: Path, basename: str, config_sha256: str, error: str,
+                   run_id: str | None = None) -> FailureRecord:
+    """One more failure in a row for this config hash (a changed config starts counting again), in the Actions run
+    `run_id` (GITHUB_RUN_ID, handed in by the caller), else at this time."""
     earlier = read_failure(results_dir, basename)
     count = earlier.count + 1 if earlier is not None and earlier.config_sha256 == config_sha256 else 1
     lines = error.strip().splitlines()
-    run = os.environ.get("GITHUB_RUN_ID") or datetime.now(UTC).isoformat(timespec="seconds")
+    run = run_id or datetime.now(UTC).isoformat(timespec="seconds")
     record = FailureRecord(config_sha256=config_sha256, reason=lines[0] if lines else "failed", count=count,
                            last_run=run)
     write_atomic(failure_path(results_dir, basename), record.model_dump_json(indent=2) + "\n")
@@ -76,7 +77,7 @@ def clear_failure(results_dir: Path, basename: str) -> None:
     failure_path(results_dir, basename).unlink(missing_ok=True)
 
 
-def note_outcomes(results_dir: Path, ran: Sequence[tuple[Path, str | None]]) -> None:
+def note_outcomes(results_dir: Path, ran: Sequence[tuple[Path, str | None]], run_id: str | None = None) -> None:
     """After `haha run`: each config's failure (its path, and its error or None) counted, each success cleared."""
     from pipeline.config.loading import config_sha256
 
@@ -85,4 +86,4 @@ def note_outcomes(results_dir: Path, ran: Sequence[tuple[Path, str | None]]) -> 
         if error is None:
             clear_failure(results_dir, basename)
         elif path.is_file():
-            record_failure(results_dir, basename, config_sha256(path), error)
+            record_failure(results_dir, basename, config_sha256(path), error, run_id)
