@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.core.markdown import cell, code, link, table
+from pipeline.core.markdown import cell, code, link, plural, table
 from pipeline.formats.results import Scalar
 from pipeline.ratings.figures import MIN_VOTES
 from pipeline.results.entries import (
@@ -126,7 +126,7 @@ def _human_lines(human: HumanView) -> list[str]:
     lines += ["", *(f"- agreement with the {cell(found.judge)}: {cell(agreement_text(found))}"
                     for found in human.agreements), ""]
     if human.not_counted:
-        lines.append(f"{len(human.not_counted)} ratings lines not counted (`haha validate` names each): "
+        lines.append(f"{plural(len(human.not_counted), 'ratings line')} not counted (`haha validate` names each): "
                      f"{cell('; '.join(human.not_counted[:5]))}{' …' if len(human.not_counted) > 5 else ''}")
         lines.append("")
     return lines
