@@ -7,7 +7,8 @@ import importlib
 
 from pipeline.cli.app import app
 
-VERB_MODULES = ("validate", "stages", "gitops", "plan", "doctor", "results", "judging", "ratings", "models", "sweep")
+VERB_MODULES = ("validate", "stages", "gitops", "plan", "doctor", "results", "judging", "ratings", "models", "sweep",
+                "pull_request")
 for _module in VERB_MODULES:
     importlib.import_module(f"pipeline.cli.{_module}")
 

@@ -26,6 +26,7 @@ import yaml
 from pipeline.core.budgets import over_budget
 from pipeline.core.errors import HahaError, UsageError
 from pipeline.core.naming import ConfigName
+from pipeline.core.yaml_text import SafeLoader
 
 HEADER_PREFIX = "# haha sweep "
 LAST_NUMBER = 999  # three digits: <family>-NNN.yml
@@ -74,7 +75,7 @@ def parse_set(option: str) -> Variable:
     values = split_values(rest)
     for value in values:
         try:
-            yaml.safe_load(value)
+            _load(value)
         except yaml.YAMLError as exc:
             raise UsageError(f"--set {key}: {value!r} is not a YAML value: {exc}") from None
     if len(set(values)) != len(values):
@@ -189,7 +190,7 @@ def set_value(text: str, key: str, value: str) -> str:
     parts = key_parts(key)
     if not parts:
         raise SweepError(f"{key}: not a config key (write `learning_rate`, or `datasets[0].type` for nested keys)")
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yaml.compose(text, Loader=SafeLoader)
     if not isinstance(root, yaml.MappingNode):
         raise SweepError(f"{key}: the base config is not a YAML mapping")
     key_node, node = _node_at(root, parts)
@@ -206,6 +207,12 @@ def set_value(text: str, key: str, value: str) -> str:
     return f"{text[:start]}{value}{text[end:]}"
 
 
+def _load(text: str) -> Any:
+    """`yaml.safe_load` with the C parser when there is one (the same tags and character positions, ten times as
+    fast: a sweep parses each of its configs three times)."""
+    return yaml.load(text, Loader=SafeLoader)  # the safe constructor, C or Python
+
+
 def _assign(data: Any, parts: Sequence[str | int], value: Any) -> None:
     for part in parts[:-1]:
         data = data[part]
@@ -219,19 +226,19 @@ def render(base_text: str, base: str, names: Sequence[ConfigName], assignment: M
     shared with another key, a value that spilled into the next line) is refused with the key.
     """
     text = base_text
-    expected = yaml.safe_load(base_text)
+    expected = _load(base_text)
     for key, value in assignment.items():
         text = set_value(text, key, value)
-        _assign(expected, key_parts(key), yaml.safe_load(value))
+        _assign(expected, key_parts(key), _load(value))
     text = with_header(text, header(base, names, assignment))
     try:
-        written = yaml.safe_load(text)
+        written = _load(text)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SweepError(f"{', '.join(assignment)}: cannot be changed in place: the edited text is not valid YAML "
                          f"({problem}; an anchor or alias on its value?); edit it by hand") from None
     if written != expected:
-        changed = [key for key in assignment if _get(written, key_parts(key)) != yaml.safe_load(assignment[key])]
+        changed = [key for key in assignment if _get(written, key_parts(key)) != _load(assignment[key])]
         raise SweepError(f"{', '.join(changed or assignment)}: cannot be changed in place without changing other "
                          "keys (an anchor or alias shares its value?); edit it by hand")
     return text

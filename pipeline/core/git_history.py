@@ -40,19 +40,33 @@ def commit_times(root: Path, folder: Path) -> dict[str, datetime]:
 
 def adding_commits(root: Path, folder: Path) -> dict[str, str]:
     """The commit that first added each file in `folder`, by file name; empty outside a git checkout."""
+    return _commits_by_name(root, folder, "A", oldest=True)
+
+
+def changing_commits(root: Path, folder: Path) -> dict[str, str]:
+    """The commit that last added or changed each file in `folder`, by file name (for a config, the commit that
+    made it pending); empty outside a git checkout."""
+    return _commits_by_name(root, folder, "AMR", oldest=False)
+
+
+def _commits_by_name(root: Path, folder: Path, diff_filter: str, oldest: bool) -> dict[str, str]:
     try:
         relative = folder.resolve().relative_to(root.resolve())
-        output = git_output(root, "log", "--diff-filter=A", "--format=%x00%H", "--name-only", "--", str(relative))
+        output = git_output(root, "log", f"--diff-filter={diff_filter}", "--format=%x00%H", "--name-only", "--",
+                            str(relative))
     except (ValueError, GitError, OSError):
         return {}
-    added: dict[str, str] = {}
+    found: dict[str, str] = {}
     commit = ""
-    for line in output.splitlines():  # newest first: the last commit seen for a name is its first add
+    for line in output.splitlines():  # newest first
         if line.startswith(COMMIT_MARK):
             commit = line[1:]
         elif line.strip() and commit:
-            added[Path(line).name] = commit
-    return added
+            if oldest:
+                found[Path(line).name] = commit
+            else:
+                found.setdefault(Path(line).name, commit)
+    return found
 
 
 def files_at(root: Path, wanted: dict[str, tuple[str, str]]) -> dict[str, str]:
