@@ -19,6 +19,7 @@ from github_server import BOT, FakeGitHub
 from haha_cli import copy_repo
 from sample_results import results_doc, write_doc
 from test_markup import PIECES, assert_inert, strings
+from test_workflows import load
 
 from pipeline.config.loading import load_config
 from pipeline.config.sizing import size_config
@@ -317,3 +318,72 @@ def test_the_client_retries_what_github_may_answer_next_time_and_follows_no_page
         assert "wrong" not in str(refused.value)
         with pytest.raises(GitHubError, match="is not a repository"):
             GitHub("no-slash", TOKEN, server.url)
+
+
+# -- the workflows' steps --------------------------------------------------------------------------------------------
+
+def step(workflow: str, job: str, name: str) -> dict[str, Any]:
+    [found] = [s for s in load(workflow)["jobs"][job]["steps"] if s.get("name") == name]
+    return found
+
+
+def run_step(script: str, root: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A workflow step's own script, by bash, in `root` with this venv as its `.venv`."""
+    (root / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    return subprocess.run(["bash", "-e", "-c", script], cwd=root, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HAHA_ROOT": str(root), **env})
+
+
+def test_the_pr_workflows_summary_step_renders_what_the_steps_before_it_wrote(tmp_path: Path) -> None:
+    root = copy_repo(tmp_path)
+    pending, validated, _, report = pr_files(root, Variable("lora_r", ("8", "16")), lambda i: None)
+    (root / "validate.json").write_text(json.dumps(validated))
+    (root / "scratch").mkdir()
+    (root / "scratch" / "report.json").write_text(json.dumps(report))
+    summary = root / "summary.md"
+    script = step("pr.yml", "check", "Summarize what this pull request will train")
+    assert script["if"] == "${{ !cancelled() }}"
+    done = run_step(script["run"], root, {"BASE_SHA": pending["diff"]["before"], "HEAD_SHA": pending["diff"]["after"],
+                                          "GITHUB_STEP_SUMMARY": str(summary)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = summary.read_text()
+    for row in ("haha-llama-3-8b-lora-002 | added | vs haha-llama-3-8b-lora-001: lora_r: 32 → 8 | 2.500 → 1.250",
+                "haha-llama-3-8b-lora-003 | added | vs haha-llama-3-8b-lora-002: lora_r: 8 → 16 | 3.500 → 1.250"):
+        assert f"| {row} | ~" in text
+    assert json.loads((root / "plan.json").read_text())["waves"]  # kept for the artifact
+
+
+def test_the_commit_job_comments_with_its_own_token_and_the_pages_job_deploys_only_the_page(
+        haha_repo: Path) -> None:
+    jobs = load("train.yml")["jobs"]
+    commit = jobs["commit-results"]
+    assert commit["permissions"] == {"contents": "write", "pull-requests": "write"}
+    names = [s.get("name") for s in commit["steps"]]
+    comment = step("train.yml", "commit-results", "Tell the pull requests what their configs made")
+    upload = step("train.yml", "commit-results", "Hand the results page to the Pages job")
+    assert names.index("Collect, rebuild the index once, commit and push") < names.index(upload["name"]) < \
+        names.index(comment["name"])
+    assert comment["env"]["GITHUB_TOKEN"] == "${{ github.token }}" and "secrets." not in json.dumps(commit)
+    assert upload["uses"].startswith("actions/upload-pages-artifact@") and upload["with"] == {"path": "site"}
+    pages = jobs["pages"]
+    assert pages["needs"] == "commit-results" and pages["permissions"] == {"pages": "write", "id-token": "write"}
+    assert pages["environment"]["name"] == "github-pages" and "${{ !cancelled()" in pages["if"]
+    assert [s["uses"].split("@")[0] for s in pages["steps"]] == ["actions/deploy-pages"]
+    assert commit["outputs"]["page"] == "${{ steps.page.outputs.artifact_id }}"
+
+    # The comment step's own script, with the uploads a run leaves, against the local GitHub.
+    root = haha_repo
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "jokes-001 (#4)")
+    write_results(root / "train" / "results", 1, strings(None))
+    (root / "uploads" / "results-jokes-001").mkdir(parents=True)
+    with FakeGitHub(TOKEN) as server:
+        server.merged(git(root, "rev-parse", "HEAD"), 4)
+        done = run_step(comment["run"], root, {
+            "GITHUB_TOKEN": TOKEN, "INDEX_URL": "https://haha-lab.github.io/haha/", "GITHUB_API_URL": server.url,
+            "GITHUB_REPOSITORY": server.repository, "GITHUB_REF_NAME": "main", "GITHUB_RUN_ID": "77",
+            "GITHUB_RUN_NUMBER": "3", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_SERVER_URL": "https://github.com"})
+        assert done.returncode == 0, done.stdout + done.stderr
+        [made] = server.on(4)
+        assert "| jokes-001 | evaluated |" in made.body and "(https://haha-lab.github.io/haha/)" in made.body
