@@ -8,7 +8,7 @@ import importlib
 from pipeline.cli.app import app
 
 VERB_MODULES = ("validate", "stages", "gitops", "plan", "doctor", "results", "judging", "ratings", "models", "sweep",
-                "pull_request")
+                "pull_request", "export")
 for _module in VERB_MODULES:
     importlib.import_module(f"pipeline.cli.{_module}")
 

@@ -124,3 +124,48 @@ def _usage_section(card: CardInputs) -> str:
         f"{merge}"
         f"model = PeftModel.from_pretrained(base, {_literal(card.repo_id)})\n"
         f"tokenizer = AutoTokenizer.from_pretrained({_literal(card.repo_id)})\n", "python")
+
+
+@dataclass(frozen=True)
+class MergedCardInputs:
+    """`haha export`: the adapter published at `adapter` folded into `base_model`, as a plain model folder."""
+
+    basename: str
+    base_model: str
+    adapter: AdapterRef  # the published adapter, at the revision its results were made with
+    config: Mapping[str, Any]  # the config as written; credentials are removed here
+    parent: AdapterRef | None = None  # haha_parent: merged in before this adapter
+    chat_template: bool = True  # whether the tokenizer carries a chat template
+    license: str = "other"
+
+
+def render_merged_card(card: MergedCardInputs) -> str:
+    """README.md of an exported model: what was merged into what, the config that trained it, and how other
+    runtimes load the folder (transformers, vLLM, llama.cpp's converter, then Ollama)."""
+    meta: dict[str, Any] = {"base_model": card.base_model} if is_hub_id(card.base_model, bare=True) else {}
+    meta |= {"library_name": "transformers", "license": card.license, "tags": [*TAGS[:3], "merged"],
+             "pipeline_tag": "text-generation"}
+    adapter = card.adapter
+    template = ("The tokenizer carries the chat template the adapter was trained with (`chat_template.jinja`)."
+                if card.chat_template else "The tokenizer carries no chat template: format prompts as the config's "
+                                           "dataset entries do.")
+    sections = [
+        f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---",
+        f"# {cell(card.basename)}, merged\n\nThe LoRA adapter {code(adapter.repo_id)} (revision "
+        f"{code(adapter.revision[:12])}) folded into {code(card.base_model)}"
+        f"{_parent_phrase(card.parent).replace(' with the adapter', ', after the adapter')}: plain safetensors "
+        f"weights with their tokenizer, written by `haha export`. {template}",
+        _config_section(card.config).replace("The effective Axolotl config", "The config as written"),
+        f"## License\n\n{code(card.license)}, the license of the base model {code(card.base_model)}.",
+        "## How to use\n\n" + fenced(
+            "# transformers\n"
+            "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+            "model = AutoModelForCausalLM.from_pretrained(\"path/to/this/folder\")\n"
+            "tokenizer = AutoTokenizer.from_pretrained(\"path/to/this/folder\")\n\n"
+            "# vLLM\n"
+            "vllm serve path/to/this/folder\n\n"
+            "# llama.cpp, then Ollama (a Modelfile with: FROM ./model.gguf)\n"
+            "python convert_hf_to_gguf.py path/to/this/folder --outfile model.gguf\n"
+            "ollama create my-model -f Modelfile\n", "text"),
+    ]
+    return scrub("\n\n".join(sections) + "\n")
