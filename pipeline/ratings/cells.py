@@ -32,10 +32,6 @@ class Cell:
     text: str
     cut_off_share: float | None  # of its setting's completions that never stopped (None: not recorded)
 
-    @property
-    def empty(self) -> bool:
-        return not self.text.strip()
-
 
 def seed_index(doc: ResultsDoc, seed: int) -> int | None:
     """Where a seed's completion sits: meta's seed list when there is one, else seeds 1, 2, … in order."""

@@ -37,10 +37,6 @@ class Rating(IntEnum):
     SOMEWHAT_FUNNY = 2
     FUNNY = 3
 
-    @property
-    def label(self) -> str:
-        return self.name.lower().replace("_", " ")
-
 
 def is_rater_name(value: str) -> bool:
     return RATER_NAME.match(value) is not None

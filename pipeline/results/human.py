@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pipeline.core.markdown import plural
 from pipeline.formats.results import PairwiseJudgment
 from pipeline.ratings.cells import Standing, Vote, counted_votes, match
 from pipeline.ratings.check import RatingsRead, duplicate_problems
@@ -82,7 +83,7 @@ def score_text(score: HumanScore | None) -> str:
     if score is None:
         return "—"
     if score.mean is None or score.interval is None:
-        return f"{score.n} votes: fewer than {MIN_VOTES}, no score yet"
+        return f"{plural(score.n, 'vote')}: fewer than {MIN_VOTES}, no score yet"
     low, high = score.interval
     return f"{score.mean:.2f} ({low:.2f} … {high:.2f}), n={score.n}"
 

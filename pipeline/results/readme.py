@@ -117,8 +117,9 @@ def render_readme(scan: Scan) -> str:
 def _human_lines(human: HumanView) -> list[str]:
     """What the human column means, people's preferences between configs, and each judge's agreement with them."""
     lines = ["", f"*human*: people's mean rating of the completions (1 unfunny, 2 somewhat funny, 3 funny; "
-             f"`haha rate`) with its 95 % interval over prompts and n, the votes counted: {human.votes} votes from "
-             f"{cell(', '.join(human.raters) or 'nobody')}. A config with fewer than {MIN_VOTES} votes shows no score."]
+             f"`haha rate`) with its 95 % interval over prompts and n, the votes counted: "
+             f"{plural(human.votes, 'vote')} from {cell(', '.join(human.raters) or 'nobody')}. A config with fewer "
+             f"than {MIN_VOTES} votes shows no score."]
     shown = [found for found in human.preferences if found.share is not None]
     if shown:
         lines += ["", *table(["people preferred", "to", "share of prompts (95 % interval)"],
