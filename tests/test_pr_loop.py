@@ -28,7 +28,7 @@ from pipeline.core.naming import basename_of, parse_config_name
 from pipeline.core.retry import Backoff
 from pipeline.core.runs import AdapterRef, TrainRecord
 from pipeline.core.settings import load_settings
-from pipeline.formats.results import JudgeScores, PairwiseJudgment, ResultsDoc
+from pipeline.formats.results import JudgeScores, LossCurve, PairwiseJudgment, ResultsDoc
 from pipeline.gitops.github import GitHub, GitHubError
 from pipeline.gitops.pr_comment import COMMENT_LIMIT, MARKER, RunSection, comment_body, sections_of
 from pipeline.gitops.pr_summary import STEP_SUMMARY_LIMIT, gather, render
@@ -187,6 +187,7 @@ def write_results(results: Path, count: int, text: Callable[[], str], run_id: st
     for number in range(1, count + 1):
         name = f"jokes-{number:03d}"
         doc = scored(results_doc(name), 0.1 + number / 1000)
+        doc["meta"]["training_loss"] = LossCurve(steps=[1, 10], loss=[3.0, 1.5 - number / 100]).model_dump()
         judge = text()
         others = ([names[-1]] if names else []) + ["base/Meta-Llama-3-8B-abc"]
         doc["judgments"] = [judgment.model_copy(update={"judge": judge, "other": other}).model_dump(mode="json")
@@ -205,6 +206,7 @@ def test_the_comment_holds_each_configs_loss_signals_and_win_rates_and_replaces_
     rows = tuple(result_row(results, name, "111") for name in names)
     first, second = rows[0], rows[1]
     assert first.status == "evaluated" and first.vs_previous == "— (first of its family)"
+    assert (first.loss, second.loss) == ("3.000 → 1.490", "3.000 → 1.480")
     assert first.vs_base.startswith("base/Meta-Llama-3-8B-abc: reward judge haha-llama-3-8b-reward-001 ")
     assert "; plain" in first.vs_base and "100% (100% to 100%)" in first.vs_base
     assert second.vs_previous.startswith("jokes-001: reward judge haha-llama-3-8b-reward-001 ")
