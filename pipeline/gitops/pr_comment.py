@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.core.markdown import cell, link, table
+from pipeline.core.markdown import cell, link, plural, table
 
 MARKER = "<!-- haha-results -->"  # the first line of the comment: how a later run finds it
 COMMENT_LIMIT = 65_536  # characters GitHub accepts in a comment body
@@ -85,8 +85,8 @@ def _cut(section: RunSection, intro: list[str], limit: int) -> str:
     rows = list(section.rows)
     while rows:
         rows.pop()
-        note = ResultRow(f"… and {len(section.rows) - len(rows)} more configs", "on the results page", "", ("",) * 4,
-                         "", "")
+        note = ResultRow(f"… and {plural(len(section.rows) - len(rows), 'more config')}", "on the results page", "",
+                         ("",) * 4, "", "")
         shorter = RunSection(section.run_id, section.title, section.url, (*rows, note))
         body = "\n".join([*intro, render_section(shorter)]) + "\n"
         if len(body) <= limit:
