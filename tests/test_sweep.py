@@ -131,6 +131,8 @@ def test_zip_moves_keys_together_and_the_first_set_varies_slowest() -> None:
         parse_set("a=1,1")
     with pytest.raises(UsageError, match="write KEY=V1,V2"):
         parse_set("no equals sign")
+    with pytest.raises(UsageError, match="spans lines"):
+        parse_set("system_prompt='one\nb: 2'")
     assert split_values("[q_proj,v_proj], {a: 1, b: 2},'x,y'") == ["[q_proj,v_proj]", "{a: 1, b: 2}", "'x,y'"]
 
 

@@ -74,6 +74,8 @@ def parse_set(option: str) -> Variable:
         raise UsageError(f"--set {option!r}: write KEY=V1,V2 (a config key, then its values separated by commas)")
     values = split_values(rest)
     for value in values:
+        if "\n" in value or "\r" in value:
+            raise UsageError(f"--set {key}: {value!r} spans lines; a swept value is one line of YAML")
         try:
             _load(value)
         except yaml.YAMLError as exc:
