@@ -28,6 +28,7 @@ from pipeline.judges.run import JudgingOutcome
 from pipeline.models.smoke import SmokeModelChoice
 from pipeline.orchestration.llm_judging import judge_with_llm
 from pipeline.results.entries import Scan
+from pipeline.results.rank import judged_leaderboard, largest_group, leaderboard
 from pipeline.results.scan import scan_results
 
 
@@ -112,8 +113,6 @@ def rank(
     (haha judge writes the scores); the interval resamples the compared completions. LLM judge (--judge NAME):
     every verdict it gave is a game; the interval resamples each comparison's verdicts.
     """
-    from pipeline.results.rank import largest_group, leaderboard
-
     settings = load_settings()
     folder = results_folder(results_dir)
     scan = scan_results(folder)
@@ -142,8 +141,6 @@ def rank(
 
 
 def rank_by_llm(scan: Scan, judge_name: str, folder: Path) -> None:
-    from pipeline.results.rank import judged_leaderboard
-
     judged = [(entry.name, judgment) for entry in scan.entries for judgment in entry.doc.judgments]
     ranks = judged_leaderboard(judged, judge_name)
     if not ranks:

@@ -127,10 +127,12 @@ class ConsoleListener:
             errors.print(outcome.error, style="yellow" if outcome.interrupted else "red", markup=False)
 
     def _live(self) -> Progress:
+        """The bars, started on first use. Python's stdout and stderr stay as they are: libraries' prints go to
+        stderr while a verb runs (app.stdout_for_haha), never into haha's own output through the bars."""
         if self.progress is None:
             self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=24),
                                      Count(), TimeElapsedColumn(), Eta(), TextColumn("{task.fields[detail]}"),
-                                     console=console)
+                                     console=console, redirect_stdout=False, redirect_stderr=False)
             self.progress.start()
         return self.progress
 

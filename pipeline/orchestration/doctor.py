@@ -18,7 +18,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.loading import LoadedConfig
+from pipeline.config.loading import LoadedConfig, load_config
+from pipeline.config.sizing import size_config
 from pipeline.core.settings import Settings
 from pipeline.plan.estimate import BYTES_PER_PARAM, GB, Estimate
 
@@ -135,7 +136,7 @@ def _version(module: str) -> str | None:
 
 def _bitsandbytes_matmul() -> str:
     """'' when a 4-bit linear layer runs forward on the GPU, else why not."""
-    try:
+    try:  # deferred, like every import of the training stack here: `haha doctor --help` needs none of it
         import bitsandbytes as bnb
         import torch
 
@@ -149,7 +150,7 @@ def _bitsandbytes_matmul() -> str:
 
 def _hub_access(models: Sequence[str]) -> tuple[str | None, tuple[str, ...], dict[str, str], str]:
     """(user, orgs it may write to, model -> why unreadable, why no user) with HF_TOKEN, via the Hub client."""
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi  # deferred: the light verbs run where the Hub client is not installed
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
     if not os.environ.get("HF_TOKEN"):
@@ -178,7 +179,7 @@ def _hub_access(models: Sequence[str]) -> tuple[str | None, tuple[str, ...], dic
 
 def probe_machine(settings: Settings, models: Sequence[str], want_deepspeed: bool) -> Machine:
     """Every probe, each a row of the table."""
-    import torch
+    import torch  # deferred: the training stack loads only when a machine is probed
 
     machine = Machine(torch=torch.__version__)
     cuda = torch.version.cuda if torch.cuda.is_available() else None
@@ -240,9 +241,6 @@ class DoctorReport:
 
 def run_doctor(settings: Settings, paths: Sequence[Path]) -> DoctorReport:
     """Probe this machine and judge each config against it (the configs' sizes on their runner classes)."""
-    from pipeline.config.loading import load_config
-    from pipeline.config.sizing import size_config
-
     sized = []
     for path in paths:
         loaded = load_config(path)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipeline.config.lineage import needs_first
 from pipeline.config.loading import ConfigLoadError, load_config
+from pipeline.config.sizing import does_not_fit, size_config
 from pipeline.core.naming import basename_of, discover, is_basename
 from pipeline.core.settings import Settings
 from pipeline.formats.results import ResultsError, load_results
@@ -31,8 +32,6 @@ def in_config_dir(path: Path, settings: Settings) -> Path | None:
 def _too_big(path: Path, settings: Settings) -> str | None:
     """Why a config's estimate exceeds its runner class (sized by its model's name: the planning job has no Hub
     client), or None."""
-    from pipeline.config.sizing import does_not_fit, size_config
-
     try:
         data = load_config(path).data
     except (ConfigLoadError, OSError, UnicodeDecodeError):
