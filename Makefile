@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup setup-gpu setup-judge judge-demo demo test lint
+.PHONY: setup setup-gpu setup-judge judge-demo demo tour test lint
 
 setup: $(STAMP)
 	$(VENV)/bin/haha base-model
@@ -36,10 +36,23 @@ setup-gpu:
 	fi
 	rm -rf $(VENV) && ln -s "$(GPU_VENVS)/$(GPU_KEY)" $(VENV)
 
+# make demo: the main job in a few minutes on 2 CPU cores. One SFT config on the embedded SmolLM2: validated,
+# trained for the smoke run's 24 steps, pushed to a local hub and evaluated on a small sweep (train/eval/demo/);
+# it ends with its completions beside the base model's, the loss, and the index page to open.
+DEMO_CONFIG := train/config/haha-llama-3-8b-lora-001.yml
 demo: setup
+	$(VENV)/bin/haha validate $(DEMO_CONFIG)
+	$(VENV)/bin/haha run --smoke --smoke-model embedded --wandb disabled --alone --eval train/eval/demo/eval.json $(DEMO_CONFIG)
+	@$(VENV)/bin/haha results --results-dir scratch/results >/dev/null
+	@echo "open scratch/results/index.html in a browser: every completion, and what the run recorded"
+	@echo "next: make tour runs every sample config (a reward model, DPO from this adapter, puns, trivia) and the judge"
+
+# make tour: every sample config on the embedded SmolLM2, in the order they need each other (the reward model
+# first, DPO after its SFT parent), each with all its eval tasks, then the judge's leaderboard.
+tour: setup
 	$(VENV)/bin/haha validate
 	$(VENV)/bin/haha run --smoke --smoke-model embedded
-	$(VENV)/bin/haha evaluate --smoke train/config/haha-llama-3-8b-lora-001.yml --predictions scratch/predictions
+	$(VENV)/bin/haha evaluate --smoke $(DEMO_CONFIG) --predictions scratch/predictions
 	$(VENV)/bin/haha results --results-dir scratch/results
 	$(VENV)/bin/haha rank --results-dir scratch/results
 	@echo "open scratch/results/index.html in a browser: the configs ranked by the judge, the newest beside the one before it"

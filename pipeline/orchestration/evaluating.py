@@ -194,7 +194,7 @@ def evaluate_base(ctx: RunContext, state: ConfigState) -> tuple[bool, EvalOutcom
                   Provenance(), ctx.settings.eval_timeout_s, reference="base",
                   template_row=first_row(state.loaded.data, ctx.settings))
     try:
-        state.on_status(Step("loading the base model"))
+        state.on_status(Step("eval sweep"))  # the model loads first: its time is the sweep's
         report = evaluate(job, [TaskFile("eval", spec_file, "sweep")],
                           lambda progress: state.on_status(eval_step(progress)))
     except (EvalError, ValueError) as exc:
@@ -206,7 +206,7 @@ def evaluate_config(ctx: RunContext, state: ConfigState, results_path: Path, tas
     job = job_for(ctx, state, results_path, tasks)
     log = state.run.run_dir / "eval.log" if state.run.run_dir.is_dir() else None
     try:
-        state.on_status(Step("loading the model"))
+        state.on_status(Step(f"eval {tasks[0].kind}"))  # the model loads first: its time is the first task's
         report = evaluate(job, tasks, lambda progress: state.on_status(eval_step(progress)))
         base = None
         parent = job.provenance.parent
