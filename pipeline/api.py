@@ -13,7 +13,7 @@ A config's failure is in its `Outcome`, never raised; a mistake in the options i
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -24,9 +24,11 @@ from pipeline.core.errors import HahaError, UsageError
 from pipeline.core.lock import workspace_lock
 from pipeline.core.settings import load_settings
 from pipeline.evaluate.multiple_choice import write_predictions as write_choice_predictions
+from pipeline.judges.run import JudgingOutcome
 from pipeline.models.smoke import SmokeModelChoice
 from pipeline.orchestration.context import EvalOptions, RunContext, make_context
 from pipeline.orchestration.judging import JudgeReport, judge_results
+from pipeline.orchestration.llm_judging import judge_with_llm
 from pipeline.orchestration.outcome import Outcome
 from pipeline.orchestration.report import RunReport, family_comparisons, markdown_summary, write_report
 from pipeline.orchestration.runner import SILENT, Chosen, RunListener, Silent, choose_configs, run_configs
@@ -43,8 +45,27 @@ from pipeline.orchestration.state import Step
 from pipeline.results.failures import note_outcomes
 from pipeline.train.tracking import wandb_mode
 
-__all__ = ["Chosen", "EvalOptions", "GitHub", "JudgeReport", "Outcome", "RunListener", "RunOptions", "RunReport",
-           "Silent", "Step", "evaluate", "existing_config", "judge", "publish", "run", "train", "write_predictions"]
+__all__ = [
+    "Chosen",
+    "EvalOptions",
+    "GitHub",
+    "JudgeReport",
+    "JudgingOutcome",
+    "Outcome",
+    "RunListener",
+    "RunOptions",
+    "RunReport",
+    "Silent",
+    "Step",
+    "evaluate",
+    "existing_config",
+    "judge",
+    "judge_pairwise",
+    "publish",
+    "run",
+    "train",
+    "write_predictions",
+]
 
 
 @dataclass(frozen=True)
@@ -153,6 +174,15 @@ def judge(options: RunOptions = RunOptions(), listener: RunListener = SILENT,
     if not ctx.settings.judge:
         raise UsageError("no judge: set [tool.haha] judge to a reward config's basename")
     return _judge(ctx, listener, only)
+
+
+def judge_pairwise(judge_name: str | None, results_dir: Path, configs: Sequence[str] | None = None,
+                   against: str | None = None, root: Path | None = None,
+                   on_progress: Callable[[int, int], None] = lambda _done, _total: None) -> JudgingOutcome:
+    """An LLM judge of [tool.haha.judges] (the only one declared when `judge_name` is None) compares `configs`
+    (default: every config with results) with `against`, or with their family's previous config and their base
+    reference; answers are cached, so a re-run asks nothing. Failed questions are in the outcome, never raised."""
+    return judge_with_llm(load_settings(root), results_dir, judge_name, configs, against, on_progress=on_progress)
 
 
 def write_predictions(outcome: Outcome, folder: Path) -> list[Path]:

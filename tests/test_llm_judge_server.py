@@ -168,3 +168,23 @@ def test_a_server_answering_html_is_a_clear_error(haha_repo: Path) -> None:
         garbage.shutdown()
     assert outcome.asked == 0 and outcome.failures
     assert "the answer is not an OpenAI chat completion" in outcome.failures[0], outcome.failures[0]
+
+
+def test_haha_judge_and_rank_print_the_win_rate_and_the_leaderboard(
+        haha_repo: Path, server: LlmServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli.main import app
+
+    results = judged_repo(haha_repo, server.base_url, server.model, prompts=1, seeds=2)
+    monkeypatch.setenv("HAHA_ROOT", str(haha_repo))
+    judged = CliRunner().invoke(app, ["judge", "jokes-002", "jokes-001", "--judge", "smollm",
+                                      "--results-dir", str(results)])
+    assert judged.exit_code == 0, judged.output
+    assert "jokes-002" in judged.stdout and "4 questions asked, 0 answered from the cache" in judged.stdout
+    ranked = CliRunner().invoke(app, ["rank", "--judge", "smollm", "--results-dir", str(results)])
+    assert ranked.exit_code == 0, ranked.output
+    assert "Bradley-Terry" in ranked.stdout and "jokes-001" in ranked.stdout and "jokes-002" in ranked.stdout
+    again = CliRunner().invoke(app, ["judge", "--judge", "smollm", "--results-dir", str(results)])
+    assert again.exit_code == 0, again.output
+    assert "0 questions asked, 4 answered from the cache" in again.stdout  # jokes-002 against jokes-001, cached

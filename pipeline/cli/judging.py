@@ -26,7 +26,6 @@ from pipeline.core.judge_settings import RewardJudgeSettings
 from pipeline.core.settings import load_settings
 from pipeline.judges.run import JudgingOutcome
 from pipeline.models.smoke import SmokeModelChoice
-from pipeline.orchestration.llm_judging import judge_with_llm
 from pipeline.results.entries import Scan
 from pipeline.results.rank import judged_leaderboard, largest_group, leaderboard
 from pipeline.results.scan import scan_results
@@ -65,19 +64,20 @@ def judge(
                                listener)
         say(judge_line(report))
         return
-    folder = results_folder(results_dir)
-    names = [configs[0]] if configs else [entry.name for entry in scan_results(folder).entries if not entry.reference]
     with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=errors, transient=True) as bar:
         task = bar.add_task("judging", total=None)
-        outcome = judge_with_llm(settings, folder, judge_name, names, configs[1] if configs else None,
-                                 on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+        outcome = api.judge_pairwise(judge_name, results_folder(results_dir), configs[:1] if configs else None,
+                                     configs[1] if configs else None,
+                                     on_progress=lambda done, total: bar.update(task, completed=done, total=total))
     show_judgments(outcome)
 
 
 def show_judgments(outcome: JudgingOutcome) -> None:
     """The win-rate table, then what stopped the run and what failed; exit 1 when a question failed."""
-    table = Table("config", "against", "win rate", "95 % interval", "n", "wins / losses / ties", "first shown",
-                  "mean length", title="LLM judge: each pair asked in both orders; a split is a tie")
+    table = Table("config", "against", "win rate", "95 % interval", "n", "W / L / T", "first shown", "length",
+                  title="LLM judge: each pair asked in both orders; a split is a tie")
+    for names in table.columns[:2]:
+        names.no_wrap = True  # config names stay whole on an 80-column terminal; the figures wrap instead
     for comparison, judged in outcome.judgments:
         low, high = judged.interval
         first = "—" if judged.first_position_share is None else f"{judged.first_position_share:.0%}"

@@ -23,6 +23,7 @@ from pipeline.judges.client import ChatJudge
 from pipeline.judges.prompt import load_template
 from pipeline.judges.run import Comparison, JudgingOutcome, judge_comparisons
 from pipeline.results.family import previous_in_family
+from pipeline.results.scan import results_files
 
 JUDGMENTS = "judgments"
 
@@ -110,11 +111,14 @@ def record(results_dir: Path, judgments: Sequence[tuple[Comparison, PairwiseJudg
     return written
 
 
-def judge_with_llm(settings: Settings, results_dir: Path, judge_name: str | None, basenames: Sequence[str],
-                   against: str | None = None, backoff: Backoff | None = None,
+def judge_with_llm(settings: Settings, results_dir: Path, judge_name: str | None,
+                   basenames: Sequence[str] | None = None, against: str | None = None, backoff: Backoff | None = None,
                    on_progress: Callable[[int, int], None] = lambda _done, _total: None) -> JudgingOutcome:
-    """Judge `basenames` (against `against`, or their opponents), cache every answer, record complete verdicts."""
+    """Judge `basenames` (default: every config with results) against `against`, or against their opponents;
+    cache every answer, record complete verdicts."""
     name, judge_settings = llm_judge(settings, judge_name)
+    if basenames is None:
+        basenames = [path.stem for path in results_files(results_dir)[0]]
     template = load_template(settings.root, judge_settings.prompt, judge_settings.prompt_sha256)
     judge = ChatJudge(name, judge_settings, backoff or Backoff())
     cache = AnswerCache(results_dir / JUDGMENTS / name)
