@@ -1,5 +1,6 @@
-"""`make demo`'s run of the haha family on the embedded SmolLM2: the reward model, SFT, then DPO from the SFT adapter;
-fine-tuning must visibly do something, in English, and the judge scores every config."""
+"""`make tour`'s run of the haha family on the embedded SmolLM2: the reward model, SFT, then DPO from the SFT adapter;
+fine-tuning must visibly do something, in English, and the judge scores every config. (`make demo` is the SFT
+config alone, on a smaller sweep.)"""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ Demo = tuple[subprocess.CompletedProcess[str], dict[str, dict], Path]
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     # The haha family only: the puns and trivia configs run on the tiny model in test_experiments_e2e.py
-    # (make test's budget); make demo runs them on SmolLM2 as well.
-    root = copy_repo(tmp_path_factory.mktemp("repo"), "puns-*", "trivia-*")
+    # (make test's budget); make tour runs them on SmolLM2 as well.
+    root = copy_repo(tmp_path_factory.mktemp("repo"), "puns-*", "trivia-*", "*-ratings-*")
     env = {**os.environ, "HAHA_ROOT": str(root)}
     result = subprocess.run([HAHA, "run", "--smoke", "--smoke-model", "embedded", "--wandb", "disabled"], cwd=root,
                             env=env, capture_output=True, text=True, timeout=1500)

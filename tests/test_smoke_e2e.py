@@ -50,12 +50,25 @@ def test_smoke_run_trains_publishes_and_evaluates(repo: Path, first_run: subproc
     assert not list((repo / "train" / "results").iterdir()), "smoke runs never write train/results"
 
 
-def test_every_override_is_shown_and_logged(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
-    log = (repo / "scratch" / "runs" / CONFIG / "train.log").read_text()
+def test_overrides_are_counted_on_screen_and_written_in_full(repo: Path,
+                                                             first_run: subprocess.CompletedProcess[str]) -> None:
+    run_dir = repo / "scratch" / "runs" / CONFIG
+    log = (run_dir / "train.log").read_text()
+    written = (run_dir / "overrides.txt").read_text().splitlines()
     for change in ("optimizer: 'adamw_bnb_8bit' -> 'adamw_torch' (smoke: CPU-safe)",
                    "wandb_mode: None -> 'offline' (smoke: never online)"):
-        assert f"override {change}" in first_run.stdout
+        assert change in written
         assert f"haha: override {change}" in log
+        assert f"override {change}" not in first_run.stdout  # -v prints them: test_rerun_skips_every_stage
+    assert (f"{CONFIG}.yml: {len(written)} settings changed for this run: see scratch/runs/{CONFIG}/overrides.txt"
+            in first_run.stdout)
+
+
+def test_long_steps_show_a_bar_with_their_count(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
+    """Captured output is a log: each finished bar is printed once, with its count and elapsed time."""
+    bars = [line for line in first_run.stdout.splitlines() if line.strip().startswith(f"{CONFIG}: ")]
+    assert any(": training " in line and "10/10" in line and "loss " in line for line in bars), bars
+    assert any(": eval sweep " in line for line in bars), bars
 
 
 def test_adapter_loads_with_peft_onto_the_tiny_base(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
@@ -105,8 +118,9 @@ def test_local_hub_holds_adapter_and_model_card(repo: Path, first_run: subproces
 
 
 def test_rerun_skips_every_stage(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:
-    again = haha(repo, "run", *FAST_SMOKE, "--wandb", "offline", f"train/config/{CONFIG}.yml")
+    again = haha(repo, "run", *FAST_SMOKE, "--wandb", "offline", "-v", f"train/config/{CONFIG}.yml")
     assert again.returncode == 0, again.stdout + again.stderr
+    assert "override optimizer: 'adamw_bnb_8bit' -> 'adamw_torch' (smoke: CPU-safe)" in again.stdout
     assert report(repo)[CONFIG]["stages"] == {"validate": "ok", "train": "skipped", "publish": "skipped",
                                               "evaluate": "skipped"}
 
