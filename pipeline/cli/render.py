@@ -25,6 +25,7 @@ from rich.text import Text
 
 from pipeline.api import Chosen, JudgeReport, Outcome, RunReport, Step
 from pipeline.cli.app import console, errors, say
+from pipeline.core.files import shown_path
 from pipeline.core.runs import RunPaths
 from pipeline.orchestration.outcome import StageStatus
 from pipeline.orchestration.report import (
@@ -40,10 +41,7 @@ from pipeline.results.values import loss_change
 
 def shown(path: Path) -> str:
     """A path as the person typing would: relative to the current folder when it is inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    return shown_path(path, Path.cwd())
 
 
 class Count(ProgressColumn):

@@ -9,6 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def shown_path(path: Path, folder: Path) -> str:
+    """`path` relative to `folder` when it lies inside it, so a message reads the same on every machine; else whole."""
+    path, folder = path.resolve(), folder.resolve()
+    return str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path)
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temp file in the same folder and `os.replace`, so readers never see half a file.
 

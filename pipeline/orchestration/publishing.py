@@ -7,7 +7,7 @@ from pathlib import Path
 from pipeline.config.loading import LoadedConfig
 from pipeline.config.rules import dataset_entries, dataset_file, is_hub_dataset
 from pipeline.core.errors import StageError
-from pipeline.core.files import write_atomic
+from pipeline.core.files import shown_path, write_atomic
 from pipeline.core.naming import hub_repo_id
 from pipeline.data.rows import row_count
 from pipeline.orchestration.context import RunContext
@@ -37,13 +37,11 @@ def card_for(ctx: RunContext, state: ConfigState, repo_id: str) -> str:
     record = run.completion()
     parent = record.parent if record is not None else None
     base_model = merged_from(Path(effective["base_model"])) if parent else None
-    results = ctx.results_path(run.basename)
-    shown = results.relative_to(ctx.settings.root) if results.is_relative_to(ctx.settings.root) else results
     return render_card(CardInputs(
         repo_id=repo_id, basename=run.basename, base_model=base_model or str(effective.get("base_model")),
         config_sha256=state.loaded.sha256, effective_config=effective, datasets=dataset_files(ctx, state.loaded),
-        wandb=state.wandb_reference(ctx), results_path=str(shown), source_repo_url=ctx.source_repo_url,
-        parent=parent,
+        wandb=state.wandb_reference(ctx), results_path=shown_path(ctx.results_path(run.basename), ctx.settings.root),
+        source_repo_url=ctx.source_repo_url, parent=parent,
     ))
 
 

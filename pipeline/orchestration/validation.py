@@ -27,6 +27,7 @@ from pipeline.config.rules import (
 from pipeline.config.schema import check_schema, schema_keys
 from pipeline.config.sizing import size_config, sizing_problems
 from pipeline.core.budgets import over_budget
+from pipeline.core.files import shown_path
 from pipeline.core.naming import (
     basename_of,
     check_names,
@@ -89,10 +90,7 @@ class Report:
 
 def shown(path: Path, settings: Settings) -> str:
     """Paths in messages are repo-relative, so they read the same on every machine."""
-    try:
-        return str(path.resolve().relative_to(settings.root.resolve()))
-    except ValueError:
-        return str(path)
+    return shown_path(path, settings.root)
 
 
 def config_files(targets: list[str], settings: Settings) -> tuple[list[Path], list[Problem]]:
