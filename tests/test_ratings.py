@@ -243,7 +243,7 @@ def test_the_index_shows_the_human_column_preferences_and_agreement_with_the_rew
     assert "| 1.00 (1.00 … 1.00), n=24 |" in readme and "| 2 votes: fewer than 20, no score yet |" in readme
     assert "agreement with the reward judge haha-rm-001 at 1234567890ab: 5 of 6 config pairs in the same order " \
            "(83%); Kendall's τ 0.67 over 4 configs" in readme
-    assert "| haha-c-001 | haha-a-001 | 100% (100% … 100%) of 2 prompts |" in readme
+    assert "| haha-a-001 | haha-c-001 | 0% (0% … 0%) of 2 prompts |" in readme  # each pair once
     payload = index_payload(scan)
     by_name = {config["name"]: config["human"] for config in payload["configs"]}
     assert by_name["haha-d-001"]["mean"] == 2.5 and by_name["haha-e-001"]["mean"] is None
@@ -279,7 +279,7 @@ def test_pairs_from_a_hand_written_ratings_file(tmp_path: Path) -> None:
     done = subprocess.run([HAHA, "pairs-from-ratings", "haha-prefs-rated"], cwd=root,
                           env={**os.environ, "HAHA_ROOT": str(root)}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "wrote 3 pairs from 7 votes by 2 raters on 2 prompts to train/data/haha-prefs-rated.jsonl; 1 lines not " \
+    assert "wrote 3 pairs from 7 votes by 2 raters on 2 prompts to train/data/haha-prefs-rated.jsonl; 1 line not " \
            "counted" in " ".join(done.stdout.split())
     written = (root / "train" / "data" / "haha-prefs-rated.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in written] == expected

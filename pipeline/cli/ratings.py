@@ -124,6 +124,7 @@ def pairs_from_ratings(
     read.
     """
     from pipeline.core.files import write_atomic
+    from pipeline.core.markdown import plural
     from pipeline.orchestration.validation import shown
     from pipeline.ratings.cells import counted_votes
     from pipeline.ratings.files import read_ratings, results_docs
@@ -142,7 +143,8 @@ def pairs_from_ratings(
     path = settings.data_dir / f"{name}.jsonl"
     write_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     left_out = len(read.lines) - len(votes)
-    say(f"wrote {len(rows)} pairs from {len(votes)} votes by {len({v.line.rater for v in votes})} raters on "
-        f"{len({v.line.prompt for v in votes})} prompts to {shown(path, settings)}"
-        + (f"; {left_out} lines not counted (skips, repeats, stale or unknown completions: `haha validate` "
+    raters, prompts = len({v.line.rater for v in votes}), len({v.line.prompt for v in votes})
+    say(f"wrote {plural(len(rows), 'pair')} from {plural(len(votes), 'vote')} by {plural(raters, 'rater')} on "
+        f"{plural(prompts, 'prompt')} to {shown(path, settings)}"
+        + (f"; {plural(left_out, 'line')} not counted (skips, repeats, stale or unknown completions: `haha validate` "
            "names them)" if left_out else ""))

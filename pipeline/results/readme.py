@@ -120,7 +120,9 @@ def _human_lines(human: HumanView) -> list[str]:
              f"`haha rate`) with its 95 % interval over prompts and n, the votes counted: "
              f"{plural(human.votes, 'vote')} from {cell(', '.join(human.raters) or 'nobody')}. A config with fewer "
              f"than {MIN_VOTES} votes shows no score."]
-    shown = [found for found in human.preferences if found.share is not None]
+    order = list(human.scores)  # index order: each pair once, the earlier config first
+    shown = [found for found in human.preferences
+             if found.share is not None and order.index(found.first) < order.index(found.second)]
     if shown:
         lines += ["", *table(["people preferred", "to", "share of prompts (95 % interval)"],
                              [[found.first, found.second, preference_text(found)] for found in shown])]
