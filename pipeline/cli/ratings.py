@@ -72,11 +72,11 @@ def chosen_results(folder: Path, refs: list[str]) -> dict[str, ResultsDoc]:
 @app.command()
 @verb
 def rate(
+    rater: Annotated[str, typer.Option("--rater", help=f"Your name, {RATER_RULE}: your votes go to NAME.jsonl "
+                                                       "in the ratings folder.")],
     refs: Annotated[list[str] | None, typer.Argument(
         metavar="[CONFIG]...", help="Configs to rate: basenames, config files or base/<stem> references (default: "
                                     "the newest config of each family and its base reference).")] = None,
-    rater: Annotated[str, typer.Option("--rater", help=f"Your name: your votes go to <ratings>/NAME.jsonl. "
-                                                       f"{RATER_RULE}.")] = "",
     port: Annotated[int, typer.Option(help="The port on 127.0.0.1 (0: any free one).", min=0, max=65535)] = 8765,
     seed: Annotated[int | None, typer.Option(help="The shuffle's seed (default: one of your own, so raters do "
                                                   "not all see the same order).")] = None,
