@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup setup-gpu setup-judge judge-demo demo tour test lint
+.PHONY: setup setup-gpu setup-judge judge-demo demo tour check test lint
 
 setup: $(STAMP)
 	$(VENV)/bin/haha base-model
@@ -57,9 +57,17 @@ tour: setup
 	$(VENV)/bin/haha rank --results-dir scratch/results
 	@echo "open scratch/results/index.html in a browser: the configs ranked by the judge, the newest beside the one before it"
 
+# Everything CI runs: the lint, the layer contract (pyproject.toml [tool.importlinter]) and every test, e2e included.
 test: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/python -m pytest -q
+
+# The inner loop, under 3 minutes: the lint, the layer contract and the fast unit tests (tests/unit, not slow).
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
+	$(VENV)/bin/python -m pytest -q -m "not slow" tests/unit
 
 lint: setup
 	$(VENV)/bin/ruff check .

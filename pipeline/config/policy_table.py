@@ -2,7 +2,7 @@
 
 This is the allow-list of docs/security.md. Every key of `AxolotlInputConfig` (Axolotl 0.19) is
 in exactly one table below; a key that is in none (a new Axolotl release grew it) is refused
-by policy.py until someone reviews it and adds it here, with tests/test_policy.py failing
+by policy.py until someone reviews it and adds it here, with tests/unit/config/test_policy.py failing
 meanwhile. To add a key: read what Axolotl does with it (grep its source for the key), then
 put it in VALUES if it only tunes training, or in the table that says why it is special.
 """
@@ -198,7 +198,7 @@ shards shards_idx skip split split_thinking step_separator temperature template_
 train_on_eos train_on_eot train_on_last_step_only chat_template
 """)
 # Dataset types Axolotl formats with its own handlers rather than a prompt-strategy module
-# (axolotl.utils.data.wrappers.DATASET_HANDLERS; tests/test_policy.py checks this copy against it, since
+# (axolotl.utils.data.wrappers.DATASET_HANDLERS; tests/unit/config/test_policy.py checks this copy against it, since
 # importing the wrappers takes seconds).
 DATASET_HANDLER_TYPES = frozenset({"alpaca", "explainchoice", "concisechoice", "summarizetldr", "jeopardy", "oasst",
                                    "gpteacher", "reflection"})

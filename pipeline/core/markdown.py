@@ -4,7 +4,7 @@ Much of what these pages show comes from a pull request: config keys and values,
 samples and completions. GitHub renders markdown with raw HTML, links, images, headings and bare-URL
 autolinks, so every such string reaches a page through one of the functions here, never as written:
 `cell` for text (a table cell or a line), `code` for a name shown as code, `fenced` for a block, `link` for
-a link whose address the pipeline built. docs/security.md lists the sinks; tests/test_markup.py drives
+a link whose address the pipeline built. docs/security.md lists the sinks; tests/unit/core/test_markup.py drives
 hostile strings through each of them.
 """
 

@@ -15,7 +15,7 @@ itself, tokenized by the same strategy. A type whose question field haha cannot 
 the tokenizer's chat template, and says so: every results file records its method and the first
 prompt's exact text (`meta.prompt_format`, `meta.prompt_example`).
 
-tests/test_prompting.py compares these tokens with the prefix of Axolotl's tokenized training row for
+tests/e2e/test_prompting.py compares these tokens with the prefix of Axolotl's tokenized training row for
 each supported type.
 """
 

@@ -1,0 +1,1 @@
+"""What the tests share: fake servers, repo builders, sample results, paths."""
