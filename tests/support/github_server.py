@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.local_http import LocalServer
 
 REPO = r"(?P<repo>[^/]+/[^/]+)"
 ROUTES = [
@@ -50,7 +51,7 @@ class Comment:
 
 
 @dataclass
-class FakeGitHub:
+class FakeGitHub(LocalServer):
     """`with FakeGitHub(token) as github:`; point the client at `github.url`."""
 
     token: str
@@ -59,28 +60,9 @@ class FakeGitHub:
     pulls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by commit sha
     comments: list[Comment] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
-    _failures: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeGitHub:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def fail(self, endpoint: str, *statuses: int) -> None:
-        self._failures.setdefault(endpoint, []).extend(statuses)
+        self.start_server(_handler(self))
 
     def merged(self, sha: str, number: int, base: str = "main") -> None:
         """Commit `sha` belongs to pull request `number`, merged into `base`."""
@@ -105,8 +87,8 @@ class FakeGitHub:
             body = json.loads(raw) if raw else None
             with self._lock:
                 self.requests.append(Request(endpoint, method, target, headers, body))
-                if self._failures.get(endpoint):
-                    return self._failures[endpoint].pop(0), {}, {"message": "failure injected by the test"}
+                if (status := self.injected_failure(endpoint)) is not None:
+                    return status, {}, {"message": "failure injected by the test"}
                 if headers.get("authorization") != f"Bearer {self.token}":
                     return 401, {}, {"message": "Bad credentials"}
                 if match["repo"] != self.repository:

@@ -31,14 +31,15 @@ import base64
 import hashlib
 import json
 import re
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+from tests.support.local_http import LocalServer
 
 REPO = r"(?P<repo>[^/]+/[^/]+)"
 REV = r"(?P<rev>[^/]+)"
@@ -81,34 +82,14 @@ class Request:
     body: bytes
 
 
-class FakeHub:
+class FakeHub(LocalServer):
     """Start with `with FakeHub() as hub:`; point the client at `hub.url`."""
 
     def __init__(self) -> None:
         self.repos: dict[str, Repo] = {}
         self.requests: list[Request] = []
-        self._failures: dict[str, list[int]] = {}
         self.gated: set[str] = set()
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)  # fast shutdown
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeHub:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def fail(self, endpoint: str, *statuses: int) -> None:
-        """The next len(statuses) requests to `endpoint` get these statuses instead of being served."""
-        self._failures.setdefault(endpoint, []).extend(statuses)
+        self.start_server(_handler(self))
 
     def serve_model(self, repo_id: str, files: dict[str, bytes]) -> None:
         """A public model repo holding `files`, for the download endpoints."""
@@ -156,8 +137,8 @@ class FakeHub:
             if route is None:
                 return 404, {"error": f"the fake hub does not serve {method} {path}"}
             endpoint, match = route
-            if self._failures.get(endpoint):
-                return self._failures[endpoint].pop(0), {"error": f"injected failure on {endpoint}"}
+            if (status := self.injected_failure(endpoint)) is not None:
+                return status, {"error": f"injected failure on {endpoint}"}
             params = match.groupdict()
             if endpoint == "dataset-revision":
                 params["repo"] = DATASET + params["repo"]

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_markup import PIECES, assert_inert, strings
-from test_workflows import load
 
 from pipeline.config.loading import load_config
 from pipeline.config.sizing import size_config
@@ -43,7 +41,9 @@ from pipeline.results.failures import record_failure
 from pipeline.train.axolotl import TrainResult
 from tests.support.github_server import BOT, FakeGitHub
 from tests.support.haha_cli import copy_repo
+from tests.support.hostile import PIECES, assert_inert, strings
 from tests.support.sample_results import results_doc, write_doc
+from tests.support.workflows import load
 
 BASE = "haha-llama-3-8b-lora-001"
 TOKEN = "ghs_" + "t0ken" * 8
@@ -120,7 +120,7 @@ def test_the_summary_shows_each_added_config_against_the_one_before_with_its_los
 
 
 def _hostile_values(count: int, seed: str | None) -> tuple[str, ...]:
-    """Distinct strings as YAML double-quoted scalars; hostile ones from test_markup's pieces (but U+2028, which
+    """Distinct strings as YAML double-quoted scalars; hostile ones from the hostile pieces (but U+2028, which
     YAML reads as a line break inside a config), or plain."""
     make = strings(random.Random(seed) if seed else None)
     return tuple(json.dumps(make().replace("\u2028", " "), ensure_ascii=False) for _ in range(count))

@@ -15,21 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.support.paths import REPO
+from tests.support.workflows import WORKFLOWS, load
 
-WORKFLOWS = REPO / ".github" / "workflows"
 BIN = Path(sys.executable).parent
 # Triggers under which someone without write access can choose the code that runs.
 PR_TRIGGERS = {"pull_request", "pull_request_target", "workflow_run", "issue_comment"}
 SELF_HOSTED_TRIGGERS = {"push", "workflow_dispatch"}
 HEAVY_MODULES = ("torch", "axolotl", "transformers", "peft", "trl", "datasets", "huggingface_hub", "wandb",
                  "tokenizers", "accelerate")
-
-
-def load(name: str) -> dict[str, Any]:
-    return yaml.safe_load((WORKFLOWS / name).read_text())
 
 
 def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
