@@ -17,7 +17,7 @@ class PromptLossWeightPlugin(BasePlugin):  # type: ignore[misc]
     """The weighted loss in place of the trainer's own, when the config sets `prompt_loss_weight`."""
 
     def get_input_args(self) -> str:
-        return "pipeline.train.prompt_loss.PromptLossWeightArgs"
+        return "pipeline.config.prompt_loss.PromptLossWeightArgs"
 
     def post_trainer_create(self, cfg: Any, trainer: Any) -> None:
         weight = cfg.get(KEY)
