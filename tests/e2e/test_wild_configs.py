@@ -147,7 +147,7 @@ def test_a_long_system_prompt_at_sequence_len_64_is_counted_with_the_real_tokeni
 @pytest.mark.slow
 def test_smoke_run_trains_a_twin_of_the_configs_own_architecture(repo: Path, hub: FakeHub) -> None:
     name = "mistral-tokens-001"
-    result = haha(repo, "run", "--smoke", "--smoke-steps", "4", "--wandb", "disabled", str(config(repo, name)),
+    result = haha(repo, "run", "-v", "--smoke", "--smoke-steps", "4", "--wandb", "disabled", str(config(repo, name)),
                   hub=hub)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((repo / "scratch" / "report.json").read_text())["configs"][0]
@@ -168,7 +168,7 @@ def test_a_gated_base_model_falls_back_to_the_embedded_model_and_says_why(repo: 
     name = "mistral-tokens-001"
     path = config(repo, name)
     path.write_text(path.read_text().replace("mistralai/Mistral-7B-v0.1", GATED))
-    result = haha(repo, "run", "--smoke", "--smoke-steps", "2", "--wandb", "disabled", str(path), hub=hub)
+    result = haha(repo, "run", "-v", "--smoke", "--smoke-steps", "2", "--wandb", "disabled", str(path), hub=hub)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (f"(smoke: embedded SmolLM2-135M-Instruct; '{GATED}' is gated on the Hub (it needs an accepted licence "
             "and a token))") in result.stdout
