@@ -83,14 +83,19 @@ LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGG
 setup-judge: setup
 	@ls "$(LLAMA_WHEELS)"/llama_cpp_python-*.whl >/dev/null 2>&1 || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(PY) -m pip wheel -q --no-deps --no-cache-dir -w "$(LLAMA_WHEELS)" "llama-cpp-python==$(LLAMA_VERSION)"
-	$(PY) -m pip install -q --only-binary llama-cpp-python --find-links "$(LLAMA_WHEELS)" "llama-cpp-python[server]==$(LLAMA_VERSION)"
+	@# Constrained to what is installed, but for the server's own packages: it never moves a version the training
+	@# stack pinned (axolotl pins python-dotenv, which a new pydantic-settings would lift).
+	$(PY) -m pip freeze --exclude-editable | grep -Ev '^(llama[-_]cpp|pydantic[-_]settings|sse[-_]starlette|starlette[-_]context|diskcache)' \
+	  > $(VENV)/constraints.txt
+	$(PY) -m pip install -q --only-binary llama-cpp-python --find-links "$(LLAMA_WHEELS)" -c $(VENV)/constraints.txt \
+	  "llama-cpp-python[server]==$(LLAMA_VERSION)"
 
 # The demo's fine-tuned config against its base model's reference sweep (made here once), judged by SmolLM2 behind
 # llama.cpp's server on 127.0.0.1:8765 ([tool.haha.judges.smollm-local]), after `make demo` made scratch/results.
 JUDGE_PORT := 8765
 judge-demo: setup-judge
 	@test -d scratch/results || { echo "run make demo first: it writes the results this judges"; exit 1; }
-	$(VENV)/bin/haha evaluate --smoke --smoke-model embedded --base --eval train/eval/demo/eval.json $(DEMO_CONFIG)
+	$(VENV)/bin/haha evaluate --smoke --base --eval train/eval/demo/eval.json $(DEMO_CONFIG)
 	$(PY) -m pipeline.judges.local $(JUDGE_PORT) scratch/judge-server.log \
 	  $(VENV)/bin/haha judge --judge smollm-local --results-dir scratch/results
 	$(VENV)/bin/haha rank --judge smollm-local --results-dir scratch/results

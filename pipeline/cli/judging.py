@@ -74,18 +74,23 @@ def judge(
 
 def show_judgments(outcome: JudgingOutcome) -> None:
     """The win-rate table, then what stopped the run and what failed; exit 1 when a question failed."""
-    table = Table("config", "against", "win rate", "95 % interval", "n", "W / L / T", "first shown", "length",
+    table = Table("config vs other", "win rate (95 %)", "n: W / L / T", "first shown", "length",
                   title="LLM judge: each pair asked in both orders; a split is a tie")
-    for names in table.columns[:2]:
-        names.no_wrap = True  # config names stay whole on an 80-column terminal; the figures wrap instead
+    table.columns[0].overflow = "fold"  # names fold; the figures stay whole on an 80-column terminal
+    for figures in table.columns[1:]:
+        figures.no_wrap = True
     for comparison, judged in outcome.judgments:
         low, high = judged.interval
         first = "—" if judged.first_position_share is None else f"{judged.first_position_share:.0%}"
-        table.add_row(comparison.this, comparison.other, f"{judged.win_rate:.0%}", f"{low:.0%} … {high:.0%}",
-                      str(judged.n), f"{judged.wins} / {judged.losses} / {judged.ties}", first,
+        table.add_row(f"{comparison.this} vs {comparison.other}", f"{judged.win_rate:.0%} ({low:.0%} … {high:.0%})",
+                      f"{judged.n}: {judged.wins} / {judged.losses} / {judged.ties}", first,
                       f"{judged.mean_length:.0f} / {judged.other_mean_length:.0f}")
     if outcome.judgments:
         console.print(table)
+    unreadable = sum(judged.unreadable for _, judged in outcome.judgments)
+    if unreadable:
+        say(f"{unreadable} answers had no verdict the reader could find (each makes its pair a tie): a judge this weak "
+            "says little", "yellow")
     say(f"{outcome.asked} questions asked, {outcome.reused} answered from the cache")
     for comparison, missing in outcome.incomplete:
         say(f"{comparison.this} vs {comparison.other}: not recorded, {missing} pairs lack an answer", "yellow")

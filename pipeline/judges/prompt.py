@@ -31,9 +31,10 @@ Punchline B: {second}
 Which punchline is funnier? Answer with exactly one of A, B or tie on the first line, then one short sentence \
 saying why on the second line."""
 
-# `[[A]]` (MT-Bench's style), `A`, `A.`, `Answer: A`, `Punchline B`, `Tie`: the verdict word at the start of the
-# answer, the brackets and a label before it optional.
-_VERDICT = re.compile(r"^\W*(?:(?:answer|verdict|punchline)\s*:?\s*)?\[*\s*(A|B|tie)\b\s*\]*", re.IGNORECASE)
+# `[[A]]` (MT-Bench's style), `A`, `A.`, `Answer: A`, `Punchline B`, `Tie`, `The answer is: Pun B`, `The funnier
+# one is A`: the verdict at the start of the answer, after at most a short lead-in naming it.
+_LEAD_IN = r"(?:the\s+)?(?:answer|verdict|winner|funnier(?:\s+one|\s+punchline)?)(?:\s+(?:is|would\s+be))?\s*:?\s*"
+_VERDICT = re.compile(rf"^\W*(?:{_LEAD_IN})?(?:(?:punchline|pun|option)\s*)?\[*\s*(A|B|tie)\b\s*\]*", re.IGNORECASE)
 
 
 class Verdict(StrEnum):
@@ -98,6 +99,6 @@ def read_answer(text: str) -> Answer:
         return Answer(Verdict.UNREADABLE, " ".join(lines)[:300])
     word = found.group(1).lower()
     verdict = {"a": Verdict.FIRST, "b": Verdict.SECOND}.get(word, Verdict.TIE)
-    rest = lines[0][found.end():].strip(" .:-)")
+    rest = lines[0][found.end():].strip(" .,:;-)")
     reason = " ".join([rest, *lines[1:2]]).strip() if rest else " ".join(lines[1:2])
     return Answer(verdict, reason[:300])

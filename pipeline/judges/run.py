@@ -25,7 +25,7 @@ from pipeline.judges.pairs import (
     verdicts,
     win_rate,
 )
-from pipeline.judges.prompt import PromptTemplate, read_answer
+from pipeline.judges.prompt import PromptTemplate
 
 # Consecutive failed questions (each after its retries) that stop a run: the endpoint is down, not one answer.
 FAILURES_IN_A_ROW = 3
@@ -92,7 +92,7 @@ def judge_comparisons(judge: ChatJudge, template: PromptTemplate, cache: AnswerC
             outcome.stopped = f"{FAILURES_IN_A_ROW} questions in a row failed"
             break
         try:
-            cache.add(question.key, read_answer(judge.ask(question.content)))
+            cache.add(question.key, judge.ask(question.content))
         except JudgeError as exc:
             failed_in_a_row += 1
             outcome.failures.append(f"{question.where}: {exc}")

@@ -38,6 +38,8 @@ def pair(prompt: str = "p", this: str = "x", other: str = "y",
     ("[[B]] shorter", Verdict.SECOND, "shorter"),
     ("Answer: tie", Verdict.TIE, ""),
     ("Punchline B.\nwhy", Verdict.SECOND, "why"),
+    ("The answer is: Pun B.", Verdict.SECOND, ""),  # what SmolLM2-135M says
+    ("The funnier one is A, the twist", Verdict.FIRST, "the twist"),
     ("Anyway, A is better", Verdict.UNREADABLE, "Anyway, A is better"),
     ("", Verdict.UNREADABLE, ""),
 ])
@@ -106,14 +108,15 @@ def test_a_torn_line_is_skipped_and_no_answer_is_written_twice(tmp_path: Path) -
     cache = AnswerCache(tmp_path)
     first, second = answer_key("m", "t", "x", "y"), answer_key("m", "t", "y", "x")
     assert first != second  # the order shown is part of the key
-    cache.add(first, A)
-    cache.add(first, B)  # already answered: kept as it was
+    cache.add(first, "A\nshorter")
+    cache.add(first, "B")  # already answered: kept as it was
     with open(cache.path, "a", encoding="utf-8") as out:
         out.write('{"key": "' + second[:10])  # killed mid-write
     reread = AnswerCache(tmp_path)
-    assert reread.get(first) == A and reread.get(second) is None
-    reread.add(second, B)
-    assert AnswerCache(tmp_path).answers == {first: A, second: B}
+    assert reread.get(first) == Answer(Verdict.FIRST, "shorter") and reread.get(second) is None
+    reread.add(second, "The answer is: B")
+    assert AnswerCache(tmp_path).answers == {first: Answer(Verdict.FIRST, "shorter"),
+                                             second: Answer(Verdict.SECOND, "")}
     assert len(cache.path.read_text().splitlines()) == 3  # the torn line stays, closed, and is skipped
 
 
