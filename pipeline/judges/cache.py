@@ -1,10 +1,11 @@
 """Every LLM judgment ever made, kept so a re-run asks nothing twice: `<results>/judgments/<judge>/answers.jsonl`.
 
-An answer is keyed by the sha256 of what decides it: the judge's model, its prompt template and the two
-punchlines in the order shown. The judge's own text is kept and read into a verdict on loading, so a better
-reader (judges/prompt.py) applies to every answer ever cached. A line is appended and flushed as each answer
-arrives, so a run killed midway loses at most the answer in flight, and the next run asks only what is missing.
-A torn last line (the kill came mid-write) is skipped on reading; a key is never written twice.
+An answer is keyed by the sha256 of what decides it: the judge's model and the question exactly as asked (the
+prompt template filled with the joke's setup and the two punchlines in the order shown). The judge's own text is
+kept and read into a verdict on loading, so a better reader (judges/prompt.py) applies to every answer ever
+cached. A line is appended and flushed as each answer arrives, so a run killed midway loses at most the answer in
+flight, and the next run asks only what is missing. A torn last line (the kill came mid-write) is skipped on
+reading; a key is never written twice.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ FILE = "answers.jsonl"
 KEPT_CHARS = 2000  # of the judge's text: a verdict and its reason come first; a rambling judge is cut
 
 
-def answer_key(model: str, prompt_sha256: str, first: str, second: str) -> str:
-    return hashlib.sha256(json.dumps([model, prompt_sha256, first, second]).encode()).hexdigest()
+def answer_key(model: str, question: str) -> str:
+    return hashlib.sha256(json.dumps([model, question]).encode()).hexdigest()
 
 
 class CachedAnswer(BaseModel):

@@ -62,10 +62,9 @@ class JudgingOutcome:
 def _questions(comparison: Comparison, pair: MatchedPair, model: str, template: PromptTemplate,
                index: int) -> tuple[Question, Question]:
     where = f"{comparison.this} vs {comparison.other}, prompt {index} seed {pair.seed}"
-    forward = Question(answer_key(model, template.sha256, pair.this, pair.other),
-                       template.render(pair.prompt, pair.this, pair.other), f"{where}, {comparison.this} first")
-    backward = Question(answer_key(model, template.sha256, pair.other, pair.this),
-                        template.render(pair.prompt, pair.other, pair.this), f"{where}, {comparison.other} first")
+    asked = template.render(pair.prompt, pair.this, pair.other), template.render(pair.prompt, pair.other, pair.this)
+    forward = Question(answer_key(model, asked[0]), asked[0], f"{where}, {comparison.this} first")
+    backward = Question(answer_key(model, asked[1]), asked[1], f"{where}, {comparison.other} first")
     return forward, backward
 
 

@@ -78,8 +78,8 @@ def test_each_pair_is_asked_in_both_orders_once_and_the_key_is_never_written(
     for prompt in doc.results:
         for seed, text in enumerate(prompt.settingsResults[0].completions):
             other = text.replace("jokes-002", "jokes-001")
-            assert cache.get(answer_key(server.model, template.sha256, text, other)) is not None, (prompt, seed)
-            assert cache.get(answer_key(server.model, template.sha256, other, text)) is not None, (prompt, seed)
+            asked = template.render(prompt.prompt, text, other), template.render(prompt.prompt, other, text)
+            assert all(cache.get(answer_key(server.model, question)) for question in asked), (prompt, seed)
     judgment = doc.judgments[0]
     assert (judgment.judge, judgment.other, judgment.n) == ("smollm", "jokes-001", 4)
     assert judgment.wins + judgment.losses + judgment.ties == 4

@@ -21,7 +21,15 @@ from pipeline.judges.pairs import (
     reward_agreement,
     win_rate,
 )
-from pipeline.judges.prompt import DEFAULT_TEMPLATE, Answer, JudgePromptError, Verdict, load_template, read_answer
+from pipeline.judges.prompt import (
+    DEFAULT_TEMPLATE,
+    Answer,
+    JudgePromptError,
+    PromptTemplate,
+    Verdict,
+    load_template,
+    read_answer,
+)
 from pipeline.judges.run import summarize
 from tests.support.sample_results import results_doc
 
@@ -106,8 +114,10 @@ def test_matched_pairs_are_the_cells_both_sweeps_hold() -> None:
 
 def test_a_torn_line_is_skipped_and_no_answer_is_written_twice(tmp_path: Path) -> None:
     cache = AnswerCache(tmp_path)
-    first, second = answer_key("m", "t", "x", "y"), answer_key("m", "t", "y", "x")
+    template = PromptTemplate(DEFAULT_TEMPLATE)
+    first, second = answer_key("m", template.render("s", "x", "y")), answer_key("m", template.render("s", "y", "x"))
     assert first != second  # the order shown is part of the key
+    assert answer_key("m", template.render("other setup", "x", "y")) != first  # and so is the setup
     cache.add(first, "A\nshorter")
     cache.add(first, "B")  # already answered: kept as it was
     with open(cache.path, "a", encoding="utf-8") as out:
