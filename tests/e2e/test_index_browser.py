@@ -160,3 +160,35 @@ def test_the_first_view_is_the_newest_config_beside_the_previous_of_its_family(b
     write_index(folder)
     with opened(browser, twenty_configs.as_uri()) as page:
         expect(page).to_have_url(f"{twenty_configs.as_uri()}#select=haha-many-020,haha-many-019")
+
+
+def test_an_llm_judges_win_rate_and_each_verdict_show_for_the_chosen_configs(browser: Browser, tmp_path: Path) -> None:
+    from pipeline.formats.results import ResultsDoc, dumps_results
+    from pipeline.judges.pairs import JudgedPair, matched_pairs
+    from pipeline.judges.prompt import Answer, Verdict
+    from pipeline.judges.run import summarize
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    older = ResultsDoc.model_validate(results_doc("quip-001", finished="2025-03-01T10:00:00+00:00"))
+    newer = ResultsDoc.model_validate(results_doc("quip-002", finished="2025-03-02T10:00:00+00:00"))
+    pairs = matched_pairs(newer, older)
+    assert len(pairs) == 12  # 2 prompts x 2 settings x 3 seeds
+    picked, first = Answer(Verdict.FIRST, "the twist <b>lands</b>"), Answer(Verdict.SECOND, "the twist lands")
+    judged = [JudgedPair(pair, picked, first) for pair in pairs[:9]] + [
+        JudgedPair(pair, picked, picked) for pair in pairs[9:]]  # the first shown each time: a tie
+    newer.judgments = [summarize("gpt", "gpt-4o-mini", "0" * 64, "quip-001", judged)]
+    write_doc(folder, "quip-001", json.loads(dumps_results(older)))
+    write_doc(folder, "quip-002", json.loads(dumps_results(newer)))
+    write_index(folder)
+    with opened(browser, f"{(folder / 'index.html').as_uri()}?select=quip-002,quip-001") as page:
+        rows = page.locator("table.params tr", has_text="win rate vs quip-001")
+        expect(rows).to_have_count(1)
+        expect(rows.locator("td.llm-win")).to_contain_text(["88% (", "—"])  # (9 wins + 3 ties / 2) / 12
+        verdicts = page.locator("details.verdict")
+        expect(verdicts.locator("summary")).to_contain_text("quip-002 vs quip-001")
+        verdicts.locator("summary").click()
+        expect(verdicts.locator("td.winner")).to_have_text(["quip-002"] * 9 + ["tie"] * (len(pairs) - 9))
+        expect(verdicts.locator("td", has_text="the twist <b>lands</b>").first).to_be_visible()  # shown as text
+        page.screenshot(path=screenshot_path(tmp_path, "index-llm-judge.png"))
+
