@@ -83,8 +83,7 @@ class JudgedPair:
     def reason(self) -> str:
         if self.forward is None:
             return IDENTICAL
-        decided = self.forward if self.winner is not Winner.OTHER else self.backward
-        return (decided or self.forward).reason
+        return (self.backward if self.winner is Winner.OTHER and self.backward else self.forward).reason
 
 
 def score(winner: Winner) -> float:

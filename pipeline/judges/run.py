@@ -25,7 +25,7 @@ from pipeline.judges.pairs import (
     verdicts,
     win_rate,
 )
-from pipeline.judges.prompt import PromptTemplate
+from pipeline.judges.prompt import PromptTemplate, Verdict
 
 # Consecutive failed questions (each after its retries) that stop a run: the endpoint is down, not one answer.
 FAILURES_IN_A_ROW = 3
@@ -120,7 +120,7 @@ def summarize(judge: str, model: str, prompt_sha256: str, other: str, judged: Se
     return PairwiseJudgment(
         judge=judge, model=model, prompt_sha256=prompt_sha256, other=other, n=len(judged),
         wins=winners.count(Winner.THIS), losses=winners.count(Winner.OTHER), ties=winners.count(Winner.TIE),
-        unreadable=sum(a.verdict == "unreadable" for j in judged for a in j.answers),
+        unreadable=sum(a.verdict is Verdict.UNREADABLE for j in judged for a in j.answers),
         win_rate=round(win_rate(judged), 4), interval=(round(low, 4), round(high, 4)),
         first_position_share=None if (share := first_position_share(judged)) is None else round(share, 4),
         mean_length=mean_length([j.pair.this for j in judged]),

@@ -21,14 +21,13 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.local_http import LocalServer
+from tests.support.local_http import REPO_ID, LocalServer
 
-REPO = r"(?P<repo>[^/]+/[^/]+)"
 ROUTES = [
-    ("GET", "pulls", re.compile(rf"^/repos/{REPO}/commits/(?P<sha>[^/]+)/pulls$")),
-    ("GET", "comments", re.compile(rf"^/repos/{REPO}/issues/(?P<number>\d+)/comments$")),
-    ("POST", "comment", re.compile(rf"^/repos/{REPO}/issues/(?P<number>\d+)/comments$")),
-    ("PATCH", "edit", re.compile(rf"^/repos/{REPO}/issues/comments/(?P<id>\d+)$")),
+    ("GET", "pulls", re.compile(rf"^/repos/{REPO_ID}/commits/(?P<sha>[^/]+)/pulls$")),
+    ("GET", "comments", re.compile(rf"^/repos/{REPO_ID}/issues/(?P<number>\d+)/comments$")),
+    ("POST", "comment", re.compile(rf"^/repos/{REPO_ID}/issues/(?P<number>\d+)/comments$")),
+    ("PATCH", "edit", re.compile(rf"^/repos/{REPO_ID}/issues/comments/(?P<id>\d+)$")),
 ]
 BOT = "github-actions[bot]"
 

@@ -39,23 +39,22 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from tests.support.local_http import LocalServer
+from tests.support.local_http import REPO_ID, LocalServer
 
-REPO = r"(?P<repo>[^/]+/[^/]+)"
 REV = r"(?P<rev>[^/]+)"
 ROUTES = [
     ("POST", "create", re.compile(r"^/api/repos/create$")),
     ("POST", "validate-yaml", re.compile(r"^/api/validate-yaml$")),
-    ("GET", "commits", re.compile(rf"^/api/models/{REPO}/commits/{REV}$")),
-    ("GET", "tree", re.compile(rf"^/api/models/{REPO}/tree/{REV}$")),
-    ("POST", "preupload", re.compile(rf"^/api/models/{REPO}/preupload/{REV}$")),
-    ("POST", "commit", re.compile(rf"^/api/models/{REPO}/commit/{REV}$")),
-    ("GET", "revision", re.compile(rf"^/api/models/{REPO}/revision/{REV}$")),
-    ("GET", "dataset-revision", re.compile(rf"^/api/datasets/{REPO}/revision/{REV}$")),
+    ("GET", "commits", re.compile(rf"^/api/models/{REPO_ID}/commits/{REV}$")),
+    ("GET", "tree", re.compile(rf"^/api/models/{REPO_ID}/tree/{REV}$")),
+    ("POST", "preupload", re.compile(rf"^/api/models/{REPO_ID}/preupload/{REV}$")),
+    ("POST", "commit", re.compile(rf"^/api/models/{REPO_ID}/commit/{REV}$")),
+    ("GET", "revision", re.compile(rf"^/api/models/{REPO_ID}/revision/{REV}$")),
+    ("GET", "dataset-revision", re.compile(rf"^/api/datasets/{REPO_ID}/revision/{REV}$")),
 ]
 DATASET = "datasets/"  # dataset repos are kept under this prefix, as their download URLs name them
 REPO_NOT_FOUND = {"error": "Repository not found"}
-RESOLVE = re.compile(rf"^/(?P<kind>datasets/)?{REPO}/resolve/{REV}/(?P<path>.+)$")
+RESOLVE = re.compile(rf"^/(?P<kind>datasets/)?{REPO_ID}/resolve/{REV}/(?P<path>.+)$")
 
 
 @dataclass

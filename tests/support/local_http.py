@@ -7,6 +7,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
+# A repository id in a route, `owner/name`: the Hub's and GitHub's APIs both address repos this way.
+REPO_ID = r"(?P<repo>[^/]+/[^/]+)"
+
 
 class LocalServer:
     """Subclasses serve with `handler` and call `injected_failure(endpoint)` before answering a request."""
