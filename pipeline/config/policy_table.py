@@ -33,6 +33,7 @@ class KeyClass(StrEnum):
 HAHA: dict[str, str] = {
     "haha_parent": "starts from another config's published adapter, merged into the base model (config/lineage.py)",
     "haha_runner": "the runner class of [tool.haha.runners] it trains on, over every rule (plan/runners.py)",
+    "haha_reward": "the reward config whose published adapter scores GRPO's completions (config/grpo.py)",
 }
 
 # Keys that haha's own Axolotl plugins add to the schema; the pipeline adds the plugin when a config sets one
@@ -117,8 +118,12 @@ NESTED: dict[str, dict[str, str]] = {
                                  "rope_scaling", "output_router_logits", "sliding_window", "max_position_embeddings",
                                  "use_flash_attention_2", "num_labels", "ignore_mismatched_sizes")},
     "trl": {
-        "reward_funcs": "refused: imports reward functions by dotted path",
-        "rollout_func": "refused: imports a rollout function by dotted path",
+        "reward_funcs": "refused: imports reward functions by dotted path (code); name a reward config in "
+                        "train/config with haha_reward instead",
+        "rollout_func": "refused: imports a rollout function by dotted path (code); GRPO generates with the "
+                        "policy, scored by the reward config named in haha_reward",
+        "reward_processing_classes": "refused: a tokenizer for a reward function haha does not load; the "
+                                     "haha_reward model brings its own",
         "use_vllm": "refused: starts or calls a vLLM server",
         "vllm_server_host": "refused: calls a vLLM server",
         "vllm_server_port": "refused: calls a vLLM server",
