@@ -266,6 +266,9 @@ class RowVerdict:
 def _run_row(strategy: RowStrategy, unbounded: RowStrategy | None, row: dict[str, Any],
              count: bool) -> RowVerdict | Exception:
     try:
+        if strategy.path is DataPath.PROMPTS:
+            strategy.prompt(row)  # TRL never drops a prompt for its length: nothing to count
+            return RowVerdict()
         if strategy.path is DataPath.TRANSFORMED:
             sample = strategy.transform(row)
             return RowVerdict(same_answers=len(set(sample.answers)) < len(sample.answers),

@@ -10,6 +10,9 @@ Axolotl 0.19 turns a dataset entry into training data along one of two paths, an
 - **transformed** (`rl`: dpo, ipo, simpo, orpo, kto): a transform loaded by `rl` (the dpo, orpo or kto
   loaders, as `_load_split` in axolotl/utils/data/rl.py picks them) turns each row into prompt and answer
   text, which `_drop_long_sequences` measures.
+- **prompts** (`rl: grpo`): an entry without a `type` reaches TRL's GRPOTrainer as it is (`_load_split`), which
+  reads each row's `prompt` (text, or chat messages it formats with the tokenizer's template) and generates the
+  answers itself; haha formats the prompt as TRL will.
 
 A row that makes Axolotl's code raise fails validation at its line, in Axolotl's terms (the field it could not
 find); a row Axolotl would drop is counted. The tokenizer is the config's own when its files are reachable;
@@ -33,6 +36,8 @@ from typing import Any
 # (prompt, completion, label). Which loader reads each: axolotl/utils/data/rl.py `_load_split`.
 PAIRED_RL = ("dpo", "ipo", "simpo", "orpo")
 RL_TYPES = (*PAIRED_RL, "kto")
+# Online RL: rows are prompts only, passed to TRL unchanged.
+PROMPT_RL = ("grpo",)
 # The config keys Axolotl's strategies read besides the dataset entry: two configs that agree on these (and on
 # the file, the entry and the tokenizer) get the same verdict on every row, so the work is shared.
 STRATEGY_KEYS = ("train_on_inputs", "sequence_len", "chat_template", "chat_template_jinja", "chat_template_kwargs",
@@ -45,10 +50,14 @@ class DataPath(StrEnum):
 
     TOKENIZED = "tokenized"
     TRANSFORMED = "transformed"
+    PROMPTS = "prompts"
 
 
 def data_path(config: Mapping[str, Any]) -> DataPath:
-    return DataPath.TRANSFORMED if str(config.get("rl") or "") in RL_TYPES else DataPath.TOKENIZED
+    rl = str(config.get("rl") or "")
+    if rl in PROMPT_RL:
+        return DataPath.PROMPTS
+    return DataPath.TRANSFORMED if rl in RL_TYPES else DataPath.TOKENIZED
 
 
 def type_name(entry: Mapping[str, Any]) -> str:
@@ -129,6 +138,12 @@ class RowStrategy:
         self.type = type_name(self.entry)
         self.sequence_len = sequence_len
         self.cfg = axolotl_cfg(config, list_key, sequence_len)
+        if self.path is DataPath.PROMPTS:
+            if self.entry.get("type") is not None:
+                raise StrategyError("haha checks GRPO rows without a `type`: Axolotl then hands each row to TRL as it "
+                                    "is, and TRL reads its `prompt`; write the prompts that way")
+            self.type = self.rl
+            return
         with quiet_axolotl():
             if self.path is DataPath.TRANSFORMED:
                 self._transform = self._load_transform(index)
@@ -199,6 +214,16 @@ class RowStrategy:
         _drop_long_sequences(sample, RLType(self.rl), self.tokenizer, self.sequence_len)
         answers = ("completion",) if self.rl == "kto" else ("chosen", "rejected")
         return Transformed(str(sample["prompt"]), tuple(str(sample[key]) for key in answers))
+
+    def prompt(self, row: Mapping[str, Any]) -> str:
+        """The row's `prompt` as GRPOTrainer shows it to the policy: text, or chat messages formatted by the
+        tokenizer's template (TRL's own `maybe_apply_chat_template`); raises KeyError when the row has none."""
+        from trl.data_utils import maybe_apply_chat_template
+
+        prompt = row["prompt"]
+        if not isinstance(prompt, str | list) or not prompt:
+            raise ValueError(f"TRL reads `prompt` as text or a list of chat messages, got {prompt!r}")
+        return str(maybe_apply_chat_template({"prompt": prompt}, self.tokenizer)["prompt"])
 
     def length(self, sample: Transformed) -> int:
         """Tokens as `_drop_long_sequences` counts them: the prompt plus the longer answer."""
