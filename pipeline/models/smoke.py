@@ -5,6 +5,8 @@
     embedded  SmolLM2-135M-Instruct, a real pretrained chat model shipped in a wheel: the
               fallback when they are not (a gated repo, no network), and the demo's model
     tiny      a random 2-layer Llama built in seconds, for tests that need speed, not realism
+    vision twin  a random tiny vision-language model with its processor (models/vision_twin.py): what every
+              vision config trains, whatever the choice, since the others have no vision tower
 
 `auto` picks the twin when it can and says why when it cannot.
 """
@@ -12,7 +14,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ class SmokeModelKind(StrEnum):
     TWIN = "twin"
     EMBEDDED = "embedded"
     TINY = "tiny"
+    VISION_TWIN = "vision twin"
 
 
 class SmokeModelChoice(StrEnum):
@@ -48,7 +51,7 @@ class SmokeModel:
 
     @property
     def same_architecture(self) -> bool:
-        return self.kind is SmokeModelKind.TWIN
+        return self.kind in (SmokeModelKind.TWIN, SmokeModelKind.VISION_TWIN)
 
 
 def vocabulary_of(folder: Path) -> frozenset[str]:
@@ -95,6 +98,16 @@ def twin_model(config: dict[str, Any]) -> SmokeModel | str:
 
 def choose_smoke_model(config: dict[str, Any], choice: SmokeModelChoice, tiny_dir: Path,
                        data_dir: Path) -> SmokeModel:
+    from pipeline.models.vision_twin import VisionTwinError, ensure_vision_twin, is_vision_config
+
+    if is_vision_config(config):
+        try:
+            vision = ensure_vision_twin(config)
+        except VisionTwinError as exc:
+            raise SmokeModelError(str(exc)) from None
+        if choice is SmokeModelChoice.AUTO:
+            return vision
+        return replace(vision, description=f"{vision.description}; --smoke-model {choice} has no vision tower")
     if choice is SmokeModelChoice.TINY:
         return tiny_model(tiny_dir, data_dir)
     if choice is SmokeModelChoice.EMBEDDED:
