@@ -200,6 +200,8 @@ def _apply_smoke(config: dict[str, Any], smoke: SmokeModel, steps: int, override
         _set(config, "micro_batch_size", 1, "smoke: one packed sequence a step on CPU", overrides)
     if (kind := find_kind(config)) is not None:
         for key, value in kind.smoke_overrides.items():
+            if isinstance(value, dict) and isinstance(config.get(key), dict):
+                value = {**config[key], **value}  # a nested block (`trl`) keeps the config's other keys
             _set(config, key, value, f"smoke: {kind.name} training on CPU", overrides)
     _set(config, "max_steps", steps, "smoke: --smoke-steps", overrides)
     _set(config, "save_steps", max(1, steps // 2), "smoke: a checkpoint halfway, to resume from", overrides)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.config.grpo import grpo_checked
 from pipeline.config.kinds import find_kind
 from pipeline.config.load_checks import AxolotlTokenizer, check_model_load, stand_in_tokenizer
 from pipeline.config.loading import ConfigLoadError, LoadedConfig, load_config
@@ -249,7 +250,7 @@ def validate_config(path: Path, settings: Settings, count_lengths: bool = True) 
     report.problems += [Problem(display, line, key, "written twice; YAML silently keeps only the last value")
                         for key, line in config.repeated]
     plugin_args = plugin_arg_models(config.data, settings)
-    report.problems += check_schema(config, display, plugin_args)
+    report.problems += grpo_checked(check_schema(config, display, plugin_args), config, display)
     report.problems += check_haha_rules(config, settings, display)
     report.problems += check_policy(config, settings, display,
                                     SchemaKeys(*schema_keys(config.data), frozenset(plugin_args)))
