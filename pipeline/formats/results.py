@@ -98,6 +98,9 @@ class SettingResult(SamplingParams, _Open):
 
 class PromptResult(_Open):
     prompt: str
+    # A prompt with a picture: its path under train/data and the sha256 of the bytes the model was shown.
+    image: str | None = None
+    image_sha256: str | None = None
     settingsResults: list[SettingResult]  # the haha format's camelCase key
 
 
