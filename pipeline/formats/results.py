@@ -126,6 +126,7 @@ class LossCurve(_Open):
 
     steps: list[int]
     loss: list[float]
+    reward: list[float] | None = None  # GRPO: the mean reward of the step's generated answers (TRL's `reward`)
 
 
 class Meta(_Open):
@@ -155,6 +156,7 @@ class Meta(_Open):
     eval_sha256: str | None = None  # the sweep spec the completions were made for
     reference: str | None = None  # "base": the base model without an adapter, the reference fine-tunes are read against
     parent: AdapterRef | None = None  # haha_parent: the adapter revision this one started from; a new one re-runs it
+    reward_model: AdapterRef | None = None  # haha_reward: the reward adapter revision GRPO trained against; likewise
     cost: RunCost | None = None  # the GPUs it trained on and the seconds training and eval held them
     # How eval prompts were made (the training strategy cut where the answer starts, or why not), and the exact
     # text of the first sweep prompt as the model was shown it.
