@@ -128,6 +128,12 @@ NESTED: dict[str, dict[str, str]] = {
         "vllm_server_host": "refused: calls a vLLM server",
         "vllm_server_port": "refused: calls a vLLM server",
     },
+    # the processor's from_pretrained(**processor_kwargs): how pictures are sized into image tokens, nothing that
+    # fetches (token, cache_dir, subfolder, proxies) or runs anything (Axolotl rejects revision, trust_remote_code)
+    "processor_kwargs": {
+        key: "value" for key in ("min_pixels", "max_pixels", "size", "crop_size", "image_seq_length", "patch_size",
+                                 "do_resize", "do_center_crop", "do_image_splitting", "max_image_tiles", "num_crops",
+                                 "longest_edge", "shortest_edge", "max_image_size", "use_fast", "padding_side")},
 }
 # overrides_of_model_config (`model_config:`) sets attributes on the model's config: values only (auto_map is
 # refused wherever it appears).
@@ -173,7 +179,7 @@ pad_to_sequence_len peft peft_autocast_adapter_dtype peft_ensure_weight_tying pe
 peft_layer_replication peft_layers_pattern peft_layers_to_transform peft_trainable_token_indices peft_use_dora
 peft_use_rslora ple_cpu_offload pose_max_context_len pose_num_chunks pose_split_on_token_ids
 precompute_ref_log_probs preprocess_iterable pretrain_multipack_attn pretrain_multipack_buffer_size
-pretraining_sample_concatenation process_reward_model processor_kwargs processor_type profiler_steps
+pretraining_sample_concatenation process_reward_model processor_type profiler_steps
 profiler_steps_start qat qgalore_cos_threshold qgalore_gamma_proj qgalore_proj_bits qgalore_proj_group_size
 qgalore_proj_quant qgalore_proj_type qgalore_queue_size qgalore_rank qgalore_scale qgalore_update_proj_gap
 qlora_sharded_model_loading quantization quantize_moe_experts reinit_weights relora relora_cpu_offload
