@@ -14,17 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from pipeline.config.kinds import find_kind
-from pipeline.config.lineage import parent_path
+from pipeline.config.lineage import REWARD_KEY, parent_path
 from pipeline.config.loading import ConfigLoadError, LoadedConfig, load_config
 from pipeline.core.naming import basename_of, is_basename
 from pipeline.core.problems import Problem
 from pipeline.core.quiet import quiet_libraries
 
-REWARD_KEY = "haha_reward"
 GRPO = "grpo"
 # How Axolotl's own GRPO validator's messages begin (axolotl/utils/schemas/validation.py).
 AXOLOTL_GRPO = "GRPO"
@@ -38,21 +36,6 @@ GRPO_ARGS = ("generation_batch_size", "num_generations", "max_completion_length"
 
 def is_grpo(data: Mapping[str, Any]) -> bool:
     return str(data.get("rl") or "") == GRPO
-
-
-def reward_of(data: Mapping[str, Any]) -> str | None:
-    """The reward config's basename, when the config names one."""
-    value = data.get(REWARD_KEY)
-    return value if isinstance(value, str) and value else None
-
-
-def reward_needed(path: Path) -> list[str]:
-    """What `needs_first` reads for the reward model: the config named in `haha_reward`."""
-    try:
-        name = reward_of(load_config(path).data)
-    except (ConfigLoadError, OSError, UnicodeDecodeError):
-        return []
-    return [name] if name is not None else []
 
 
 def reward_problems(config: LoadedConfig, display: str) -> list[Problem]:

@@ -6,7 +6,8 @@ the one way that works for every training kind, since Axolotl's `lora_model_dir`
 by its DPO/IPO/KTO trainers (they build a fresh LoRA from the config). For DPO this also makes the
 reference model the parent, as the recipe wants.
 
-This module is the pure part: the rules a parent must meet, and the order that puts parents first.
+A GRPO config's `haha_reward` (config/grpo.py) is the other need a config names itself. This module is the pure
+part: the rules a parent must meet, and the order that puts what a config needs first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pipeline.core.naming import basename_of, is_basename
 from pipeline.core.problems import Problem
 
 PARENT_KEY = "haha_parent"
+REWARD_KEY = "haha_reward"
 # What a config needs to have run before it: basenames of configs beside it.
 Needs = Callable[[Path], Sequence[str]]
 # Axolotl's own "start from this adapter" key: with a parent, haha decides where training starts.
@@ -49,15 +51,32 @@ def lineage(config_path: Path, read_parent: Callable[[Path], str | None]) -> lis
     return chain
 
 
-def parent_needed(path: Path) -> list[str]:
-    """What `needs_first` reads when only parents matter."""
-    parent = read_parent_key(path)
-    return [parent] if parent is not None else []
+def reward_of(data: dict[str, Any]) -> str | None:
+    """The reward config's basename, when a GRPO config names one in `haha_reward` (config/grpo.py)."""
+    value = data.get(REWARD_KEY)
+    return value if isinstance(value, str) and value else None
+
+
+def own_needs(path: Path) -> list[str]:
+    """What `needs_first` reads from the config's own keys: its `haha_parent`, and the `haha_reward` that scores it."""
+    try:
+        data = load_config(path).data
+    except (ConfigLoadError, OSError, UnicodeDecodeError):
+        return []
+    return [name for name in (parent_of(data), reward_of(data)) if name is not None]
 
 
 def read_parent_key(path: Path) -> str | None:
+    return read_key(path, parent_of)
+
+
+def read_reward_key(path: Path) -> str | None:
+    return read_key(path, reward_of)
+
+
+def read_key(path: Path, read: Callable[[dict[str, Any]], str | None]) -> str | None:
     try:
-        return parent_of(load_config(path).data)
+        return read(load_config(path).data)
     except (ConfigLoadError, OSError, UnicodeDecodeError):
         return None
 
@@ -108,7 +127,7 @@ def parent_problems(config: LoadedConfig, display: str) -> list[Problem]:
 
 
 def needs_first(paths: Sequence[Path], needs: Needs) -> list[Path]:
-    """`paths` reordered so each config comes after the configs it needs (its parent, the reward model its
+    """`paths` reordered so each config comes after the configs it needs (its parent, the reward model its GRPO or
     best-of-N scores with) when they are in the list; otherwise the order is kept."""
     by_name = {basename_of(path): path for path in paths}
     ordered: list[Path] = []

@@ -1,12 +1,13 @@
-"""What each config needs to have run before it: its `haha_parent`, and the reward model of any best-of-N
-eval that applies to it. Read from the repo's files; `needs_first` (config/lineage.py) orders by it."""
+"""What each config needs to have run before it: its `haha_parent`, its `haha_reward` (GRPO), and the reward
+model of any best-of-N eval that applies to it. Read from the repo's files; `needs_first` (config/lineage.py)
+orders by it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from pipeline.config.kinds import find_kind
-from pipeline.config.lineage import Needs, parent_needed
+from pipeline.config.lineage import Needs, own_needs
 from pipeline.config.loading import ConfigLoadError, load_config
 from pipeline.core.naming import basename_of, is_basename
 from pipeline.evaluate.tasks import task_files
@@ -18,7 +19,7 @@ def needs_of(eval_dir: Path) -> Needs:
                if task is not None and task.reward_model and is_basename(task.reward_model)]
 
     def needs(path: Path) -> list[str]:
-        found = parent_needed(path)
+        found = own_needs(path)
         try:
             kind = find_kind(load_config(path).data)
         except (ConfigLoadError, OSError, UnicodeDecodeError):

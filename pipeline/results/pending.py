@@ -13,7 +13,8 @@ judged on the 14 hyperparameters its `config` block recorded, pending when the Y
 otherwise (the reason names each key, old value and new), done when they match (re-running
 would only spend GPU time to reproduce published results). A config with a `haha_parent` is
 also pending while its parent is, and when the parent's results name another adapter revision
-than the one the child started from. Use `haha run --force CONFIG` to redo one.
+than the one the child started from; a GRPO config likewise with its `haha_reward`. Use
+`haha run --force CONFIG` to redo one.
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.lineage import Needs, needs_first, parent_needed, parent_path, read_parent_key
+from pipeline.config.lineage import (
+    PARENT_KEY,
+    REWARD_KEY,
+    Needs,
+    needs_first,
+    own_needs,
+    parent_path,
+    read_parent_key,
+    read_reward_key,
+)
 from pipeline.config.loading import ConfigLoadError, config_sha256, load_config
 from pipeline.core.naming import basename_of, sort_key
 from pipeline.core.numbers import as_number
@@ -45,8 +55,8 @@ from pipeline.results.values import exact_value
 NO_RESULTS = "no results"
 CONFIG_CHANGED = "config changed since results"
 INCOMPLETE = "results incomplete (evaluation did not finish)"
-PARENT_PENDING = "its haha_parent {parent} is pending"
-PARENT_CHANGED = "its haha_parent {parent} published another adapter since these results"
+PARENT_PENDING = "its {key} {parent} is pending"
+PARENT_CHANGED = "its {key} {parent} published another adapter since these results"
 PREDATES_HASHES = f"results predate hashes; matching on the {len(CONFIG_KEYS)} recorded keys"
 
 
@@ -133,16 +143,17 @@ def _judged(config_path: Path, results_dir: Path) -> tuple[Verdict, Meta | None]
 
 
 def parent_verdict(parent: str, own: Verdict, parent_own: Verdict, recorded: AdapterRef | None,
-                   published: str | None) -> Verdict:
+                   published: str | None, key: str = PARENT_KEY) -> Verdict:
     """A child that is done by its own results is pending again when its parent is, or published another adapter
-    than the one the child started from."""
+    than the one the child started from; the same for a GRPO config and its `haha_reward` (`key`)."""
     if own.reason is not None:
         return own
     if parent_own.reason is not None:
-        return Verdict(f"{PARENT_PENDING.format(parent=parent)} ({parent_own.reason})")
+        return Verdict(f"{PARENT_PENDING.format(key=key, parent=parent)} ({parent_own.reason})")
     if recorded is None or recorded.basename != parent or recorded.revision != published:
         was = recorded.revision[:12] if recorded is not None else "none"
-        return Verdict(f"{PARENT_CHANGED.format(parent=parent)} (adapter {was} → {(published or 'none')[:12]})")
+        return Verdict(f"{PARENT_CHANGED.format(key=key, parent=parent)} (adapter {was} → "
+                       f"{(published or 'none')[:12]})")
     return own
 
 
@@ -164,26 +175,31 @@ class PendingVerdicts:
                 parent_own, parent_meta = self._judged(parent_path(path, parent), seen | {path})
                 own = parent_verdict(parent, own, parent_own, meta.parent if meta else None,
                                      parent_meta.hub_revision if parent_meta else None)
+            reward = read_reward_key(path)
+            if reward is not None and path not in seen:
+                reward_own, reward_meta = self._judged(parent_path(path, reward), seen | {path})
+                own = parent_verdict(reward, own, reward_own, meta.reward_model if meta else None,
+                                     reward_meta.hub_revision if reward_meta else None, REWARD_KEY)
             self.found[path] = own, meta
         return self.found[path]
 
 
 def verdicts(config_paths: Iterable[Path], results_dir: Path,
-             needs: Needs = parent_needed) -> list[tuple[Path, Verdict]]:
+             needs: Needs = own_needs) -> list[tuple[Path, Verdict]]:
     """Every config's verdict, in family then numeric order (010 after 009), each after the configs it needs."""
     judged = PendingVerdicts(results_dir)
     ordered = needs_first(sorted(config_paths, key=sort_key), needs)
     return [(path, judged.verdict(path)) for path in ordered]
 
 
-def pending(config_paths: Iterable[Path], results_dir: Path, needs: Needs = parent_needed) -> list[Pending]:
+def pending(config_paths: Iterable[Path], results_dir: Path, needs: Needs = own_needs) -> list[Pending]:
     """The configs that need a run, in family then numeric order, each after the configs it needs."""
     return [Pending(path, v.reason) for path, v in verdicts(config_paths, results_dir, needs)
             if v.reason is not None]
 
 
 def with_pending_needs(config_paths: Iterable[Path], results_dir: Path,
-                       needs: Needs = parent_needed) -> tuple[list[Path], list[Pending]]:
+                       needs: Needs = own_needs) -> tuple[list[Path], list[Pending]]:
     """The configs asked for plus every pending config they need (their parent, the reward model a best-of-N
     eval scores with), needed ones first; and the added ones.
 

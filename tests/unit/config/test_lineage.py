@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config.effective import ParentModel, RunPlan, effective_config
-from pipeline.config.lineage import needs_first, parent_needed
+from pipeline.config.lineage import needs_first, own_needs
 from pipeline.config.loading import load_config
 from pipeline.core.files import write_atomic
 from pipeline.core.runs import AdapterRef
@@ -105,21 +105,22 @@ def test_a_child_is_pending_again_when_its_parent_publishes_another_adapter(haha
     write_results(haha_repo, parent, revision="rev-b")  # the parent was retrained and published again
     judged = dict(verdicts([parent, child], results))
     assert judged[parent].reason is None
-    assert judged[child].reason == f"{PARENT_CHANGED.format(parent='jokes-001')} (adapter rev-a → rev-b)"
+    changed = PARENT_CHANGED.format(key="haha_parent", parent="jokes-001")
+    assert judged[child].reason == f"{changed} (adapter rev-a → rev-b)"
     parent.write_text(parent.read_text() + "learning_rate: 0.0002\n")  # the parent's config changes: pending both
     judged = dict(verdicts([parent, child], results))
     assert judged[parent].reason is not None
-    assert (judged[child].reason or "").startswith(PARENT_PENDING.format(parent="jokes-001"))
+    assert (judged[child].reason or "").startswith(PARENT_PENDING.format(key="haha_parent", parent="jokes-001"))
 
 
 def test_an_explicit_run_pulls_in_a_pending_parent_first(haha_repo: Path) -> None:
     child = write_config(haha_repo, "jokes-dpo-001", haha_parent="jokes-001")
     grandchild = write_config(haha_repo, "jokes-dpo-002", haha_parent="jokes-dpo-001")
-    ordered, added = with_pending_needs([grandchild], haha_repo / "train" / "results", parent_needed)
+    ordered, added = with_pending_needs([grandchild], haha_repo / "train" / "results", own_needs)
     assert [p.stem for p in ordered] == ["jokes-001", "jokes-dpo-001", "jokes-dpo-002"]
     assert [p.path.stem for p in added] == ["jokes-dpo-001", "jokes-001"]
     write_results(haha_repo, haha_repo / "train" / "config" / "jokes-001.yml")
-    ordered, added = with_pending_needs([child], haha_repo / "train" / "results", parent_needed)
+    ordered, added = with_pending_needs([child], haha_repo / "train" / "results", own_needs)
     assert [p.stem for p in ordered] == ["jokes-dpo-001"] and added == []  # a done parent is not run again
 
 
