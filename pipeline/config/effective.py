@@ -87,6 +87,15 @@ class ParentModel:
 
 
 @dataclass(frozen=True)
+class RewardModel:
+    """A GRPO config's `haha_reward`: the reward config's published adapter merged into its base, a one-label
+    sequence classifier in a folder whose absolute path holds a dot (`_set_reward` says why)."""
+
+    ref: AdapterRef
+    path: Path
+
+
+@dataclass(frozen=True)
 class RunPlan:
     """Where one config's run lives; paths are absolute so the child process can run anywhere."""
 
@@ -98,6 +107,7 @@ class RunPlan:
     smoke_steps: int = SMOKE_STEPS
     parent: ParentModel | None = None
     wandb_unreachable: str | None = None  # why an online run trains offline (tracking.start_tracking)
+    reward: RewardModel | None = None  # GRPO: the reward model that scores its answers (haha_reward)
 
 
 def _set(config: dict[str, Any], key: str, value: Any, reason: str, overrides: list[Override]) -> None:
@@ -154,12 +164,26 @@ def effective_config(
         _set(out, key, None, "read by haha, not Axolotl", overrides)
     if out.get(prompt_loss.KEY) is not None:
         _add_prompt_loss_plugin(out, overrides)
+    if plan.reward is not None:
+        _set_reward(out, plan.reward, overrides)
     if plan.parent is not None:
         ref = plan.parent.ref
         _set(out, "base_model", str(plan.parent.path),
              f"haha_parent: {ref.basename}'s adapter {ref.revision[:12]} merged into {out.get('base_model')}",
              overrides)
     return scrub_config(out), overrides
+
+
+def _set_reward(config: dict[str, Any], reward: RewardModel, overrides: list[Override]) -> None:
+    """The merged reward model as GRPO's one reward function. Axolotl imports each `reward_funcs` entry by dotted
+    path and takes the string as a model folder only when that import fails with ModuleNotFoundError; an absolute
+    path with a dot in it always does (a path with none raises "Empty module name" instead)."""
+    trl = dict(config.get("trl") or {})
+    old, new = trl.get("reward_funcs"), [str(reward.path)]
+    trl["reward_funcs"] = new
+    config["trl"] = trl
+    overrides.append(Override("trl.reward_funcs", old, new, f"haha_reward: {reward.ref.basename}'s adapter "
+                                                            f"{reward.ref.revision[:12]} merged into its base model"))
 
 
 def _wandb_mode_reason(plan: RunPlan) -> str:

@@ -5,10 +5,11 @@
     <workspace>/<basename>/prepared/      tokenized dataset cache
     <workspace>/<basename>/train.log      full training log (secrets scrubbed)
     <workspace>/<basename>/overrides.txt  every setting the effective config changed, one per line, and why
-    <workspace>/<basename>/losses.jsonl   every logged loss by step, across resumed attempts
+    <workspace>/<basename>/losses.jsonl   every logged loss (and GRPO's mean reward) by step, across resumed attempts
     <workspace>/<basename>/complete.json  completion record: config sha256, losses, times, samples generated in training
     <workspace>/<basename>/published.json what the last push left on the hub (repo, revision, adapter hash)
     <workspace>/.parents/<parent>-<rev>/  a parent's adapter merged into the base model (shared by its children)
+    <workspace>/.rewards/<reward>-<rev>/  a reward config's adapter merged into its base: GRPO's reward model
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def adapter_sha256(adapter_dir: Path) -> str:
 
 class AdapterRef(BaseModel):
     """A config's published adapter, as its results file recorded it: a `haha_parent` a config started from, or the
-    reward model a best-of-N eval scored with."""
+    reward model a best-of-N eval or a GRPO run scored with."""
 
     basename: str
     repo_id: str
@@ -90,6 +91,9 @@ class TrainRecord(BaseModel):
     loss_steps: list[int] = Field(default_factory=list)
     smoke: bool = False  # trained on a smoke stand-in: never the adapter of a real run
     parent: AdapterRef | None = None  # the parent adapter it started from (haha_parent)
+    reward_model: AdapterRef | None = None  # GRPO: the reward adapter that scored its answers (haha_reward)
+    rewards: list[float] = Field(default_factory=list)  # GRPO: the mean reward of each logged step's answers
+    reward_steps: list[int] = Field(default_factory=list)
     samples: list[TrainingSample] = Field(default_factory=list)  # generated during training, by step
     packing_efficiency: float | None = None  # Axolotl's estimate of the packed token slots filled (sample_packing)
     gpu_type: str | None = None  # the GPUs it trained on (None: CPU)

@@ -71,8 +71,10 @@ def first_doc(job: EvalJob, model: ModelHandle, load_seconds: float, first_promp
         wandb_run=provenance.wandb_run, backend=backend_name(), device=model.describe(),
         started=datetime.now(UTC).isoformat(timespec="seconds"), timings={"load_s": round(load_seconds, 3)},
         pipeline_version=__version__, hyperparameters=hyperparameters_of(job.config.data) if trained else None,
-        training_loss=LossCurve(steps=list(provenance.loss_steps), loss=list(provenance.losses))
+        training_loss=LossCurve(steps=list(provenance.loss_steps), loss=list(provenance.losses),
+                                reward=list(provenance.rewards) or None)
         if provenance.losses else None, reference=job.reference, parent=provenance.parent,
+        reward_model=provenance.reward_model,
         prompt_format=method, prompt_example=example,
         trained_with=dict(provenance.trained_with) if provenance.trained_with else None)
     block = ConfigBlock(**config_block(job.basename, job.config.data if trained else {}))

@@ -53,6 +53,8 @@ class Provenance:
     wandb_run: str | None = None  # entity/project/run_id, or None when there is no W&B page to link
     loss_steps: tuple[int, ...] = ()  # the training loss of the evaluated adapter, when its run is known
     losses: tuple[float, ...] = ()
+    rewards: tuple[float, ...] = ()  # GRPO: the mean reward at each of those steps
+    reward_model: AdapterRef | None = None  # GRPO: the reward adapter its training was scored by (haha_reward)
     parent: AdapterRef | None = None  # the parent adapter the evaluated one started from (haha_parent)
     base_model: str | None = None  # with a parent: the base model it was merged into (what meta names)
     cost: RunCost | None = None  # the training's GPUs and time; the eval adds its own time

@@ -107,7 +107,8 @@ def job_for(ctx: RunContext, state: ConfigState, results_path: Path, tasks: list
         hub_repo=published.repo_id if published else None, hub_revision=published.revision if published else None,
         adapter_source=published.url if published else None, wandb_run=wandb.recorded_as if wandb else None,
         loss_steps=tuple(record.loss_steps) if record else (), losses=tuple(record.losses) if record else (),
-        parent=record.parent if record else None,
+        parent=record.parent if record else None, reward_model=record.reward_model if record else None,
+        rewards=tuple(record.rewards) if record and record.reward_steps == record.loss_steps else (),
         base_model=merged_from(Path(base)) if record and record.parent else None,
         cost=record.cost() if record else None,
         trained_with=trained_settings(state.loaded.data, trained) if trained is not None else None)

@@ -1,5 +1,7 @@
 """The train stage's side of `haha_parent` (config/lineage.py): which published revision a child starts from,
-and the parent's adapter fetched and merged into the base model for it (train/merge.py).
+and the parent's adapter fetched and merged into the base model for it (train/merge.py); and of `haha_reward`
+(config/grpo.py): the reward config's adapter merged into its base as a sequence classifier, GRPO's reward model,
+under `<workspace>/.rewards/<reward>-<revision>/`.
 
 The parent's results file names the adapter revision it published and evaluated; that revision is fetched from
 the hub and merged into the base model, and the child trains a new LoRA on the merged model. The merged model
@@ -12,8 +14,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pipeline.config.effective import ParentModel
-from pipeline.config.lineage import parent_of, parent_path
+from pipeline.config.effective import ParentModel, RewardModel
+from pipeline.config.lineage import parent_of, parent_path, reward_of
+from pipeline.config.loading import load_config
 from pipeline.core.errors import HahaError, StageError
 from pipeline.core.quiet import quiet_libraries
 from pipeline.core.runs import AdapterRef
@@ -57,7 +60,16 @@ def merged_dir(workspace: Path, ref: AdapterRef) -> Path:
 
 def merged_parent(ref: AdapterRef, hub: Hub, base_model: str, workspace: Path) -> Path:
     """The parent's adapter merged into `base_model`, built once per revision and base model."""
-    dest = merged_dir(workspace, ref)
+    return merged(ref, hub, base_model, merged_dir(workspace, ref))
+
+
+def reward_dir(workspace: Path, ref: AdapterRef) -> Path:
+    return workspace / ".rewards" / f"{ref.basename}-{ref.revision[:12]}"
+
+
+def merged(ref: AdapterRef, hub: Hub, base_model: str, dest: Path, scorer: bool = False) -> Path:
+    """The adapter at `ref` merged into `base_model` in `dest` (a sequence classifier for a `scorer`), built once
+    per revision and base model."""
     identity = {**ref.model_dump(), "base_model": base_model}
     if marker_of(dest) == identity:
         return dest
@@ -65,7 +77,7 @@ def merged_parent(ref: AdapterRef, hub: Hub, base_model: str, workspace: Path) -
     with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as scratch:
         adapter = fetch_adapter(hub, ref.repo_id, ref.revision, Path(scratch) / "adapter")
         staging = Path(scratch) / "merged"
-        merge_into(base_model, adapter, staging, identity)
+        merge_into(base_model, adapter, staging, identity, scorer)
         shutil.rmtree(dest, ignore_errors=True)
         staging.rename(dest)
     return dest
@@ -107,3 +119,32 @@ def start_from_parent(ctx: RunContext, state: ConfigState, base_model: str) -> P
     state.on_status(Step(f"merging {ref.basename}'s adapter into {base_model}"))
     with quiet_libraries(ctx.workspace / ".parents" / "merge.log"):
         return ParentModel(ref, merged_parent(ref, ctx.hub, base_model, ctx.workspace.resolve()))
+
+
+def reward_ref_for(ctx: RunContext, state: ConfigState) -> AdapterRef | None:
+    """The published reward adapter a GRPO config learns from, when it names a `haha_reward`."""
+    if (name := reward_of(state.loaded.data)) is None:
+        return None
+    path = parent_path(state.path, name)
+    command = f"haha run {path}{ctx.flags}"
+    reason = verdict_for(path, ctx.results_dir).reason
+    if reason is not None:
+        raise ParentError(f"the reward model {name} is pending ({reason}): it runs before the GRPO config that "
+                          f"learns from it ({command})")
+    return published_ref(ctx.results_dir, name, "the reward model", command, ctx.settings.hub_org)
+
+
+def reward_model_for(ctx: RunContext, state: ConfigState, trained: bool) -> RewardModel | None:
+    """The reward config's adapter merged into the base model it was trained on (the smoke stand-in in smoke runs),
+    built when the GRPO config still has to train (`trained` False)."""
+    if (ref := reward_ref_for(ctx, state)) is None:
+        return None
+    dest = reward_dir(ctx.workspace.resolve(), ref)
+    if trained:
+        return RewardModel(ref, dest)
+    base = ctx.training_base(load_config(parent_path(state.path, ref.basename)))
+    if (mismatch := trained_on_problem(ctx, ref.basename, "the reward model", base)) is not None:
+        raise StageError(mismatch)
+    state.on_status(Step(f"merging {ref.basename}'s adapter into {base} (the reward model)"))
+    with quiet_libraries(ctx.workspace / ".rewards" / "merge.log"):
+        return RewardModel(ref, merged(ref, ctx.hub, base, dest, scorer=True))

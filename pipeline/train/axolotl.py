@@ -58,6 +58,7 @@ class Progress:
     total: int = 0
     eta: str = ""
     losses: list[float] = field(default_factory=list)
+    rewards: list[float | None] = field(default_factory=list)  # GRPO's mean reward beside each loss (TRL's `reward`)
 
     def update(self, line: str) -> bool:
         """Fold one output line in; True when something visible changed."""
@@ -71,6 +72,7 @@ class Progress:
                 return False
             if "loss" in metrics:
                 self.losses.append(float(metrics["loss"]))
+                self.rewards.append(float(metrics["reward"]) if "reward" in metrics else None)
                 return True
         return False
 
@@ -238,34 +240,42 @@ def resume_step(adapter_dir: Path) -> int:
     return max(steps, default=0)
 
 
-def append_losses(path: Path, logged: list[tuple[int, float]]) -> None:
-    """Every logged loss goes to the run's loss history as it arrives, so a cut-off attempt keeps its part."""
+def append_losses(path: Path, logged: Sequence[tuple[int, float]], rewards: Sequence[float | None] = ()) -> None:
+    """Every logged loss (and GRPO's mean reward beside it, when given) goes to the run's loss history as it
+    arrives, so a cut-off attempt keeps its part."""
+    shown = [*rewards, *[None] * (len(logged) - len(rewards))]
     with path.open("a", encoding="utf-8") as handle:
-        handle.writelines(json.dumps({"step": step, "loss": loss}) + "\n" for step, loss in logged)
+        handle.writelines(json.dumps({"step": step, "loss": loss, **({"reward": reward} if reward is not None else {})})
+                          + "\n" for (step, loss), reward in zip(logged, shown, strict=True))
 
 
-def loss_history(path: Path) -> list[tuple[int, float]]:
-    """The run's losses by step across every attempt: a resumed attempt's value replaces the cut-off one's."""
+def loss_history(path: Path, metric: str = "loss") -> list[tuple[int, float]]:
+    """The run's losses (or another logged `metric`) by step across every attempt: a resumed attempt's value
+    replaces the cut-off one's."""
     by_step: dict[int, float] = {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
             with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError):
                 entry = json.loads(line)
-                by_step[int(entry["step"])] = float(entry["loss"])
+                by_step[int(entry["step"])] = float(entry[metric])
     return sorted(by_step.items())
 
 
 def record_completion(run: RunPaths, config_sha256: str, smoke: bool, progress: Progress,
                       seconds: float, parent: AdapterRef | None, launch: Launch,
-                      config: dict[str, Any], recipe: str) -> TrainRecord:
+                      config: dict[str, Any], recipe: str, reward_model: AdapterRef | None = None) -> TrainRecord:
     # Steps past the training's end can only come from an attempt that overran it: each step's loss once, in range.
     history = [(step, loss) for step, loss in loss_history(run.losses) if not progress.total or step <= progress.total]
+    rewards = [(step, reward) for step, reward in loss_history(run.losses, "reward")
+               if not progress.total or step <= progress.total]
     log_lines = run.log.read_text(encoding="utf-8", errors="replace").splitlines()
     # The log spans every attempt: a resumed attempt's sample for a step replaces the cut-off one's.
     samples = {(sample.step, sample.index): sample for sample in training_samples(log_lines)}
     record = TrainRecord(config_sha256=config_sha256, finished=datetime.now(UTC).isoformat(timespec="seconds"),
                          seconds=round(seconds, 1), steps=progress.step, losses=[loss for _, loss in history],
                          loss_steps=[step for step, _ in history], smoke=smoke, parent=parent,
+                         reward_model=reward_model, rewards=[reward for _, reward in rewards],
+                         reward_steps=[step for step, _ in rewards],
                          samples=[samples[key] for key in sorted(samples)],
                          packing_efficiency=packing_efficiency(log_lines), recipe=recipe,
                          trained_on=str(config.get("base_model")), max_steps=config.get("max_steps"),
@@ -296,7 +306,7 @@ class TrainResult:
 def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode: WandbMode,
           on_progress: Callable[[Progress], None] = lambda _p: None, overrides: Sequence[str] = (),
           time_limit: float | None = None, smoke: bool = False, parent: AdapterRef | None = None,
-          launch: Launch = Launch()) -> TrainResult:
+          launch: Launch = Launch(), reward_model: AdapterRef | None = None) -> TrainResult:
     """Train unless this exact config (from this parent adapter) already has a complete adapter.
 
     `overrides` (the keys the pipeline changed) head this attempt's part of the log.
@@ -321,7 +331,8 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
         if progress.update(line):
             every = logging_every(config, progress.total)
             append_losses(run.losses, [(start + every * count, loss) for count, loss in
-                                       enumerate(progress.losses[before:], start=before + 1)])
+                                       enumerate(progress.losses[before:], start=before + 1)],
+                          progress.rewards[before:])
             on_progress(progress)
 
     started = time.monotonic()
@@ -338,5 +349,5 @@ def train(run: RunPaths, config: dict[str, Any], config_sha256: str, wandb_mode:
     if child.returncode != 0 or not run.adapter_complete():
         raise TrainingError(diagnose(run.log, child.returncode, config.get("sequence_len")))
     record = record_completion(run, config_sha256, smoke, progress, time.monotonic() - started, parent, launch,
-                               config, recipe)
+                               config, recipe, reward_model)
     return TrainResult(record, False, tuple(overrides), run.run_dir, retrained=why)
