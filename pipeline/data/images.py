@@ -133,3 +133,81 @@ def inspect_inline(encoded: str, shown: str) -> tuple[int, int, str]:
     except (binascii.Error, ValueError):
         raise ImageError(f"{shown}: not valid base64") from None
     return check_image_bytes(data, shown)
+
+
+# Keys of a content part that carry its picture, as Axolotl's collator and transformers' chat templates read them.
+SOURCE_KEYS = ("path", "image", "url", "base64")
+# Columns whose pictures Axolotl puts into a bare `{"type": "image"}` part (it keeps only the first).
+IMAGE_COLUMNS = ("images", "image")
+
+
+@dataclass(frozen=True)
+class RowImages:
+    """A row's pictures: every image part (the template renders one image token for each) and what feeds them."""
+
+    parts: int  # `{"type": "image", ...}` parts in the messages
+    bare: int  # parts with no picture of their own, filled from the row's `images` column
+    column: int  # pictures in the row's `images` (or `image`) column
+
+
+def check_image_part(part: dict[str, object], data_dir: Path) -> tuple[str, str] | None:
+    """(source key, why) when the part's picture is not a file under the data folder or an inline base64 under the
+    cap; None when it is."""
+    for key in SOURCE_KEYS:
+        value = part.get(key)
+        if value is None:
+            continue
+        try:
+            if not isinstance(value, str):
+                raise ImageError(f"expected a path inside {_folder(data_dir)}/, got {type(value).__name__}")
+            if key == "base64" or value.startswith("data:"):
+                inspect_inline(value, "the inline image")
+            else:
+                inspect_image(value, data_dir)
+        except ImageError as exc:
+            return key, str(exc)
+    return None
+
+
+def row_images(row: dict[str, object], messages_key: str, data_dir: Path) -> tuple[RowImages, list[tuple[str, str]]]:
+    """The row's image parts and pictures, and (key, message) for every picture that fails its checks."""
+    found: list[tuple[str, str]] = []
+    parts = bare = 0
+    messages = row.get(messages_key)
+    for m, message in enumerate(messages if isinstance(messages, list) else []):
+        content = message.get("content") if isinstance(message, dict) else None
+        for c, part in enumerate(content if isinstance(content, list) else []):
+            if not isinstance(part, dict) or part.get("type") != "image":
+                continue
+            parts += 1
+            where = f"{messages_key}[{m}].content[{c}]"
+            if not any(part.get(key) is not None for key in SOURCE_KEYS):
+                bare += 1
+                continue
+            if (bad := check_image_part(part, data_dir)) is not None:
+                found.append((f"{where}.{bad[0]}", bad[1]))
+    column_key = next((key for key in IMAGE_COLUMNS if row.get(key) is not None), None)
+    pictures = row.get(column_key) if column_key else []
+    pictures = pictures if isinstance(pictures, list) else [pictures]
+    for index, picture in enumerate(pictures):
+        if (bad := check_image_part({"path": picture}, data_dir)) is not None:
+            found.append((f"{column_key}[{index}]", bad[1]))
+    return RowImages(parts, bare, len(pictures)), found
+
+
+def count_problem(images: RowImages) -> str | None:
+    """Why the pictures a row hands the processor do not match the image tokens its template renders, if they do not.
+
+    Axolotl's collator (axolotl/processing_strategies.py) keeps only the first picture of an `images` column, puts it
+    into the first bare `{"type": "image"}` part (or appends a part when there is none), and leaves any other bare
+    part empty: the template renders an image token for it with no picture behind it.
+    """
+    if images.column > 1:
+        return (f"{images.column} pictures in the images column: Axolotl keeps only the first (\"Found "
+                f"{images.column} images in a sample. Using the first one.\"); give each picture its own image part "
+                "in the messages")
+    if images.bare > images.column:
+        return (f"{images.bare} image parts with no picture of their own for {images.column} picture(s) in the images "
+                "column: the template renders an image token for each part, and the processor gets fewer pictures "
+                "than tokens")
+    return None

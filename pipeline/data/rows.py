@@ -22,6 +22,7 @@ from pipeline.config.load_checks import AxolotlTokenizer
 from pipeline.config.rules import dataset_file
 from pipeline.core.problems import Problem, errors
 from pipeline.core.settings import Settings
+from pipeline.data.images import count_problem, row_images
 from pipeline.data.strategies import STRATEGY_KEYS, DataPath, RowStrategy, StrategyError, quiet_axolotl, row_error
 
 MAX_ROW_PROBLEMS = 20
@@ -371,3 +372,17 @@ def check_dataset(display: str, path: Path, config: dict[str, Any], list_key: st
     else:
         stats.length_check = "length check skipped: fix the rows first"
     return stats
+
+
+def image_problems(display: str, path: Path, entry: dict[str, Any], data_dir: Path) -> list[Problem]:
+    """A vision dataset's pictures (data/images.py) at each row's line: every file opened and checked, and as many
+    pictures handed to the processor as the template renders image tokens."""
+    messages_key = entry.get("field_messages") or "messages"
+    found: list[Problem] = []
+    for line, row in _read_cached(path, _stamp(path), is_csv(path, entry))[0]:
+        key = messages_key if messages_key in row or "conversations" not in row else "conversations"
+        images, broken = row_images(row, key, data_dir)
+        found += [Problem(display, line, where, message) for where, message in broken]
+        if (mismatch := count_problem(images)) is not None:
+            found.append(Problem(display, line, key, mismatch))
+    return _cap(found, display)

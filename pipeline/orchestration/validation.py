@@ -43,9 +43,10 @@ from pipeline.core.quiet import quiet_libraries
 from pipeline.core.settings import Settings
 from pipeline.core.yaml_text import key_lines, line_of
 from pipeline.data.packing import estimate_packing
-from pipeline.data.rows import DatasetStats, check_dataset, effective_sequence_len
+from pipeline.data.rows import DatasetStats, check_dataset, effective_sequence_len, image_problems
 from pipeline.evaluate.tasks import registered, task_files
 from pipeline.models.source import dataset_files
+from pipeline.models.vision_twin import is_vision_config
 from pipeline.orchestration.guards import guard_problems
 from pipeline.ratings.files import check_ratings
 from pipeline.ratings.lines import ratings_folder
@@ -173,6 +174,8 @@ def check_datasets(report: ConfigReport, settings: Settings, display: str, token
                                            f"dataset {stats.file} does not exist"))
             continue
         report.problems += stats.problems
+        if is_vision_config(config.data):
+            report.problems += image_problems(stats.file, path, dataset.entry, settings.data_dir)
         if stats.entry_problem:
             type_key = f"{dataset.where}.type"
             report.problems.append(Problem(display, config.line_of(type_key), type_key, stats.entry_problem))
