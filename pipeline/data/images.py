@@ -6,7 +6,7 @@ link out), the file is a picture Pillow reads with its decompression-bomb limit 
 20,000 PNG is a few kilobytes on disk and 1.6 GB decoded), in a format and at a size a vision processor takes. An
 inline base64 image is allowed only under a small cap, so a row cannot smuggle a large file past these checks.
 
-Touches disk (reads the image files); everything else here is pure.
+Touches disk (reads the image files, writes a run's copy of image rows); everything else here is pure.
 """
 
 from __future__ import annotations
@@ -15,11 +15,16 @@ import base64
 import binascii
 import hashlib
 import io
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
+from pipeline.config.effective import Override
+from pipeline.config.rules import dataset_entries
 from pipeline.core.errors import HahaError
+from pipeline.core.files import write_atomic
 
 # Formats every vision processor of transformers decodes through Pillow.
 IMAGE_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF"})
@@ -211,3 +216,46 @@ def count_problem(images: RowImages) -> str | None:
                 "column: the template renders an image token for each part, and the processor gets fewer pictures "
                 "than tokens")
     return None
+
+
+def localized_row(row: dict[str, object], data_dir: Path) -> int:
+    """Point every picture of a row at its checked absolute path (in place); returns how many it points.
+
+    Axolotl opens a row's path with transformers' `load_image`, relative to whatever directory the training process
+    runs in; the absolute path of the checked file leaves nothing to that, nor to the row.
+    """
+    count = 0
+    for messages in (row.get("messages"), row.get("conversations")):
+        for message in messages if isinstance(messages, list) else []:
+            content = message.get("content") if isinstance(message, dict) else None
+            for part in content if isinstance(content, list) else []:
+                if isinstance(part, dict) and part.get("type") == "image":
+                    for key in ("path", "image", "url"):
+                        if isinstance(part.get(key), str) and not str(part[key]).startswith("data:"):
+                            part[key] = str(image_path(str(part[key]), data_dir))
+                            count += 1
+    for key in IMAGE_COLUMNS:
+        pictures = row.get(key)
+        if isinstance(pictures, list):
+            row[key] = [str(image_path(p, data_dir)) if isinstance(p, str) else p for p in pictures]
+            count += len(pictures)
+    return count
+
+
+def localize_images(config: dict[str, Any], data_dir: Path, out_dir: Path) -> list[Override]:
+    """Each local JSONL dataset whose rows name pictures, copied into `out_dir` with every picture at its checked
+    absolute path, and the dataset entry pointed at the copy: the overrides that say so."""
+    overrides: list[Override] = []
+    for dataset in dataset_entries(config):
+        source = Path(str(dataset.path)) if dataset.path else None
+        if source is None or source.suffix != ".jsonl" or not source.is_file():
+            continue
+        rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if sum(localized_row(row, data_dir) for row in rows if isinstance(row, dict)) == 0:
+            continue
+        copy = out_dir / "image-rows" / source.name
+        write_atomic(copy, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        dataset.entry["path"] = str(copy)
+        overrides.append(Override(f"{dataset.where}.path", str(source), str(copy),
+                                  f"images: each row's picture at its checked path under {_folder(data_dir)}/"))
+    return overrides

@@ -10,7 +10,9 @@ from typing import Any
 from pipeline.config.effective import ParentModel, RewardModel, RunPlan, effective_config
 from pipeline.core.errors import StageError
 from pipeline.core.files import write_atomic
+from pipeline.data.images import localize_images
 from pipeline.formats.tracking import WandbMode
+from pipeline.models.vision_twin import is_vision_config
 from pipeline.orchestration.context import RunContext
 from pipeline.orchestration.outcome import StageName, StageResult, StageStatus
 from pipeline.orchestration.parents import reward_model_for, start_from_parent
@@ -27,6 +29,8 @@ def effective_for(ctx: RunContext, state: ConfigState, parent: ParentModel | Non
                    tracking.mode, ctx.smoke_model_for(state.loaded), ctx.smoke_steps, parent, tracking.unreachable,
                    reward)
     effective, overrides = effective_config(state.loaded.data, run.basename, ctx.settings, plan)
+    if is_vision_config(effective):
+        overrides += localize_images(effective, plan.data_dir, plan.prepared_dir)
     return effective, [str(o) for o in overrides]
 
 
