@@ -48,7 +48,8 @@ demo: setup
 	@echo "next: make tour runs every sample config (a reward model, DPO from this adapter, puns, trivia) and the judge"
 
 # make tour: every sample config on the embedded SmolLM2, in the order they need each other (the reward model
-# first, DPO after its SFT parent), each with all its eval tasks, then the judge's leaderboard.
+# first, DPO after its SFT parent, GRPO after both: it learns from the reward model's scores), each with all its
+# eval tasks, then the judge's leaderboard.
 tour: setup
 	$(VENV)/bin/haha validate
 	$(VENV)/bin/haha run --smoke --smoke-model embedded
