@@ -82,6 +82,12 @@ class Entry:
         curve = self.doc.meta.training_loss if self.doc.meta else None
         return curve.loss if curve else []
 
+    @property
+    def rewards(self) -> list[float]:
+        """GRPO's mean reward by logged step, when the results recorded it."""
+        curve = self.doc.meta.training_loss if self.doc.meta else None
+        return curve.reward or [] if curve else []
+
 
 @dataclass(frozen=True)
 class Broken:

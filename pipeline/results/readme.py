@@ -158,7 +158,7 @@ def _readme_row(entry: Entry, values: Sequence[Scalar], labels: Sequence[str]) -
         _markdown_link(wandb_link(meta.wandb_run if meta else None)),
         _markdown_link(hub_link(meta.hub_repo, meta.adapter_source) if meta else None),
         format_time(entry.finished) + (" †" if entry.dated_by is DatedBy.COMMIT else ""),
-        loss_change(entry.losses) or "—",
+        (loss_change(entry.losses) or "—") + (f"; reward {loss_change(entry.rewards)}" if entry.rewards else ""),
         *(format_signal(name, overall[name]) for name in ("empty_share", "never_stopped_share")),
         *(percent(repeated[label]) if label in repeated else "—" for label in labels),
     ]
