@@ -25,7 +25,7 @@ Demo = tuple[subprocess.CompletedProcess[str], dict[str, dict], Path]
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     # The haha family only: the puns and trivia configs run on the tiny model in test_experiments_e2e.py
     # (make test's budget); make tour runs them on SmolLM2 as well.
-    root = copy_repo(tmp_path_factory.mktemp("repo"), "puns-*", "trivia-*", "*-ratings-*")
+    root = copy_repo(tmp_path_factory.mktemp("repo"), "puns-*", "trivia-*", "*-ratings-*", "cartoons-*")
     env = {**os.environ, "HAHA_ROOT": str(root)}
     result = subprocess.run([HAHA, "run", "--smoke", "--smoke-model", "embedded", "--wandb", "disabled"], cwd=root,
                             env=env, capture_output=True, text=True, timeout=1500)
