@@ -24,7 +24,7 @@ def base_completions(config: Mapping[str, Any], template_row: Mapping[str, Any] 
     """What the base model, without the adapter, writes for `cells` (capped like the fine-tune's sweep)."""
     with quiet_libraries(log_path):
         model = load_model(base_model, None)
-    prompt_ids = encode_prompts(config, template_row, spec.prompts, model.tokenizer)
+    prompt_ids = encode_prompts(config, template_row, spec.texts, model.tokenizer)
     requests = {cell: request_for(cell, spec, prompt_ids, max_new_tokens) for cell in cells}
     completions: dict[Cell, str] = {}
     for finished in generate_cells(model, [list(cells)], requests):

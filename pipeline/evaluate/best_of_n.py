@@ -24,7 +24,7 @@ from pydantic import Field
 from pipeline.core.problems import Problem
 from pipeline.evaluate.model import EvalError, ModelHandle, load_model
 from pipeline.evaluate.resume import SIDECAR_SUFFIX, append_progress, read_progress, sidecar_path, start_progress
-from pipeline.evaluate.spec import Cell, EvalSpec, check_eval, sweep_cells, sweep_cost
+from pipeline.evaluate.spec import Cell, EvalSpec, PromptText, check_eval, sweep_cells, sweep_cost
 from pipeline.evaluate.sweep import check_context, generate_cells, plan_batches, request_for, resume_key
 from pipeline.evaluate.tasks import EvalCost, EvalJob, EvalTask, OnProgress, Progress, Scorer, TaskOutput, register_task
 from pipeline.formats.results import ResultsDoc
@@ -39,6 +39,8 @@ class BestOfNSpec(EvalSpec):
     kind: Literal["best_of_n"]  # type: ignore[assignment]
     n: int = Field(ge=1, le=MAX_CANDIDATES, strict=True)
     rewardModel: str = Field(min_length=1)
+    # Text prompts only: the reward model that picks the best candidate reads text, never the picture.
+    prompts: list[PromptText] = Field(min_length=1)  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ class BestOfNTask(EvalTask[BestOfNTaskSpec, Cell, BestOfNOutput]):
         if scorer_ref is None:
             raise EvalError(f"{spec.name}: the reward model {task.rewardModel} has no published adapter to score "
                             "with: run that config first")
-        prompt_ids = encode_prompts(job.config.data, job.template_row, task.prompts, model.tokenizer)
+        prompt_ids = encode_prompts(job.config.data, job.template_row, task.texts, model.tokenizer)
         check_context(task, prompt_ids, model.context, job.max_new_tokens)
         key = {**resume_key(job, task, model), "n": task.n, "reward_revision": scorer_ref.ref.revision}
         sidecar = sidecar_path(job.out_path, spec.name)
@@ -142,7 +144,7 @@ class BestOfNTask(EvalTask[BestOfNTaskSpec, Cell, BestOfNOutput]):
             requests = {c: candidate_request(c, task, prompt_ids, job.max_new_tokens) for c in candidates}
             for finished in generate_cells(model, plan_batches(candidates, requests, job.batch_size), requests):
                 ordered = sorted(finished)
-                rewards = score_batched(scorer, [task.prompts[c.cell.prompt] for c in ordered],
+                rewards = score_batched(scorer, [task.texts[c.cell.prompt] for c in ordered],
                                         [finished[c].text for c in ordered], job.batch_size)
                 batch = {c: Scored(finished[c].text, round(r, 4)) for c, r in zip(ordered, rewards, strict=True)}
                 append_progress(sidecar, records_of(batch))
@@ -164,7 +166,7 @@ class BestOfNTask(EvalTask[BestOfNTaskSpec, Cell, BestOfNOutput]):
             best_rewards.append(candidates[chosen].reward)
             first_rewards.append(candidates[0].reward)
             all_rewards += [c.reward for c in candidates]
-            cells.append({"prompt": task.prompts[cell.prompt], "setting": cell.setting, "seed": cell.seed,
+            cells.append({"prompt": task.texts[cell.prompt], "setting": cell.setting, "seed": cell.seed,
                           "chosen": chosen,
                           "candidates": [{"text": c.text, "reward": c.reward} for c in candidates]})
         scorer = output.scorer

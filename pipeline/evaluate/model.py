@@ -3,6 +3,9 @@
 In bf16 (fp32 on CPU) with the adapter merged when that fits one GPU; otherwise the way training loaded the base
 (4- or 8-bit bitsandbytes) with the adapter left unmerged, spread over the job's GPUs (`device_map="auto"`).
 The choice is `eval_load` (pure, plan/estimate.py's `eval_plan` on the GPU's real memory).
+
+A config that trains on pictures (`processor_type` set, as Axolotl requires for them) is loaded as an
+image-text-to-text model with its processor, which turns a prompt's picture into the model's inputs.
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ class ModelHandle:
     load: LoadIn = "16bit"  # 4bit/8bit: the base quantized as training had it, the adapter unmerged
     # The largest batch that has run without running out of GPU memory (the sweep halves it on OOM).
     batch_limit: list[int] = field(default_factory=list)
+    processor: Any = None  # a vision model's processor (ProcessorMixin): pictures and text to the model's inputs
 
     @property
     def context(self) -> int:
         """Positions the model was built for; the tokenizer's limit for architectures that don't say."""
-        return int(getattr(self.model.config, "max_position_embeddings", None) or self.tokenizer.model_max_length)
+        text = self.model.config.get_text_config()  # a vision model's language half; a text model itself
+        return int(getattr(text, "max_position_embeddings", None) or self.tokenizer.model_max_length)
 
     def describe(self) -> str:
         """`cuda (NVIDIA H100 80GB HBM3), bfloat16`: part of a results file's provenance and of the resume key."""
@@ -55,6 +60,10 @@ class ModelHandle:
         from pipeline.evaluate.sampling import decode
 
         return [decode(self.tokenizer, ids) for ids in outputs]
+
+
+# Files a processor is saved as: Axolotl saves the processor it trained with beside the adapter.
+PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 
 
 def check_adapter(adapter_dir: Path | None) -> None:
@@ -99,15 +108,23 @@ def _quantization(load: LoadIn, cuda: bool) -> dict[str, Any]:
     return {"quantization_config": config, "device_map": "auto"}
 
 
-def load_model(base_model: str, adapter_dir: Path | None, scorer: bool = False, load: LoadIn = "16bit") -> ModelHandle:
+def load_model(base_model: str, adapter_dir: Path | None, scorer: bool = False, load: LoadIn = "16bit",
+               vision: bool = False) -> ModelHandle:
     """Base model plus the adapter, in eval mode: merged in (one matmul per layer instead of two) on a bf16 or fp32
     base; unmerged on a quantized one. Several GPUs share a model that one cannot hold (`device_map="auto"`).
 
     The tokenizer comes from the adapter folder when training saved one there: that is the
-    tokenizer the model was trained with (Axolotl may have added a pad token).
+    tokenizer the model was trained with (Axolotl may have added a pad token). With `vision`, the model is an
+    image-text-to-text one and the tokenizer is its processor's (from the adapter folder likewise).
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForImageTextToText,
+        AutoModelForSequenceClassification,
+        AutoProcessor,
+        AutoTokenizer,
+    )
 
     from pipeline.evaluate.sampling import stop_token_ids
 
@@ -118,14 +135,22 @@ def load_model(base_model: str, adapter_dir: Path | None, scorer: bool = False, 
                                                else {})
     dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
     tokenizer_source = adapter_dir if adapter_dir and (adapter_dir / "tokenizer_config.json").is_file() else base_model
+    processor = None
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
-        if scorer:
+        if vision:
+            saved = adapter_dir is not None and any((adapter_dir / name).is_file() for name in PROCESSOR_FILES)
+            processor = AutoProcessor.from_pretrained(str(adapter_dir if saved else base_model))
+            tokenizer = processor.tokenizer
+            model = AutoModelForImageTextToText.from_pretrained(str(base_model), dtype=dtype, **placement)
+        elif scorer:
+            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
             model = AutoModelForSequenceClassification.from_pretrained(str(base_model), dtype=dtype, num_labels=1,
                                                                        **placement)
         else:
+            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
             model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype, **placement)
-    except (OSError, ValueError, RuntimeError) as exc:  # a missing folder, a repo id offline, a gated repo
+    except (OSError, ValueError, RuntimeError, ImportError) as exc:  # a missing folder, a repo id offline, a gated
+        # repo, a processor whose library is not installed
         raise EvalError(f"cannot load the base model {base_model!r}: {exc}") from None
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
@@ -142,7 +167,7 @@ def load_model(base_model: str, adapter_dir: Path | None, scorer: bool = False, 
     if scorer:
         model.config.pad_token_id = int(pad)  # the classifier reads the last non-pad token of each row
         return ModelHandle(model, tokenizer, frozenset(), int(pad), scorer=True, load=load)
-    return ModelHandle(model, tokenizer, stop_token_ids(tokenizer, model), int(pad), load=load)
+    return ModelHandle(model, tokenizer, stop_token_ids(tokenizer, model), int(pad), load=load, processor=processor)
 
 
 def backend_name() -> str:

@@ -30,7 +30,10 @@ from pipeline.data.rows import UNTRUNCATED
 from pipeline.data.strategies import DataPath, RowStrategy, StrategyError, data_path, quiet_axolotl, type_name
 
 if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
     from transformers import PreTrainedTokenizerBase
+
+    from pipeline.evaluate.sampling import ImageInputs
 
 ANSWER = "<<haha answer>>"  # stands where the training row's answer was; never part of a prompt
 # The row fields instruction-style types read the question from, and their answer fields, by Axolotl's names.
@@ -65,7 +68,8 @@ def _is_system(message: Any, role_key: str, entry: Mapping[str, Any]) -> bool:
     return isinstance(message, Mapping) and message.get(role_key) in names
 
 
-def _turns(template: Sequence[Any] | None, entry: Mapping[str, Any], prompt: str, answer: str | None) -> list[Any]:
+def _turns(template: Sequence[Any] | None, entry: Mapping[str, Any], prompt: str | list[dict[str, Any]],
+           answer: str | None) -> list[Any]:
     """The template's leading system turns, then its first user turn holding `prompt`, then (when `answer` is
     given) its first reply holding the answer: the template's own role names and property names kept."""
     role_key, content_key = _message_keys(entry)
@@ -262,3 +266,87 @@ def prompt_example(config: Mapping[str, Any], template_row: Mapping[str, Any] | 
     """(method, the exact text the model is shown for `instruction`), for the results file."""
     made = prompt_format(config, template_row, tokenizer)
     return made.method, tokenizer.decode(made.encode_one(instruction), skip_special_tokens=False)
+
+
+# -- prompts with pictures ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VisionFormat:
+    """How a vision config's eval prompts are made: Axolotl's processing strategy for the config turns a row like the
+    dataset's first (the eval text and picture in its first user turn) into messages, and the processor renders them
+    with the config's chat template and the generation prompt, as the collator rendered each training row."""
+
+    method: str
+    strategy: Any  # axolotl.processing_strategies.ProcessingStrategy
+    entry: Mapping[str, Any]
+    template: Mapping[str, Any]
+
+    def messages(self, text: str, image: PILImage | None) -> list[dict[str, Any]]:
+        """The prompt's turns as Axolotl's strategy makes them (a column image joins the first user turn there)."""
+        row = copy.deepcopy(dict(self.template))
+        column = next((key for key in IMAGE_COLUMNS if key in row), None)
+        field = str(self.entry.get("field_messages") or ("conversations" if "conversations" in row else "messages"))
+        user = _first_user_content(row.get(field), self.entry)
+        in_turn = None if column else image
+        row[field] = _turns(row.get(field), self.entry, _content(user, text, in_turn), None)
+        if column:
+            row[column] = [image] if image is not None else None
+        return list(self.strategy([row])[0]["messages"])
+
+    def encode_one(self, text: str, image: PILImage | None) -> tuple[list[int], ImageInputs]:
+        """Token ids and the processor's picture inputs, exactly what the model is shown before its answer."""
+        from pipeline.evaluate.sampling import ImageInputs
+
+        processed = self.strategy.processor.apply_chat_template(
+            [self.messages(text, image)], add_generation_prompt=True, tokenize=True, return_dict=True,
+            return_tensors="pt", chat_template=self.strategy.chat_template)
+        return [int(i) for i in processed["input_ids"][0]], ImageInputs.of(dict(processed))
+
+
+IMAGE_COLUMNS = ("images", "image")  # a row's picture outside its messages, as Axolotl's strategy reads it
+
+
+def _first_user_content(turns: Any, entry: Mapping[str, Any]) -> Any:
+    role_key, content_key = _message_keys(entry)
+    users = [m for m in turns or [] if isinstance(m, Mapping) and not _is_system(m, role_key, entry)]
+    return users[0].get(content_key) if users else None
+
+
+def _content(template: Any, text: str, image: PILImage | None) -> list[dict[str, Any]]:
+    """The user turn's parts in the dataset's order (picture first when it has none to copy): its image part holds
+    the eval's picture, its text part the eval's text."""
+    parts = [p for p in template if isinstance(p, Mapping)] if isinstance(template, list) else []
+    kinds = [p.get("type") for p in parts]
+    if "text" not in kinds or (image is not None and "image" not in kinds):
+        kinds = ["image", "text"]
+    made = []
+    for kind in kinds:
+        if kind == "image" and image is not None:
+            made.append({"type": "image", "image": image})
+        elif kind == "text":
+            made.append({"type": "text", "text": text})
+    return made
+
+
+def vision_format(config: Mapping[str, Any], template_row: Mapping[str, Any] | None, processor: Any,
+                  model_type: str) -> VisionFormat:
+    """The config's prompts with pictures, made by Axolotl's own processing strategy and chat template."""
+    from axolotl.processing_strategies import get_processing_strategy
+    from axolotl.utils.chat_templates import get_chat_template_from_config
+    from axolotl.utils.dict import DictDefault
+    from axolotl.utils.schemas.multimodal import MultiModalConfig
+
+    entries = [e for e in config.get("datasets") or [] if isinstance(e, Mapping)]
+    entry = entries[0] if entries else {}
+    choice = config.get("chat_template")
+    template = (get_chat_template_from_config(cfg=DictDefault(dict(config)), tokenizer=processor.tokenizer)
+                if choice else None)
+    sizing = MultiModalConfig.model_validate({key: config[key] for key in ("image_size", "image_resize_algorithm")
+                                              if config.get(key) is not None})
+    with quiet_axolotl():
+        strategy = get_processing_strategy(processor, template, choice, image_size=sizing.image_size,
+                                           image_resize_algorithm=sizing.image_resize_algorithm,
+                                           field_messages=entry.get("field_messages"), model_type=model_type)
+    return VisionFormat(f"Axolotl's {type(strategy).__name__} with chat template {choice or 'of the processor'}: the "
+                        "picture and the text in the user turn of a row like the dataset's first, generation prompt "
+                        "added", strategy, entry, dict(template_row or {}))

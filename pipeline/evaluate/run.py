@@ -28,6 +28,7 @@ from pipeline.formats.results import (
     dumps_results,
     hyperparameters_of,
 )
+from pipeline.models.vision_twin import is_vision_config
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,11 @@ def evaluate(job: EvalJob, files: Sequence[TaskFile], on_progress: OnProgress = 
     """Run (or resume) every task in `files` for one config and write its results file."""
     clock = time.monotonic()
     specs = load_specs(files)
-    model = load_model(job.base_model, job.adapter_dir, job.scorer, job.load)
+    model = load_model(job.base_model, job.adapter_dir, job.scorer, job.load, vision=is_vision_config(job.config.data))
     loaded = time.monotonic() - clock
-    first_prompt = next((spec.prompts[0] for file, spec in specs if file.kind == "sweep" and spec.prompts), None)
+    # A vision model's prompts are made by its processor: the sweep records their format itself.
+    first_prompt = next((spec.texts[0] for file, spec in specs if file.kind == "sweep" and spec.prompts
+                         and model.processor is None), None)
     doc = first_doc(job, model, loaded, first_prompt)
     tasks = registered()
     units = computed = resumed = 0

@@ -15,12 +15,18 @@ processors do (repetition penalty, temperature, top-k, top-p) and picks the toke
 cumulative-probability interval holds the row's uniform draw for that step (inverse-CDF
 sampling). Temperature 0 means greedy. Rows that emit a stop token or reach their own
 `max_new_tokens` leave the batch (their KV cache rows are dropped) and the rest go on.
+
+A prompt with a picture carries the processor's other inputs (`ImageInputs`: Qwen2-VL's `pixel_values` and
+`image_grid_thw` per picture, `mm_token_type_ids` per token). They go into the first forward pass only, batched
+like the ids; the KV cache holds the picture after that. Models that place image tokens in 3-D (Qwen2-VL's
+M-RoPE) compute the prompt's positions themselves and say by how much a row's next position is ahead of its
+length (`rope_deltas`); the decoding steps pass that position, the same in a batch as alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -64,6 +70,44 @@ class RowParams:
     def select(self, keep: torch.Tensor) -> RowParams:
         return RowParams(self.temperature[keep], self.top_p[keep], self.top_k[keep], self.penalty[keep],
                          self.draws[keep])
+
+
+@dataclass(frozen=True)
+class ImageInputs:
+    """What a processor adds to one prompt's token ids for its picture, in the model's forward's names."""
+
+    per_image: Mapping[str, torch.Tensor] = field(default_factory=dict)  # stacked along dim 0 across rows
+    per_token: Mapping[str, torch.Tensor] = field(default_factory=dict)  # 1-D, one value per prompt id
+
+    @classmethod
+    def of(cls, processed: Mapping[str, torch.Tensor]) -> ImageInputs:
+        """Split one prompt's processor output (batch of 1): tensors shaped like its ids are per token."""
+        ids = processed["input_ids"]
+        rest = {key: value for key, value in processed.items() if key not in ("input_ids", "attention_mask")}
+        return cls({key: value for key, value in rest.items() if value.shape[:2] != ids.shape},
+                   {key: value[0] for key, value in rest.items() if value.shape[:2] == ids.shape})
+
+
+def batch_inputs(extras: Sequence[ImageInputs], width: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """The rows' picture inputs as one batch: per-picture tensors stacked in row order, per-token ones left-padded
+    with 0 to the ids' width."""
+    found: dict[str, torch.Tensor] = {}
+    for key in dict.fromkeys(k for extra in extras for k in extra.per_image):
+        found[key] = torch.cat([extra.per_image[key] for extra in extras if key in extra.per_image]).to(device)
+    for key in dict.fromkeys(k for extra in extras for k in extra.per_token):
+        rows = [extra.per_token.get(key) for extra in extras]
+        sample = next(row for row in rows if row is not None)
+        padded = torch.zeros((len(rows), width), dtype=sample.dtype)
+        for index, row in enumerate(rows):
+            if row is not None:
+                padded[index, width - len(row):] = row
+        found[key] = padded.to(device)
+    return found
+
+
+def places_itself(model: PreTrainedModel) -> bool:
+    """The model computes its prompt positions from the picture's grid (M-RoPE): it must be given none."""
+    return any(hasattr(part, "get_rope_index") for part in (model, getattr(model, "model", None)))
 
 
 def uniforms(seed: int, count: int) -> torch.Tensor:
@@ -135,14 +179,23 @@ def stop_token_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel) -
 
 @torch.inference_mode()
 def generate(model: PreTrainedModel, requests: Sequence[Request], *, stop_ids: Iterable[int],
-             pad_id: int) -> list[list[int]]:
-    """New token ids per request (stop token excluded), all requests decoded together with a KV cache."""
+             pad_id: int, images: Sequence[ImageInputs] | None = None) -> list[list[int]]:
+    """New token ids per request (stop token excluded), all requests decoded together with a KV cache.
+
+    `images`, one per request when given, are the processor's picture inputs for the first forward pass.
+    """
     device = model.device
     stops = frozenset(stop_ids)
     ids, mask = left_pad([r.prompt_ids for r in requests], pad_id)
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    pictures = batch_inputs(images, ids.shape[1], device) if images else {}
+    if pictures and places_itself(model):
+        out = model(input_ids=ids, attention_mask=mask, use_cache=True, logits_to_keep=1, **pictures)
+        positions = positions + out.rope_deltas.to(device)  # where each row's text goes on (its last position)
+    else:
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                    **pictures)
     cache = out.past_key_values
     seen = torch.zeros(len(requests), out.logits.shape[-1], dtype=torch.long, device=device)
     seen = seen.scatter_add(1, ids, mask).gt(0)

@@ -1,4 +1,8 @@
-"""`train/eval/eval.json`: the prompts, generation settings and seed count of the sweep."""
+"""`train/eval/eval.json`: the prompts, generation settings and seed count of the sweep.
+
+A prompt is text, or text with a picture (`{"text": "...", "image": "cartoons/03.png"}`, the path relative to
+train/data) for a config that trains on images. The format is pure; evaluate/images.py opens the pictures.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     ValidationError,
     field_validator,
 )
@@ -35,10 +41,28 @@ class Setting(SamplingParams):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+# each prompt is kept verbatim, but must say something
+PromptText = Annotated[str, StringConstraints(pattern=r"\S")]
+
+
+class ImagePrompt(BaseModel):
+    """A prompt with a picture: the model sees the image and the text in one user turn, as it trained."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    text: PromptText
+    image: Annotated[str, StringConstraints(min_length=1)]  # relative to train/data, checked by data/images.py
+
+
+PROMPT_SHAPES = 'a prompt is a string, or {"text": "...", "image": "a path under train/data"}'
+# The two shapes of a prompt, told apart by JSON type; the tags never reach a message (_problem drops them).
+PROMPT_TAGS = ("text", "picture")
+Prompt = Annotated[Annotated[PromptText, Tag("text")] | Annotated[ImagePrompt, Tag("picture")],
+                   Discriminator(lambda value: "text" if isinstance(value, str) else "picture")]
+
+
 class EvalSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    # each prompt is kept verbatim, but must say something
-    prompts: list[Annotated[str, StringConstraints(pattern=r"\S")]] = Field(min_length=1)
+    prompts: list[Prompt] = Field(min_length=1)
     settings: list[Setting] = Field(min_length=1)
     seedVariants: int = Field(ge=1, le=MAX_SEEDS, strict=True)
     # A sweep in a task file other than eval.json names its kind, and may limit the configs it applies to.
@@ -59,18 +83,34 @@ class EvalSpec(BaseModel):
     def seeds(self) -> list[int]:
         return list(range(1, self.seedVariants + 1))
 
+    @property
+    def texts(self) -> list[str]:
+        """Each prompt's text: what results files record as `prompt`."""
+        return [p.text if isinstance(p, ImagePrompt) else p for p in self.prompts]
+
+    @property
+    def images(self) -> list[str | None]:
+        """Each prompt's picture as eval.json names it, None for a text prompt."""
+        return [p.image if isinstance(p, ImagePrompt) else None for p in self.prompts]
+
 
 def _problem(error: Any, lines: dict[str, int], display: str, model: type[EvalSpec]) -> Problem:
-    loc = [str(part) for part in error["loc"]]
+    raw = list(error["loc"])
+    if raw[:1] == ["prompts"] and len(raw) > 2 and raw[2] in PROMPT_TAGS:  # prompts[i].<tag>...: the tag is no key
+        del raw[2]
+    loc = [str(part) for part in raw]
     if error["type"] in ("int_type", "float_type") and loc[-1] in ("int", "float"):
         loc, error = loc[:-1], {**error, "msg": "Input should be a number"}  # the int | float union's two halves
     key = "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in loc).lstrip(".") or "eval.json"
     message = error["msg"]
     if error["type"] == "extra_forbidden":
-        allowed = GENERATION_KEYS if loc[0] == "settings" else tuple(model.model_fields)
+        allowed = {"settings": GENERATION_KEYS, "prompts": tuple(ImagePrompt.model_fields)}.get(
+            loc[0], tuple(model.model_fields))
         message = f"unknown key; allowed: {', '.join(allowed)}"
     elif error["type"] == "string_pattern_mismatch":
         message = "prompt is blank"
+    elif error["type"] == "model_type" and loc[:1] == ["prompts"]:
+        message = PROMPT_SHAPES
     elif error["type"] == "model_type" and not loc:
         message = "must be a JSON object with prompts, settings and seedVariants"
     return Problem(display, line_of(lines, key), key, message)

@@ -3,20 +3,27 @@
 The sweep's cells are independent (each has its own seed stream, see sampling.py), so they
 are batched freely, checkpointed per batch to a sidecar (resume.py), and an interrupted
 sweep resumes with exactly the cells it lacks.
+
+Prompts with pictures (a vision config's) go through its processor (evaluate/prompting.py `vision_format`); each
+cell carries its picture's inputs into the batch beside its ids, and the results record each picture's path and
+sha256, which are part of the eval's fingerprint: a changed picture re-runs the sweep.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline.core.problems import Problem
 from pipeline.core.runs import adapter_sha256
+from pipeline.data.images import ImageRef
+from pipeline.evaluate.images import decode_image, has_images, image_problems, prompt_images
 from pipeline.evaluate.model import EvalError, ModelHandle
 from pipeline.evaluate.quality import quality
 from pipeline.evaluate.resume import append_progress, read_progress, sidecar_path, start_progress
@@ -24,6 +31,10 @@ from pipeline.evaluate.spec import Cell, EvalSpec, check_eval, sweep_cells, swee
 from pipeline.evaluate.tasks import EvalCost, EvalJob, EvalTask, OnProgress, Progress, TaskOutput, register_task
 from pipeline.formats.results import PromptResult, ResultsDoc, SettingResult, diversity
 from pipeline.formats.sampling import Request
+from pipeline.models.vision_twin import is_vision_config
+
+if TYPE_CHECKING:
+    from pipeline.evaluate.sampling import ImageInputs
 
 
 class PromptTooLongError(EvalError):
@@ -44,7 +55,7 @@ def check_context(spec: EvalSpec, prompt_ids: Sequence[Sequence[int]], context: 
     for index, ids in enumerate(prompt_ids):
         if len(ids) > room:
             raise PromptTooLongError(
-                f'prompts[{index}] ("{first_words(spec.prompts[index])}") is {len(ids)} tokens once formatted, '
+                f'prompts[{index}] ("{first_words(spec.texts[index])}") is {len(ids)} tokens once formatted, '
                 f"but the model's context of {context} tokens leaves {max(room, 0)} for the prompt when "
                 f"generating up to {longest} new tokens; shorten the prompt in eval.json or lower max_new_tokens"
             )
@@ -61,20 +72,28 @@ def plan_batches(cells: Sequence[Cell], requests: Mapping[Cell, Request], size: 
     return [ordered[start:start + size] for start in range(0, len(ordered), size)]
 
 
-def assemble(spec: EvalSpec, completions: Mapping[Cell, str]) -> list[PromptResult]:
-    """The `results` array: prompts in eval.json order, settings in order, completions in seed order."""
+def assemble(spec: EvalSpec, completions: Mapping[Cell, str],
+             images: Sequence[ImageRef | None] = ()) -> list[PromptResult]:
+    """The `results` array: prompts in eval.json order, settings in order, completions in seed order; a prompt's
+    picture by its path under train/data and its sha256."""
+    pictures = list(images) or [None] * len(spec.prompts)
     return [
-        PromptResult(prompt=prompt, settingsResults=[
+        PromptResult(prompt=prompt, **({"image": ref.relative, "image_sha256": ref.sha256} if ref else {}),
+                     settingsResults=[
             SettingResult(**setting.as_dict(), completions=[completions[Cell(p, s, seed)] for seed in spec.seeds])
             for s, setting in enumerate(spec.settings)
         ])
-        for p, prompt in enumerate(spec.prompts)
+        for p, (prompt, ref) in enumerate(zip(spec.texts, pictures, strict=True))
     ]
 
 
-def spec_sha256(spec: EvalSpec) -> str:
-    """What the completions depend on: prompts, settings, seeds (not which file holds them or whom it is for)."""
-    return hashlib.sha256(spec.model_dump_json(exclude={"kind", "configs"}).encode()).hexdigest()
+def spec_sha256(spec: EvalSpec, images: Sequence[ImageRef | None] = ()) -> str:
+    """What the completions depend on: prompts, settings, seeds, and each picture's bytes (not which file holds
+    them or whom it is for). A spec without pictures hashes as it always has."""
+    text = spec.model_dump_json(exclude={"kind", "configs"})
+    if has_images(images):
+        text += json.dumps([ref.sha256 if ref else None for ref in images])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def now() -> str:
@@ -83,25 +102,59 @@ def now() -> str:
 
 # -- running ---------------------------------------------------------------------------------------------------------
 
+TEXT_MODEL = ("a prompt with a picture, for a config that trains on text only (no processor_type): its model "
+              "cannot see the picture; narrow \"configs\" to the configs that train on images")
+
+
+def sweep_images(job: EvalJob, spec: EvalSpec, model: ModelHandle) -> list[ImageRef | None]:
+    """Each prompt's checked picture; EvalError when there are pictures and the model cannot see them."""
+    if not any(spec.images):
+        return [None] * len(spec.prompts)
+    index = next(i for i, image in enumerate(spec.images) if image)
+    if model.processor is None:
+        raise EvalError(f"prompts[{index}].image: {TEXT_MODEL}")
+    if job.data_dir is None:
+        raise EvalError(f"prompts[{index}].image: no data folder to read pictures from")
+    return prompt_images(spec, job.data_dir)
+
+
+class Encoded(NamedTuple):
+    ids: list[list[int]]  # per prompt
+    pictures: list[ImageInputs] | None  # per prompt, on a vision model
+    method: str | None  # how a vision model's prompts were made (a text model's are recorded by run.py)
+
+
+def encode_sweep(job: EvalJob, spec: EvalSpec, model: ModelHandle, images: Sequence[ImageRef | None]) -> Encoded:
+    """Each prompt's ids as training formatted them, and on a vision model its picture's processor inputs."""
+    from pipeline.evaluate.prompting import encode_prompts, vision_format
+
+    if model.processor is None:
+        return Encoded(encode_prompts(job.config.data, job.template_row, spec.texts, model.tokenizer), None, None)
+    made = vision_format(job.config.data, job.template_row, model.processor, model.model.config.model_type)
+    encoded = [made.encode_one(text, decode_image(ref, job.data_dir) if ref and job.data_dir else None)
+               for text, ref in zip(spec.texts, images, strict=True)]
+    return Encoded([ids for ids, _ in encoded], [inputs for _, inputs in encoded], made.method)
+
 class Completion(NamedTuple):
     text: str
     hit_limit: bool  # ran to max_new_tokens without an end-of-turn token
 
 
 def generate_cells(model: ModelHandle, batches: Sequence[Sequence[Cell]],
-                   requests: Mapping[Cell, Request]) -> Iterator[dict[Cell, Completion]]:
+                   requests: Mapping[Cell, Request],
+                   pictures: Mapping[Cell, ImageInputs] | None = None) -> Iterator[dict[Cell, Completion]]:
     """Completions batch by batch, so the caller can checkpoint each before the next starts.
 
     The sampler leaves the stop token out, so a row that stopped has fewer than max_new_tokens ids. A batch that
     runs out of GPU memory is retried in halves (the same cells: each row's random stream is its own), and every
-    later batch keeps to the smaller size (`model.batch_limit`).
+    later batch keeps to the smaller size (`model.batch_limit`). `pictures` are a vision prompt's processor inputs.
     """
     for batch in batches:
-        yield from _within_memory(model, list(batch), requests)
+        yield from _within_memory(model, list(batch), requests, pictures)
 
 
-def _within_memory(model: ModelHandle, batch: list[Cell],
-                   requests: Mapping[Cell, Request]) -> Iterator[dict[Cell, Completion]]:
+def _within_memory(model: ModelHandle, batch: list[Cell], requests: Mapping[Cell, Request],
+                   pictures: Mapping[Cell, ImageInputs] | None) -> Iterator[dict[Cell, Completion]]:
     import torch
 
     from pipeline.evaluate.sampling import generate
@@ -112,7 +165,7 @@ def _within_memory(model: ModelHandle, batch: list[Cell],
         chunk = batch[start:start + size]
         try:
             outputs = generate(model.model, [requests[c] for c in chunk], stop_ids=model.stop_ids,
-                               pad_id=model.pad_id)
+                               pad_id=model.pad_id, images=[pictures[c] for c in chunk] if pictures else None)
         except torch.OutOfMemoryError:
             if len(chunk) == 1:
                 raise EvalError("out of GPU memory generating for one prompt alone: lower the settings' "
@@ -127,13 +180,15 @@ def _within_memory(model: ModelHandle, batch: list[Cell],
                for cell, text, ids in zip(chunk, texts, outputs, strict=True)}
 
 
-def resume_key(job: EvalJob, spec: EvalSpec, model: ModelHandle) -> dict[str, object]:
+def resume_key(job: EvalJob, spec: EvalSpec, model: ModelHandle,
+               images: Sequence[ImageRef | None] = ()) -> dict[str, object]:
     """What progress on disk must have been made under to be reused."""
     from pipeline.evaluate.sampling import SAMPLER_VERSION
 
     return {"config_sha256": job.config.sha256,
             "adapter_sha256": adapter_sha256(job.adapter_dir) if job.adapter_dir else None,
-            "base_model": job.base_model, "eval_sha256": spec_sha256(spec), "max_new_tokens": job.max_new_tokens,
+            "base_model": job.base_model, "eval_sha256": spec_sha256(spec, images),
+            "max_new_tokens": job.max_new_tokens,
             "sampler": SAMPLER_VERSION, "device": model.describe(), "batch_size": job.batch_size,
             "records": RECORD_VERSION}
 
@@ -158,6 +213,8 @@ class SweepOutput(TaskOutput):
     completions: dict[Cell, Completion] = field(default_factory=dict)
     started: str = ""
     seconds: float = 0.0
+    images: list[ImageRef | None] = field(default_factory=list)  # each prompt's checked picture
+    prompt_format: tuple[str, str] | None = None  # a vision model's: (method, the first prompt as the model saw it)
 
 
 @register_task
@@ -166,6 +223,14 @@ class SweepTask(EvalTask[EvalSpec, Cell, SweepOutput]):
 
     def check(self, path: Path, display: str) -> tuple[EvalSpec | None, list[Problem]]:
         return check_eval(path, display)
+
+    def check_files(self, spec: EvalSpec, path: Path, display: str, data_dir: Path) -> list[Problem]:
+        return image_problems(spec, path, display, data_dir)
+
+    def refusals(self, spec: EvalSpec, config: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if is_vision_config(config):
+            return []
+        return [(f"prompts[{index}].image", TEXT_MODEL) for index, image in enumerate(spec.images) if image]
 
     def plan(self, spec: EvalSpec) -> list[Cell]:
         return sweep_cells(spec)
@@ -176,12 +241,11 @@ class SweepTask(EvalTask[EvalSpec, Cell, SweepOutput]):
 
     def run(self, job: EvalJob, spec: EvalSpec, units: Sequence[Cell], model: ModelHandle,
             on_progress: OnProgress) -> SweepOutput:
-        from pipeline.evaluate.prompting import encode_prompts
-
         clock = time.monotonic()
-        prompt_ids = encode_prompts(job.config.data, job.template_row, spec.prompts, model.tokenizer)
+        images = sweep_images(job, spec, model)
+        prompt_ids, inputs, method = encode_sweep(job, spec, model, images)
         check_context(spec, prompt_ids, model.context, job.max_new_tokens)
-        key = resume_key(job, spec, model)
+        key = resume_key(job, spec, model, images)
         sidecar = sidecar_path(job.out_path)
         records, started = read_progress(sidecar, key)
         if started is None:
@@ -190,8 +254,11 @@ class SweepTask(EvalTask[EvalSpec, Cell, SweepOutput]):
         completions = cells_from(records)
         requests = {cell: request_for(cell, spec, prompt_ids, job.max_new_tokens) for cell in units}
         todo = [cell for cell in units if cell not in completions]
-        output = SweepOutput(resumed=len(units) - len(todo), completions=completions, started=started)
-        for finished in generate_cells(model, plan_batches(todo, requests, job.batch_size), requests):
+        output = SweepOutput(resumed=len(units) - len(todo), completions=completions, started=started, images=images,
+                             prompt_format=(method, model.tokenizer.decode(prompt_ids[0], skip_special_tokens=False))
+                             if method else None)
+        pictures = {cell: inputs[cell.prompt] for cell in units} if inputs is not None else None
+        for finished in generate_cells(model, plan_batches(todo, requests, job.batch_size), requests, pictures):
             append_progress(sidecar, cell_records(finished))
             completions.update(finished)
             output.computed += len(finished)
@@ -205,11 +272,13 @@ class SweepTask(EvalTask[EvalSpec, Cell, SweepOutput]):
         return output
 
     def assemble(self, job: EvalJob, spec: EvalSpec, output: SweepOutput, doc: ResultsDoc) -> ResultsDoc:
-        results = assemble(spec, {cell: done.text for cell, done in output.completions.items()})
+        results = assemble(spec, {cell: done.text for cell, done in output.completions.items()}, output.images)
         hit_limit = {(c.prompt, c.setting, c.seed - 1): done.hit_limit for c, done in output.completions.items()}
         meta = (doc.meta.model_copy(update={
             "seeds": spec.seeds, "started": output.started, "diversity": diversity(results),
-            "eval_sha256": spec_sha256(spec),
+            "eval_sha256": spec_sha256(spec, output.images),
+            **(dict(zip(("prompt_format", "prompt_example"), output.prompt_format, strict=True))
+               if output.prompt_format else {}),
             "quality": quality(results, hit_limit),
             "timings": {**doc.meta.timings, "sweep_s": round(output.seconds, 3),
                         "completions_per_s": round(output.computed / output.seconds, 2)

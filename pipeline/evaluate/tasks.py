@@ -87,6 +87,7 @@ class EvalJob:
     scorer: bool = False  # the config trains a reward model: load a sequence classifier
     scorers: Mapping[str, Scorer] = field(default_factory=dict)  # reward models by config basename
     template_row: Mapping[str, Any] | None = None  # the training data's first row: eval prompts are made like it
+    data_dir: Path | None = None  # train/data: where image prompts' pictures are (None: no picture can be read)
     load: LoadIn = "16bit"  # how the base is loaded on CUDA (evaluate/model.py eval_load)
 
 
@@ -156,6 +157,14 @@ class EvalTask(ABC, Generic[SpecT, UnitT, OutT]):
         """What running the spec takes, in the figures budgets cap; a task that generates nothing costs none."""
         return EvalCost()
 
+    def check_files(self, spec: SpecT, path: Path, display: str, data_dir: Path) -> list[Problem]:
+        """Problems with the files the spec names (the sweep's pictures), each at its line; none by default."""
+        return []
+
+    def refusals(self, spec: SpecT, config: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(key, why) for each part of the spec a config it applies to cannot run (a picture for a text model)."""
+        return []
+
     def finish(self, job: EvalJob) -> None:
         """After the results file is written: drop what the task kept to resume (nothing, unless it keeps some)."""
         return
@@ -218,6 +227,14 @@ def read_task_file(path: Path) -> tuple[TaskFile | None, str]:
     reward_model = data.get("rewardModel")
     return TaskFile(path.stem, path, data["kind"], tuple(configs) if configs is not None else None,
                     reward_model if isinstance(reward_model, str) else None), ""
+
+
+def tasks_for(basename: str, default_kinds: Sequence[str], files: Sequence[TaskFile]) -> list[TaskFile]:
+    """The task files that apply to a config. A sweep file whose "configs" names the config replaces eval.json for
+    it, since a config gets one sweep: a caption config gets its sweep with pictures instead of the text one."""
+    applying = [task for task in files if task.applies_to(basename, default_kinds)]
+    named = any(task.kind == "sweep" and task.configs is not None for task in applying)
+    return [task for task in applying if not (named and task.kind == "sweep" and task.configs is None)]
 
 
 def unsuited(task: TaskFile, config_kind: TrainingKind) -> str | None:

@@ -20,12 +20,14 @@ from pipeline.core.quiet import import_training_stack
 from pipeline.core.runs import adapter_problem, adapter_sha256
 from pipeline.data.rows import first_row
 from pipeline.evaluate.before_after import base_completions
+from pipeline.evaluate.images import prompt_images
 from pipeline.evaluate.model import EvalError, eval_load, gpu_memory_gb
 from pipeline.evaluate.run import evaluate
 from pipeline.evaluate.spec import Cell, EvalSpec, load_eval, sample_cells
 from pipeline.evaluate.sweep import spec_sha256
-from pipeline.evaluate.tasks import EvalJob, Progress, Provenance, Scorer, TaskFile, task_files
+from pipeline.evaluate.tasks import EvalJob, Progress, Provenance, Scorer, TaskFile, task_files, tasks_for
 from pipeline.formats.results import ResultsError, load_results, trained_settings
+from pipeline.models.vision_twin import is_vision_config
 from pipeline.orchestration.context import RunContext
 from pipeline.orchestration.outcome import EvalOutcome, Sample, StageName, StageResult, StageStatus
 from pipeline.orchestration.parents import published_ref, trained_on_problem
@@ -52,12 +54,12 @@ def applicable_tasks(ctx: RunContext, state: ConfigState) -> list[TaskFile]:
     if ctx.eval.eval_file is not None:
         return [TaskFile("eval", ctx.eval.eval_file, "sweep")]
     kind = kind_of(state.loaded.data)
-    selected = []
+    files = []
     for path, task, why in task_files(ctx.settings.eval_dir):
         if task is None:
             raise StageError(f"{path}: {why}")
-        if task.applies_to(state.run.basename, kind.default_tasks):
-            selected.append(task)
+        files.append(task)
+    selected = tasks_for(state.run.basename, kind.default_tasks, files)
     if not selected:
         raise StageError(f"no eval task in {ctx.settings.eval_dir} applies to {state.run.basename}")
     sweeps = [task.path.name for task in selected if task.kind == "sweep"]
@@ -115,7 +117,7 @@ def job_for(ctx: RunContext, state: ConfigState, results_path: Path, tasks: list
     return EvalJob(state.loaded, state.run.basename, base, adapter, results_path,
                    ctx.eval.batch_size, ctx.eval.max_new_tokens, provenance, ctx.settings.eval_timeout_s,
                    scorer=kind_of(state.loaded.data).scorer, scorers=scorers_for(ctx, tasks),
-                   template_row=first_row(state.loaded.data, ctx.settings),
+                   template_row=first_row(state.loaded.data, ctx.settings), data_dir=ctx.settings.data_dir,
                    load=eval_load(state.loaded.data, gpu_memory_gb()))
 
 
@@ -129,20 +131,24 @@ def sweep_spec(tasks: list[TaskFile]) -> EvalSpec | None:
     return load_eval(sweep.path) if sweep else None
 
 
-def sweep_sha256(tasks: list[TaskFile]) -> str | None:
+def sweep_sha256(tasks: list[TaskFile], data_dir: Path) -> str | None:
+    """The sweep's fingerprint, its pictures' bytes included (a changed picture makes the results stale)."""
     try:
         spec = sweep_spec(tasks)
-    except ValueError as exc:
+        return spec_sha256(spec, prompt_images(spec, data_dir)) if spec else None
+    except (ValueError, EvalError) as exc:
         raise StageError(str(exc)) from None
-    return spec_sha256(spec) if spec else None
 
 
-def samples_from(ctx: RunContext, results_path: Path, base: dict[Cell, str] | None = None) -> tuple[Sample, ...]:
+def samples_from(ctx: RunContext, results_path: Path, tasks: list[TaskFile],
+                 base: dict[Cell, str] | None = None) -> tuple[Sample, ...]:
     """The sweep's sample cells for the closing table, with the base model's completions beside them when given."""
     try:
         doc = load_results(results_path)
-        spec = load_eval(ctx.eval.eval_file or ctx.settings.eval_file)
+        spec = sweep_spec(tasks)
     except ValueError:  # ResultsError too: samples are a view, never a reason to fail
+        return ()
+    if spec is None:
         return ()
     if not doc.results:
         return ()
@@ -193,7 +199,7 @@ def evaluate_base(ctx: RunContext, state: ConfigState) -> tuple[bool, EvalOutcom
     spec_file = ctx.eval.eval_file or ctx.settings.eval_file
     job = EvalJob(state.loaded, path.stem, base, None, path, ctx.eval.batch_size, ctx.eval.max_new_tokens,
                   Provenance(), ctx.settings.eval_timeout_s, reference="base",
-                  template_row=first_row(state.loaded.data, ctx.settings))
+                  template_row=first_row(state.loaded.data, ctx.settings), data_dir=ctx.settings.data_dir)
     try:
         state.on_status(Step("eval sweep"))  # the model loads first: its time is the sweep's
         report = evaluate(job, [TaskFile("eval", spec_file, "sweep")],
@@ -212,13 +218,13 @@ def evaluate_config(ctx: RunContext, state: ConfigState, results_path: Path, tas
         base = None
         parent = job.provenance.parent
         before = f"{parent.basename} (haha_parent)" if parent else "base model"
-        if (spec := sweep_spec(tasks)) is not None:
+        if (spec := sweep_spec(tasks)) is not None and not is_vision_config(state.loaded.data):  # text models only
             state.on_status(Step(f"{before}: the same sample prompts without the adapter"))
             base = base_completions(state.loaded.data, job.template_row, job.base_model, spec, sample_cells(spec), log,
                                     ctx.eval.max_new_tokens)
     except (EvalError, ValueError) as exc:
         raise StageError(str(exc)) from None
-    return EvalOutcome(results_path, report, samples_from(ctx, results_path, base), before)
+    return EvalOutcome(results_path, report, samples_from(ctx, results_path, tasks, base), before)
 
 
 class EvaluateStage:
@@ -231,8 +237,9 @@ class EvaluateStage:
         tasks = applicable_tasks(ctx, state)  # a broken task file stops here, skipped or not
         adapter = ctx.eval.adapter_dir or state.run.adapter_dir
         made_from = adapter_sha256(adapter) if adapter_problem(adapter) is None else None
-        if not ctx.force and already_evaluated(path, state.loaded.sha256, sweep_sha256(tasks), made_from):
-            return StageResult(StageStatus.SKIPPED, EvalOutcome(path, None, samples_from(ctx, path)))
+        if not ctx.force and already_evaluated(path, state.loaded.sha256, sweep_sha256(tasks, ctx.settings.data_dir),
+                                               made_from):
+            return StageResult(StageStatus.SKIPPED, EvalOutcome(path, None, samples_from(ctx, path, tasks)))
         import_training_stack(state.run.run_dir / "eval.log" if state.run.run_dir.is_dir() else None)
         return StageResult(StageStatus.EVALUATED, evaluate_config(ctx, state, path, tasks))
 

@@ -94,4 +94,6 @@ def eval_task_problems(configs: Sequence[LoadedConfig], settings: Settings,
             if (why := unsuited(task, kind)) is not None:
                 problems.append(Problem(display, line_of(lines, "configs"), "configs",
                                         f"applies to {basename}: {why}"))
+            problems += [Problem(display, line_of(lines, key), key, f"applies to {basename}: {why}")
+                         for key, why in (tasks[task.kind].refusals(spec, config.data) if spec is not None else [])]
     return problems

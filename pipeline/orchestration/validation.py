@@ -335,7 +335,8 @@ def check_eval_tasks(settings: Settings) -> list[Problem]:
         if task is None:
             problems.append(Problem(display, None, "kind", why))
             continue
-        problems += tasks[task.kind].check(path, display)[1]
+        spec, found = tasks[task.kind].check(path, display)
+        problems += found + (tasks[task.kind].check_files(spec, path, display, settings.data_dir) if spec else [])
         if task.reward_model is not None:
             line = line_of(key_lines(path.read_text(encoding="utf-8")), "rewardModel")
             problems += [Problem(display, line, "rewardModel", message)

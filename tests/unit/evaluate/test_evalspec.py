@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pipeline.core.problems import Problem
-from pipeline.evaluate.spec import EvalSpec, check_eval, load_eval
+from pipeline.evaluate.spec import PROMPT_SHAPES, EvalSpec, check_eval, load_eval
 from tests.support.paths import REPO
 
 GOOD = {"prompts": ["It was 100 degrees today.", "My landlord fixed the sink."],
@@ -50,7 +50,7 @@ def test_the_repos_eval_json_is_valid() -> None:
 @pytest.mark.parametrize(("change", "at", "key", "message"), [
     ({"prompts": []}, '"prompts"', "prompts", "List should have at least 1 item after validation, not 0"),
     ({"prompts": ["fine", "  "]}, '"  "', "prompts[1]", "prompt is blank"),
-    ({"prompts": ["fine", 7]}, "7", "prompts[1]", "Input should be a valid string"),
+    ({"prompts": ["fine", 7]}, "7", "prompts[1]", PROMPT_SHAPES),
     ({"settings": []}, '"settings"', "settings", "List should have at least 1 item after validation, not 0"),
     ({"seedVariants": 0}, '"seedVariants"', "seedVariants", "Input should be greater than or equal to 1"),
     ({"seedVariants": 1.5}, '"seedVariants"', "seedVariants", "Input should be a valid integer"),
