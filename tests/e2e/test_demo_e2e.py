@@ -1,5 +1,6 @@
-"""`make tour`'s run of the haha family on the embedded SmolLM2: the reward model, SFT, then DPO from the SFT adapter;
-fine-tuning must visibly do something, in English, and the judge scores every config. (`make demo` is the SFT
+"""`make tour`'s run of the haha family on the embedded SmolLM2: the reward model, SFT, then DPO from the SFT adapter
+and GRPO against the reward model; fine-tuning must visibly do something, in English, and the judge scores every
+config. (`make demo` is the SFT
 config alone, on a smaller sweep.)"""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.slow
 CONFIG = "haha-llama-3-8b-lora-001"
 DPO = "haha-llama-3-8b-dpo-001"
 REWARD = "haha-llama-3-8b-reward-001"
+GRPO = "haha-llama-3-8b-grpo-001"
 Demo = tuple[subprocess.CompletedProcess[str], dict[str, dict], Path]
 
 
@@ -38,8 +40,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 def test_configs_run_after_what_they_need(demo: Demo) -> None:
     result, reports, _ = demo
     assert result.returncode == 0, result.stdout + result.stderr
-    # the reward model first (the SFT config's best-of-N scores with it), the DPO child after its parent
-    assert list(reports) == [REWARD, CONFIG, DPO]
+    # the reward model first (the SFT config's best-of-N scores with it), the DPO child after its parent, GRPO after
+    # its parent and the reward model it learns from
+    assert list(reports) == [REWARD, CONFIG, DPO, GRPO]
 
 
 def test_the_loss_falls_by_at_least_15_percent(demo: Demo) -> None:
@@ -58,6 +61,21 @@ def test_dpo_trains_on_the_merged_sft_adapter_and_learns_the_pairs(demo: Demo) -
     parent = json.loads((results / f"{DPO}.json").read_text())["meta"]["parent"]
     sft = json.loads((results / f"{CONFIG}.json").read_text())["meta"]
     assert (parent["basename"], parent["revision"]) == (CONFIG, sft["hub_revision"])
+
+
+def test_grpo_learns_from_the_published_reward_model_and_records_the_mean_reward(demo: Demo) -> None:
+    _, reports, results = demo
+    reward_meta = json.loads((results / f"{REWARD}.json").read_text())["meta"]
+    overrides = reports[GRPO]["train"]["overrides"]
+    merged = f"haha_reward: {REWARD}'s adapter {reward_meta['hub_revision'][:12]} merged into its base model"
+    assert [line for line in overrides if line.startswith("trl.reward_funcs: None -> ") and merged in line]
+    record = json.loads((results.parent / "runs" / GRPO / "complete.json").read_text())
+    assert record["reward_model"]["revision"] == reward_meta["hub_revision"]
+    assert len(record["rewards"]) == len(record["reward_steps"]) == record["steps"] > 1
+    meta = json.loads((results / f"{GRPO}.json").read_text())["meta"]
+    assert meta["training_loss"]["reward"] == record["rewards"] and meta["reward_model"] == record["reward_model"]
+    assert meta["hub_repo"].endswith(f"/{GRPO}") and meta["hub_revision"] and meta["finished"]  # published, evaluated
+    assert json.loads((results / f"{GRPO}.json").read_text())["results"]  # the sweep ran on its adapter
 
 
 def test_reward_model_accuracy_best_of_n_and_judge_scores(demo: Demo) -> None:
