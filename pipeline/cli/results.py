@@ -27,7 +27,7 @@ def results(
 
     settings = load_settings()
     results_dir = results_folder(results_dir)
-    scan = write_index(results_dir, read_sources(settings.root, results_dir, settings.config_dir))
+    scan = write_index(results_dir, read_sources(settings.root, results_dir, settings.config_dir, settings.data_dir))
     for broken in scan.broken:
         errors.print(f"unreadable: {broken}", style="red", markup=False)
     console.print(f"indexed {len(scan.entries)} results files ({len(scan.broken)} unreadable): "
@@ -58,7 +58,7 @@ def compare(
     settings = load_settings()
     folder = results_folder(results_dir)
     paths = [resolve_results(ref, folder) for ref in refs]
-    sources = read_sources(settings.root, folder, settings.config_dir)
+    sources = read_sources(settings.root, folder, settings.config_dir, settings.data_dir)
     entries = [read_entry(path, sources) for path in paths]
     if broken := [str(entry) for entry in entries if not isinstance(entry, Entry)]:
         raise ResultsError("\n".join(broken))

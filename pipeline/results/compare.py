@@ -14,11 +14,12 @@ from rich.text import Text
 
 from pipeline.core.errors import UsageError
 from pipeline.core.settings import results_path
-from pipeline.formats.results import ResultsDoc, not_comparable
+from pipeline.formats.results import PromptResult, ResultsDoc, not_comparable
 from pipeline.results.entries import (
     Entry,
     differing,
     hyperparameter_rows,
+    prompt_key,
     repeated_by_label,
     repeated_flags,
     seed_of,
@@ -63,9 +64,9 @@ def params_table(entries: Sequence[Entry]) -> RenderableType:
     return table
 
 
-def _completions(doc: ResultsDoc, prompt: str) -> dict[str, list[str]]:
+def _completions(doc: ResultsDoc, key: str) -> dict[str, list[str]]:
     for result in doc.results:
-        if result.prompt == prompt:
+        if prompt_key(result) == key:
             return {setting_label(r.setting): r.completions for r in result.settingsResults}
     return {}
 
@@ -78,11 +79,19 @@ def _cell(completions: Sequence[str], index: int) -> Text:
     return Text(completions[index])
 
 
-def prompt_table(entries: Sequence[Entry], prompt: str, labels: Sequence[str]) -> Table:
+def prompt_title(prompt: PromptResult) -> Text:
+    """The prompt, and the picture it showed by its path under train/data (as plain text, never markup)."""
+    title = Text(prompt.prompt, style="bold")
+    if prompt.image is not None:
+        title.append(f"  [image: {prompt.image}]", style="cyan")
+    return title
+
+
+def prompt_table(entries: Sequence[Entry], prompt: PromptResult, labels: Sequence[str]) -> Table:
     """One prompt: a column per config, a row per setting and seed; ↻ marks a completion another seed repeated."""
-    table = Table("setting", "seed", *(entry.name for entry in entries), title=prompt, title_justify="left",
-                  title_style="bold", show_lines=True, expand=True)
-    by_config = [_completions(entry.doc, prompt) for entry in entries]
+    table = Table("setting", "seed", *(entry.name for entry in entries), title=prompt_title(prompt),
+                  title_justify="left", show_lines=True, expand=True)
+    by_config = [_completions(entry.doc, prompt_key(prompt)) for entry in entries]
     for label in labels:
         lists = [completions.get(label, []) for completions in by_config]
         seeds = max(len(items) for items in lists)
@@ -97,9 +106,13 @@ def compare_renderables(entries: Sequence[Entry], prompt_filter: str = "") -> li
     """The parameter table, then one table per prompt (those containing `prompt_filter`, case-insensitive)."""
     docs = [entry.doc for entry in entries]
     labels = setting_labels(docs)
-    prompts = list(dict.fromkeys(result.prompt for doc in docs for result in doc.results))
+    prompts: dict[str, PromptResult] = {}  # each prompt once, in the order the docs first list it
+    for doc in docs:
+        for result in doc.results:
+            prompts.setdefault(prompt_key(result), result)
     needle = prompt_filter.lower()
-    return [params_table(entries), *(prompt_table(entries, p, labels) for p in prompts if needle in p.lower())]
+    return [params_table(entries), *(prompt_table(entries, p, labels) for p in prompts.values()
+                                     if needle in p.prompt.lower() or needle in (p.image or "").lower())]
 
 
 def caveats(entries: Sequence[Entry]) -> list[str]:

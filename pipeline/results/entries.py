@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from pipeline.core.naming import sort_key
@@ -19,6 +20,7 @@ from pipeline.formats.results import (
     CONFIG_KEYS,
     Diversity,
     JudgeScores,
+    PromptResult,
     Quality,
     ResultsDoc,
     Scalar,
@@ -27,6 +29,7 @@ from pipeline.formats.results import (
 from pipeline.ratings.check import RatingsRead
 from pipeline.results.failures import FailureRecord
 from pipeline.results.rank import largest_group
+from pipeline.results.thumbnails import Thumbnail, thumbnail_key
 from pipeline.results.values import rounded_value, setting_label
 
 
@@ -52,6 +55,7 @@ class Sources:
     commit_times: Mapping[str, datetime] = field(default_factory=dict)  # by results file name
     configs: Mapping[str, ConfigSnapshot] = field(default_factory=dict)  # by basename
     ratings: RatingsRead = field(default_factory=RatingsRead)  # the ratings folder beside the results folder
+    data_dir: Path | None = None  # train/data, where eval prompts' pictures are; None: beside the results folder
 
 
 RECORDED = "recorded with the results"
@@ -104,6 +108,7 @@ class Scan:
     broken: list[Broken]
     failures: dict[str, FailureRecord] = field(default_factory=dict)  # by basename: configs whose runs failed
     ratings: RatingsRead = field(default_factory=RatingsRead)  # people's votes on the entries' completions
+    thumbnails: Mapping[str, Thumbnail] = field(default_factory=dict)  # by thumbnail_key: pictures prompts showed
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,14 @@ def hyperparameter_rows(tables: Sequence[Mapping[str, Scalar]]) -> dict[str, lis
 def differing(rows: Mapping[str, Sequence[Scalar]]) -> list[str]:
     """The keys whose values read differently across the docs: what the reader came to see."""
     return [key for key, values in rows.items() if len({rounded_value(v) for v in values}) > 1]
+
+
+def prompt_key(result: PromptResult) -> str:
+    """What makes two configs' prompts the same prompt: the text, and the picture (path and bytes) when there is one,
+    since a caption sweep asks one question of many pictures."""
+    if result.image is None:
+        return result.prompt
+    return f"{result.prompt}\u0000{thumbnail_key(result.image, result.image_sha256)}"
 
 
 def seed_of(doc: ResultsDoc, index: int) -> int:

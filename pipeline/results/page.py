@@ -17,12 +17,14 @@ from pipeline.results.entries import (
     hyperparameter_rows,
     judge_view,
     overall_quality,
+    prompt_key,
     quality_of,
     repeated_by_label,
     seed_of,
     setting_labels,
 )
 from pipeline.results.human import HumanView, agreement_text, human_view, preference_text, score_text
+from pipeline.results.thumbnails import Thumbnail, thumbnail_key
 from pipeline.results.values import format_signal, format_time, hub_link, rounded_value, setting_label, wandb_link
 
 TEMPLATE = "results-index.html"
@@ -44,9 +46,16 @@ def index_payload(scan: Scan) -> dict[str, Any]:
                                     judged.scores.get(entry.name) if judged else None)
                     | {"human": _human_config_payload(human, entry.name) if human else None}
                     for i, entry in enumerate(scan.entries)],
+        "thumbnails": {key: _thumbnail_payload(found) for key, found in scan.thumbnails.items()},
         "broken": [str(broken) for broken in scan.broken],
         "failed": [f"{name}: {record.describe()}" for name, record in sorted(scan.failures.items())],
     }
+
+
+def _thumbnail_payload(found: Thumbnail) -> dict[str, Any]:
+    """A picture as the page shows it: its recorded path and the data URI, or the word saying why there is none."""
+    return {"image": found.image, "src": found.src, "refused": str(found.refused) if found.refused else None,
+            "why": found.why}
 
 
 def _reward_payload(scores: JudgeScores | None) -> dict[str, Any] | None:
@@ -117,6 +126,8 @@ def _config_payload(entry: Entry, values: Mapping[str, Scalar], scores: JudgeSco
         "results": [
             {
                 "prompt": prompt.prompt,
+                "key": prompt_key(prompt),
+                "thumbnail": thumbnail_key(prompt.image, prompt.image_sha256) if prompt.image is not None else None,
                 "settings": {
                     setting_label(result.setting): [
                         [seed_of(doc, i), text] for i, text in enumerate(result.completions)

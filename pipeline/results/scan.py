@@ -20,6 +20,7 @@ from pipeline.results.entries import (
     parse_time,
 )
 from pipeline.results.failures import FAILED_SUFFIX, read_failure
+from pipeline.results.thumbnails import Thumbnail, make_thumbnail, thumbnail_key
 
 NO_SOURCES = Sources()  # no commit times, no configs: each file is dated by its own meta or not at all
 
@@ -63,4 +64,20 @@ def scan_results(results_dir: Path, sources: Sources = NO_SOURCES) -> Scan:
     entries += [item for item in references if isinstance(item, Entry)]
     failures = {path.name.removesuffix(FAILED_SUFFIX): record for path in sorted(results_dir.glob(f"*{FAILED_SUFFIX}"))
                 if (record := read_failure(results_dir, path.name.removesuffix(FAILED_SUFFIX))) is not None}
-    return Scan(entries, [item for item in read + references if isinstance(item, Broken)], failures, sources.ratings)
+    data_dir = sources.data_dir if sources.data_dir is not None else results_dir.parent / DATA_FOLDER
+    return Scan(entries, [item for item in read + references if isinstance(item, Broken)], failures, sources.ratings,
+                thumbnails(entries, data_dir))
+
+
+DATA_FOLDER = "data"  # train/data beside train/results, as the ratings folder is
+
+
+def thumbnails(entries: list[Entry], data_dir: Path) -> dict[str, Thumbnail]:
+    """A checked thumbnail (or why none) for every picture a prompt of the entries showed, each made once."""
+    found: dict[str, Thumbnail] = {}
+    for entry in entries:
+        for prompt in entry.doc.results:
+            key = thumbnail_key(prompt.image, prompt.image_sha256) if prompt.image is not None else None
+            if key is not None and key not in found:
+                found[key] = make_thumbnail(prompt.image or "", prompt.image_sha256, data_dir)
+    return found

@@ -28,7 +28,7 @@ def snapshot(text: str, source: str) -> ConfigSnapshot | None:
     return ConfigSnapshot(hyperparameters_of(data), source) if isinstance(data, dict) else None
 
 
-def read_sources(root: Path, results_dir: Path, config_dir: Path) -> Sources:
+def read_sources(root: Path, results_dir: Path, config_dir: Path, data_dir: Path | None = None) -> Sources:
     names = sorted(path.stem for path in results_dir.glob("*.json"))
     added = adding_commits(root, results_dir)
     try:
@@ -52,4 +52,4 @@ def read_sources(root: Path, results_dir: Path, config_dir: Path) -> Sources:
         if found is not None:
             configs[name] = found
     ratings = read_ratings(ratings_folder(results_dir), lambda path: path.relative_to(results_dir.parent).as_posix())
-    return Sources(commit_times(root, results_dir), configs, ratings)
+    return Sources(commit_times(root, results_dir), configs, ratings, data_dir)

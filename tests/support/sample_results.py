@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.evaluate.spec import EvalSpec, Setting, sweep_cells
+from pipeline.data.images import inspect_image
+from pipeline.evaluate.spec import EvalSpec, ImagePrompt, Setting, sweep_cells
 from pipeline.evaluate.sweep import assemble
 from pipeline.formats.results import (
     ConfigBlock,
@@ -54,6 +55,23 @@ def results_doc(name: str, *, meta: bool = True, repeat_cold: bool = False, fini
             backend="transformers", device="cpu", started=finished, finished=finished, timings={"sweep_s": 1.5},
             pipeline_version="0.1.0", diversity=diversity(results),
             hyperparameters=hyperparameters_of({"base_model": "meta-llama/Meta-Llama-3-8B", **BASE_CONFIG, **config}))
+    return json.loads(dumps_results(doc))
+
+
+CAPTION = "Write a funny caption for this cartoon."
+
+
+def picture_doc(name: str, data_dir: Path, images: list[str], finished: str = "2025-03-03T10:00:00+00:00"
+                ) -> dict[str, Any]:
+    """A caption sweep's results, one prompt per picture under `data_dir` (same text, another picture), made by the
+    eval's own writers with each picture's checked path and sha256."""
+    spec = EvalSpec(prompts=[ImagePrompt(text=CAPTION, image=image) for image in images],
+                    settings=[Setting(**s) for s in SETTINGS], seedVariants=3)
+    texts = {cell: completions(name, cell.prompt, cell.setting, False)[cell.seed - 1] for cell in sweep_cells(spec)}
+    results = assemble(spec, texts, [inspect_image(image, data_dir) for image in images])
+    doc = ResultsDoc(config=ConfigBlock(**config_block(name, BASE_CONFIG)), results=results,
+                     meta=Meta(config_sha256="0" * 64, base_model="llava-hf/llava-1.5-7b-hf", seeds=spec.seeds,
+                               started=finished, finished=finished, diversity=diversity(results)))
     return json.loads(dumps_results(doc))
 
 
