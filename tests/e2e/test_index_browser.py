@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, expect
 
+from pipeline.results.entries import Sources
 from pipeline.results.rebuild import write_index
 from tests.support.browser_page import chromium, opened, screenshot_path
-from tests.support.sample_results import completions, results_doc, write_doc
+from tests.support.paths import REPO
+from tests.support.sample_results import completions, picture_doc, results_doc, write_doc
 
 pytestmark = pytest.mark.slow
 
@@ -192,3 +194,41 @@ def test_an_llm_judges_win_rate_and_each_verdict_show_for_the_chosen_configs(bro
         expect(verdicts.locator("td", has_text="the twist <b>lands</b>").first).to_be_visible()  # shown as text
         page.screenshot(path=screenshot_path(tmp_path, "index-llm-judge.png"))
 
+
+
+CARTOONS = ["cartoons/03-fish.png", "cartoons/08-ghost.png", "cartoons/13-coffee.png"]
+
+
+def test_each_pictures_thumbnail_shows_beside_its_completions(browser: Browser, tmp_path: Path) -> None:
+    """Two caption configs over the repo's own cartoons: one prompt per picture, its thumbnail left of the table;
+    a results file naming a path outside train/data gets no picture and the word why."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    data = REPO / "train" / "data"
+    write_doc(folder, "cartoons-a-001", picture_doc("cartoons-a-001", data, CARTOONS, "2025-03-01T10:00:00+00:00"))
+    hostile = picture_doc("cartoons-a-002", data, CARTOONS, "2025-03-02T10:00:00+00:00")
+    hostile["results"].append({**hostile["results"][0], "image": "../../etc/passwd"})
+    write_doc(folder, "cartoons-a-002", hostile)
+    write_index(folder, Sources(data_dir=data))
+    with opened(browser, f"{(folder / 'index.html').as_uri()}?select=cartoons-a-002,cartoons-a-001",
+                height=1400) as page:
+        articles = page.locator("article.prompt")
+        expect(articles).to_have_count(len(CARTOONS) + 1)
+        assert dataset(articles, "image") == [*CARTOONS, "../../etc/passwd"]
+        for image in CARTOONS:
+            article = page.locator(f'article[data-image="{image}"]')
+            row = article.locator("div.with-picture")
+            expect(row.locator("figure.picture img")).to_have_count(1)
+            expect(row.locator("figure.picture figcaption")).to_have_text(image)
+            expect(row.locator('td[data-config="cartoons-a-001"] span.text')).to_have_count(6)
+            size = row.locator("img").evaluate("img => [img.complete, img.naturalWidth, img.naturalHeight]")
+            assert size[0] and max(size[1:]) == 96  # decoded, at the index's thumbnail size
+            picture_box = row.locator("figure.picture").bounding_box()
+            table_box = row.locator("table.grid").bounding_box()
+            assert picture_box and table_box and picture_box["x"] + picture_box["width"] <= table_box["x"]
+        refused = page.locator('article[data-image="../../etc/passwd"] figure.picture')
+        expect(refused.locator("img")).to_have_count(0)
+        expect(refused.locator("span.none")).to_have_text("refused")
+        shot = screenshot_path(tmp_path, "index-thumbnails.png")
+        page.locator("#prompts").screenshot(path=shot)
+    assert shot.stat().st_size > 10_000
