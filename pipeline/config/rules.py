@@ -23,6 +23,7 @@ from pipeline.core.naming import is_hub_id
 from pipeline.core.numbers import as_number
 from pipeline.core.problems import Problem
 from pipeline.core.settings import Settings
+from pipeline.models.vision_twin import is_vision_config
 
 ADAPTERS = ("lora", "qlora")
 URL_PREFIXES = ("http://", "https://", "s3://", "gs://", "gcs://", "az://", "abfs://", "hf://", "ftp://", "file://")
@@ -113,6 +114,27 @@ def chat_template_problems(config: LoadedConfig, settings: Settings, display: st
                     "repo that trains with others names them there")]
 
 
+# Axolotl's multimodal usage (its docs' "hyperparams you'll need", and "these 3 lines are needed for now to handle
+# vision chat templates w images" in its examples): without them its trainer prepares image rows as text or drops the
+# columns the collator needs, on the GPU runner, after the model has loaded.
+VISION_KEYS = {"skip_prepare_dataset": True, "remove_unused_columns": False, "sample_packing": False}
+
+
+def vision_problems(config: LoadedConfig, display: str) -> list[Problem]:
+    """A `processor_type` config sets the keys Axolotl's multimodal training needs, at each key's line."""
+    if not is_vision_config(config.data):
+        return []
+    problems = []
+    for key, needed in VISION_KEYS.items():
+        if bool(config.data.get(key)) is not needed:
+            line = config.line_of(key) if key in config.data else config.line_of("processor_type")
+            problems.append(Problem(display, line, key, f"a vision config (processor_type) needs `{key}: "
+                                    f"{str(needed).lower()}`; Axolotl: \"these 3 lines are needed for now to handle "
+                                    "vision chat templates w images\" (skip_prepare_dataset: true, "
+                                    "remove_unused_columns: false, sample_packing: false)"))
+    return problems
+
+
 def check_haha_rules(config: LoadedConfig, settings: Settings, display: str) -> list[Problem]:
     """The repo's conventions: the pipeline names runs, the repo names the project, ChatML LoRA only."""
     data = config.data
@@ -128,6 +150,7 @@ def check_haha_rules(config: LoadedConfig, settings: Settings, display: str) -> 
         problems.append(problem("wandb_project", f"must be '{settings.wandb_project}' (the repo setting), "
                                                  f"got {data.get('wandb_project')!r}"))
     problems += chat_template_problems(config, settings, display)
+    problems += vision_problems(config, display)
     if data.get("adapter") not in ADAPTERS:
         problems.append(problem("adapter", f"must be one of {', '.join(ADAPTERS)}, got {data.get('adapter')!r}"))
     if not data.get("datasets"):
