@@ -63,12 +63,13 @@ def make_thumbnail(image: str, sha256: str | None, data_dir: Path) -> Thumbnail:
 
 
 def shrink(data: bytes) -> bytes:
-    """A checked picture as a small PNG (RGB, longer side THUMBNAIL_PX, never enlarged)."""
+    """A checked picture as a small PNG: longer side THUMBNAIL_PX (never enlarged), 256 colours (a third smaller
+    than RGB for the drawn cartoons, and nothing lost to the eye at this size)."""
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
         small = image.convert("RGB")
         small.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
         out = io.BytesIO()
-        small.save(out, format="PNG", optimize=True)
+        small.convert("P", palette=Image.Palette.ADAPTIVE, colors=256).save(out, format="PNG", optimize=True)
     return out.getvalue()

@@ -62,3 +62,28 @@ def test_the_overrides_say_which_twin_and_where_the_pictures_are(vision_run: Vis
     row = json.loads(copied.read_text().splitlines()[0])
     picture = Path(row["messages"][0]["content"][0]["path"])
     assert picture.is_absolute() and picture.is_file() and picture.is_relative_to(vision_run.root / "train" / "data")
+
+
+def test_the_caption_sweep_shows_each_picture_and_the_index_its_thumbnail(vision_run: VisionRun) -> None:
+    """The evaluate stage runs train/eval/cartoons.json (which replaces eval.json for cartoons-*) on the trained
+    twin: each prompt's picture goes through the processor, and the results record its path and sha256."""
+    from pipeline.data.images import inspect_image
+    from pipeline.evaluate.spec import load_eval
+    from pipeline.formats.results import load_results
+    from pipeline.results.entries import Sources
+    from pipeline.results.rebuild import write_index
+
+    assert vision_run.report["stages"]["evaluate"] == "evaluated", vision_run.done.stdout[-3000:]  # type: ignore[index]
+    data = vision_run.root / "train" / "data"
+    spec = load_eval(vision_run.root / "train" / "eval" / "cartoons.json")
+    results = vision_run.root / "scratch" / "results"
+    doc = load_results(results / f"{CONFIG}.json")
+    assert [(r.prompt, r.image, r.image_sha256) for r in doc.results] == [
+        (text, image, inspect_image(image, data).sha256) for text, image in zip(spec.texts, spec.images, strict=True)]
+    assert all(len(s.completions) == spec.seedVariants for r in doc.results for s in r.settingsResults)
+    assert doc.meta is not None and doc.meta.prompt_format and "ProcessingStrategy" in doc.meta.prompt_format
+    assert doc.meta.prompt_example and "<image>" in doc.meta.prompt_example
+    scan = write_index(results, Sources(data_dir=data))
+    assert sorted(t.image for t in scan.thumbnails.values() if t.src) == sorted(i for i in spec.images if i)
+    print(f"sweep {doc.meta.timings.get('sweep_s')} s for {doc.meta.timings.get('cells_computed')} cells; "
+          f"index.html {(results / 'index.html').stat().st_size} bytes")
