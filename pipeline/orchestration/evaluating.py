@@ -168,18 +168,29 @@ PROMPT_KEYS = ("chat_template", "default_system_message", "rl")
 def base_reference_path(ctx: RunContext, state: ConfigState, base_model: str) -> Path:
     """`<results_dir>/base/<model>-<key>.json`: one reference per base model, eval spec and prompt format.
 
-    The key hashes eval.json and what formats the prompts (the first dataset entry but its path, the row its
+    The key hashes the config's sweep spec (eval.json, or the sweep file that names the config), its pictures'
+    bytes when it has any, and what formats the prompts (the first dataset entry but its path, the row its
     prompts are shaped like, the chat template, the default system message, the `rl` transform), so configs that
     prompt alike share one reference.
     """
     data = state.loaded.data
     datasets = data.get("datasets") or [{}]
     entry = {k: v for k, v in datasets[0].items() if k != "path"} if isinstance(datasets[0], dict) else None
-    shape = {"eval": (ctx.eval.eval_file or ctx.settings.eval_file).read_text(encoding="utf-8"), "entry": entry,
+    sweep = reference_sweep(ctx, state)
+    shape = {"eval": sweep.read_text(encoding="utf-8"), "entry": entry,
              "row": first_row(data, ctx.settings), **{key: data.get(key) for key in PROMPT_KEYS}}
+    if any(load_eval(sweep).images):  # a changed picture is another reference; text sweeps keep their keys
+        shape["pictures"] = sweep_sha256([TaskFile("eval", sweep, "sweep")], ctx.settings.data_dir)
     key = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:10]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "--", base_model.strip("/")).strip("-.")[-80:] or "model"
     return ctx.results_dir / "base" / f"{slug}-{key}.json"
+
+
+def reference_sweep(ctx: RunContext, state: ConfigState) -> Path:
+    """The sweep spec a config's base reference runs: `--eval`'s, else the config's own sweep."""
+    if ctx.eval.eval_file is not None:
+        return ctx.eval.eval_file
+    return next((task.path for task in applicable_tasks(ctx, state) if task.kind == "sweep"), ctx.settings.eval_file)
 
 
 def reference_done(path: Path, base_model: str) -> bool:
@@ -196,7 +207,7 @@ def evaluate_base(ctx: RunContext, state: ConfigState) -> tuple[bool, EvalOutcom
     path = base_reference_path(ctx, state, base)
     if not ctx.force and reference_done(path, base):
         return False, EvalOutcome(path, None)
-    spec_file = ctx.eval.eval_file or ctx.settings.eval_file
+    spec_file = reference_sweep(ctx, state)
     job = EvalJob(state.loaded, path.stem, base, None, path, ctx.eval.batch_size, ctx.eval.max_new_tokens,
                   Provenance(), ctx.settings.eval_timeout_s, reference="base",
                   template_row=first_row(state.loaded.data, ctx.settings), data_dir=ctx.settings.data_dir)
