@@ -103,6 +103,17 @@ class PromptResult(_Open):
     image_sha256: str | None = None
     settingsResults: list[SettingResult]  # the haha format's camelCase key
 
+    @property
+    def label(self) -> str:
+        """How judges, raters and people tell prompts apart: one caption question over five pictures is five
+        prompts, so a picture's path joins the text (a text prompt's label is its text, as before pictures)."""
+        return f"{self.prompt} [image: {self.image}]" if self.image else self.prompt
+
+    @property
+    def identity(self) -> tuple[str, str | None]:
+        """Two sweeps asked the same question only with the same text and the same picture bytes."""
+        return self.prompt, self.image_sha256
+
 
 class Diversity(_Open):
     setting: dict[str, Any]

@@ -24,7 +24,7 @@ IDENTICAL = "identical completions: a tie without asking"
 class MatchedPair:
     """The two configs' completions for one cell, with each one's reward when the reward judge scored both."""
 
-    prompt: str
+    prompt: str  # the prompt's label: its text, and its picture's path when it showed one
     setting: dict[str, Any]
     seed: int
     this: str
@@ -38,20 +38,20 @@ def matched_pairs(this: ResultsDoc, other: ResultsDoc) -> list[MatchedPair]:
     scored both files under the same sweep spec: otherwise they are not comparable."""
     scored = (this.judge is not None and other.judge is not None and this.judge.judge == other.judge.judge
               and this.judge.eval_sha256 == other.judge.eval_sha256)
-    theirs: dict[tuple[str, str, int], tuple[str, float | None]] = {}
+    theirs: dict[tuple[tuple[str, str | None], str, int], tuple[str, float | None]] = {}
     for p, prompt in enumerate(other.results):
         for s, setting in enumerate(prompt.settingsResults):
             for seed, text in enumerate(setting.completions):
                 reward = other.judge.rewards[p][s][seed] if scored and other.judge else None
-                theirs[(prompt.prompt, setting_key(setting.setting), seed)] = (text, reward)
+                theirs[(prompt.identity, setting_key(setting.setting), seed)] = (text, reward)
     pairs = []
     for p, prompt in enumerate(this.results):
         for s, setting in enumerate(prompt.settingsResults):
             for seed, text in enumerate(setting.completions):
-                if (found := theirs.get((prompt.prompt, setting_key(setting.setting), seed))) is None:
+                if (found := theirs.get((prompt.identity, setting_key(setting.setting), seed))) is None:
                     continue
                 reward = this.judge.rewards[p][s][seed] if scored and this.judge else None
-                pairs.append(MatchedPair(prompt.prompt, setting.setting, seed + 1, text, found[0], reward, found[1]))
+                pairs.append(MatchedPair(prompt.label, setting.setting, seed + 1, text, found[0], reward, found[1]))
     return pairs
 
 

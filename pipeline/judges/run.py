@@ -75,7 +75,7 @@ def judge_comparisons(judge: ChatJudge, template: PromptTemplate, cache: AnswerC
     model = judge.settings.model
     plan: list[list[tuple[MatchedPair, tuple[Question, Question] | None]]] = []
     for comparison in comparisons:
-        prompts = {p.prompt: i for i, p in enumerate(comparison.this_doc.results, start=1)}
+        prompts = {p.label: i for i, p in enumerate(comparison.this_doc.results, start=1)}
         plan.append([(pair, None if pair.this == pair.other else
                       _questions(comparison, pair, model, template, prompts[pair.prompt]))
                      for pair in matched_pairs(comparison.this_doc, comparison.other_doc)])

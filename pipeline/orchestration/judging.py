@@ -45,7 +45,7 @@ def score_sweep(scorer: ModelHandle, doc: ResultsDoc, judge: AdapterRef, batch_s
     prompts, answers = [], []
     for prompt in doc.results:
         for setting in prompt.settingsResults:
-            prompts += [prompt.prompt] * len(setting.completions)
+            prompts += [prompt.label] * len(setting.completions)
             answers += setting.completions
     rewards = iter(score_batched(scorer, prompts, answers, batch_size))
     nested = [[[round(next(rewards), 4) for _ in setting.completions] for setting in prompt.settingsResults]

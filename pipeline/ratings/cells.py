@@ -26,7 +26,7 @@ class Cell:
 
     config: str
     config_sha256: str | None
-    prompt: str
+    prompt: str  # PromptResult.label: a caption question over two pictures is two prompts
     setting: dict[str, Any]
     seed: int
     text: str
@@ -46,7 +46,7 @@ def cells_of(name: str, doc: ResultsDoc) -> list[Cell]:
     config_sha256 = doc.meta.config_sha256 if doc.meta else None
     cut_off = {setting_key(q.setting): q.never_stopped_share for q in (doc.meta.quality if doc.meta else [])}
     seeds = doc.meta.seeds if doc.meta and doc.meta.seeds else None
-    return [Cell(name, config_sha256, prompt.prompt, result.setting, seeds[i] if seeds and i < len(seeds) else i + 1,
+    return [Cell(name, config_sha256, prompt.label, result.setting, seeds[i] if seeds and i < len(seeds) else i + 1,
                  text, cut_off.get(setting_key(result.setting)))
             for prompt in doc.results for result in prompt.settingsResults for i, text in enumerate(result.completions)]
 
@@ -56,7 +56,7 @@ def completion_at(doc: ResultsDoc, prompt: str, setting: Mapping[str, Any], seed
     wanted = setting_key(setting)
     index = seed_index(doc, seed)
     for found in doc.results:
-        if found.prompt != prompt:
+        if found.label != prompt:
             continue
         for result in found.settingsResults:
             if setting_key(result.setting) == wanted and index is not None and 0 <= index < len(result.completions):

@@ -31,7 +31,8 @@ from pipeline.judges.prompt import (
     read_answer,
 )
 from pipeline.judges.run import summarize
-from tests.support.sample_results import results_doc
+from tests.support.sample_results import CAPTION, picture_doc, results_doc
+from tests.support.vision import draw_cartoons
 
 A, B, TIE = Answer(Verdict.FIRST, "a"), Answer(Verdict.SECOND, "b"), Answer(Verdict.TIE, "same")
 
@@ -209,3 +210,16 @@ def test_the_index_carries_each_judgment_for_the_page(tmp_path: Path) -> None:
     shown = index_payload(scan_results(tmp_path))["configs"][0]["judgments"][0]
     assert (shown["other"], shown["winRate"], shown["firstShown"], shown["n"]) == ("quip-001", 0.75, "75%", 2)
     assert [v["winner"] for v in shown["verdicts"]] == ["this", "tie"]
+
+
+def test_one_caption_question_over_several_pictures_is_several_prompts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    draw_cartoons().write_all(data)
+    pictures = sorted(path.relative_to(data).as_posix() for path in (data / "cartoons").glob("*.png"))[:3]
+    this = ResultsDoc.model_validate(picture_doc("cartoons-002", data, pictures))
+    other = ResultsDoc.model_validate(picture_doc("cartoons-001", data, pictures[:2]))
+    pairs = matched_pairs(this, other)
+    assert len(pairs) == 2 * 2 * 3  # the two pictures both hold x two settings x three seeds, not one merged prompt
+    assert {p.prompt for p in pairs} == {f"{CAPTION} [image: {picture}]" for picture in pictures[:2]}
+    other.results[0].image_sha256 = "0" * 64  # the first picture changed between the two runs: another question
+    assert {p.prompt for p in matched_pairs(this, other)} == {f"{CAPTION} [image: {pictures[1]}]"}

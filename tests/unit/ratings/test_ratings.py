@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from pipeline.formats.results import ResultsDoc, load_results
-from pipeline.ratings.cells import Vote, counted_votes
+from pipeline.ratings.cells import Vote, cells_of, completion_at, counted_votes
 from pipeline.ratings.figures import MIN_VOTES, agreement, human_score, kendall_tau_b
 from pipeline.ratings.files import check_ratings, read_ratings, results_docs
 from pipeline.ratings.lines import Rating, RatingLine, ratings_folder
@@ -31,7 +31,8 @@ from pipeline.results.readme import render_readme
 from pipeline.results.scan import scan_results
 from tests.support.haha_cli import HAHA, copy_repo
 from tests.support.sample_ratings import JUDGE, every_cell, results_folder, vote, write_ratings
-from tests.support.sample_results import PROMPTS, results_doc, write_doc
+from tests.support.sample_results import CAPTION, PROMPTS, picture_doc, results_doc, write_doc
+from tests.support.vision import draw_cartoons
 
 CONFIGS = ("haha-a-001", "haha-b-001")
 
@@ -283,3 +284,15 @@ def test_pairs_from_a_hand_written_ratings_file(tmp_path: Path) -> None:
            "counted" in " ".join(done.stdout.split())
     written = (root / "train" / "data" / "haha-prefs-rated.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in written] == expected
+
+
+def test_a_caption_question_over_several_pictures_is_rated_per_picture(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    draw_cartoons().write_all(data)
+    pictures = sorted(path.relative_to(data).as_posix() for path in (data / "cartoons").glob("*.png"))[:2]
+    doc = ResultsDoc.model_validate(picture_doc("cartoons-001", data, pictures))
+    cells = cells_of("cartoons-001", doc)
+    assert sorted({cell.prompt for cell in cells}) == [f"{CAPTION} [image: {picture}]" for picture in pictures]
+    second = cells[-1]
+    assert completion_at(doc, second.prompt, second.setting, second.seed) == second.text
+    assert completion_at(doc, CAPTION, second.setting, second.seed) is None  # the text alone names no picture
