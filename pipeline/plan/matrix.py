@@ -1,11 +1,11 @@
 """`haha plan`: the pending configs as waves of GitHub Actions matrix jobs. Pure: it takes the pending list, what
 each config needs and each config's runner, and returns the plan.
 
-A config that needs another (its `haha_parent`, the reward model its best-of-N scores with) reads that
-config's results, so it cannot start in the same matrix: it goes one wave later, and train.yml runs the
+A config that needs another (its `haha_parent`, its `haha_reward`, the reward model its best-of-N scores with)
+reads that config's results, so it cannot start in the same matrix: it goes one wave later, and train.yml runs the
 waves one after another, each job downloading the results the earlier waves made. haha refuses parent
-chains, so three waves cover every valid case (a reward model, an SFT config scoring with it, a DPO child
-of that). A wave holds at most 256 jobs (GitHub's matrix limit). What cannot be planned (over that limit,
+chains, so three waves cover every valid case (a reward model, an SFT config scoring with it, a DPO or GRPO
+child of that). A wave holds at most 256 jobs (GitHub's matrix limit). What cannot be planned (over that limit,
 in a need loop, deeper than three waves, or needing what was left out) is listed as deferred, with why,
 and never holds back the rest: it stays pending for the next run.
 """
