@@ -134,11 +134,9 @@ def reward_ref_for(ctx: RunContext, state: ConfigState) -> AdapterRef | None:
     return published_ref(ctx.results_dir, name, "the reward model", command, ctx.settings.hub_org)
 
 
-def reward_model_for(ctx: RunContext, state: ConfigState, trained: bool) -> RewardModel | None:
-    """The reward config's adapter merged into the base model it was trained on (the smoke stand-in in smoke runs),
-    built when the GRPO config still has to train (`trained` False)."""
-    if (ref := reward_ref_for(ctx, state)) is None:
-        return None
+def reward_model_for(ctx: RunContext, state: ConfigState, ref: AdapterRef, trained: bool) -> RewardModel:
+    """The reward adapter at `ref` merged into the base model it was trained on (the smoke stand-in in smoke runs),
+    built when the GRPO config still has to train against it (`trained` False)."""
     dest = reward_dir(ctx.workspace.resolve(), ref)
     if trained:
         return RewardModel(ref, dest)

@@ -15,7 +15,7 @@ from pipeline.formats.tracking import WandbMode
 from pipeline.models.vision_twin import is_vision_config
 from pipeline.orchestration.context import RunContext
 from pipeline.orchestration.outcome import StageName, StageResult, StageStatus
-from pipeline.orchestration.parents import reward_model_for, start_from_parent
+from pipeline.orchestration.parents import reward_model_for, reward_ref_for, start_from_parent
 from pipeline.orchestration.state import ConfigState, Step
 from pipeline.plan.runners import runner_for
 from pipeline.train.axolotl import Launch, Progress, TrainingError, train
@@ -56,8 +56,11 @@ class TrainStage:
     def run(self, ctx: RunContext, state: ConfigState) -> StageResult:
         parent = start_from_parent(ctx, state, ctx.training_base(state.loaded))
         run = state.run
-        trained = run.trained_from(state.loaded.sha256, ctx.smoke, parent.ref if parent else None) is not None
-        reward = reward_model_for(ctx, state, trained and not ctx.force)
+        record = run.trained_from(state.loaded.sha256, ctx.smoke, parent.ref if parent else None)
+        reward_ref = reward_ref_for(ctx, state)
+        # A reward model that published another revision trains the GRPO config again, against the new one.
+        trained = record is not None and record.reward_model == reward_ref
+        reward = reward_model_for(ctx, state, reward_ref, trained and not ctx.force) if reward_ref else None
         tracking = Tracking(ctx.wandb_mode)
         if ctx.wandb_mode is WandbMode.ONLINE and (ctx.force or not trained):
             # Only a run about to train asks W&B: the answer decides the mode it starts in.
