@@ -29,8 +29,9 @@ def test_the_real_repo_validates_clean(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HAHA_ROOT", str(REPO))
     code, output = validate()
     assert code == 0, output
-    # SFT, DPO from it, the reward model, the weighted puns, the packed CSV trivia
-    assert output.splitlines()[-1] == "OK: 6 configs, 0 errors, 0 warnings"
+    # SFT, DPO from it and from ratings, the reward model, GRPO against it, the weighted puns, the packed CSV trivia,
+    # the cartoon captions
+    assert output.splitlines()[-1] == "OK: 8 configs, 0 errors, 0 warnings"
 
 
 def test_problems_print_as_file_line_key_message_and_fail(haha_repo: Path) -> None:

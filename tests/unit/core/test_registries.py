@@ -91,16 +91,16 @@ def test_a_registered_task_is_validated_planned_run_and_written_into_the_results
 
 def test_a_registered_training_kind_is_chosen_by_its_axolotl_keys(haha_repo: Path) -> None:
     config = haha_repo / "train" / "config" / "jokes-001.yml"
-    config.write_text(config.read_text() + "rl: grpo\n")
+    config.write_text(config.read_text() + "rl: gdpo\n")
     settings = load_settings(haha_repo)
     refused = validate([str(config)], settings).problems
-    assert any(p.key == "rl" and "haha has no training kind for this yet (it runs: sft, preference, kto, reward)"
-               in p.message for p in refused)
+    assert any(p.key == "rl" and "haha has no training kind for this yet (it runs: sft, preference, kto, reward, "
+               "grpo)" in p.message for p in refused)
 
-    grpo = register_kind(TrainingKind("online", lambda c: c.get("rl") == "grpo", "SFTDataset", ("sweep",)))
+    gdpo = register_kind(TrainingKind("online", lambda c: c.get("rl") == "gdpo", "SFTDataset", ("sweep",)))
     try:
-        assert kind_of({"rl": "grpo"}) is grpo and kind_of({}).name == "sft"
-        assert not any(p.key == "rl" for p in validate([str(config)], settings).problems)
+        assert kind_of({"rl": "gdpo"}) is gdpo and kind_of({}).name == "sft"
+        assert [str(p) for p in validate([str(config)], settings).problems if p.key == "rl"] == []
     finally:
         KINDS.remove("online")
 
@@ -108,12 +108,13 @@ def test_a_registered_training_kind_is_chosen_by_its_axolotl_keys(haha_repo: Pat
 def test_a_second_sweep_for_the_same_config_is_refused(haha_repo: Path, tmp_path: Path) -> None:
     eval_dir = haha_repo / "train" / "eval"
     spec = json.loads((eval_dir / "eval.json").read_text())
-    (eval_dir / "cold.json").write_text(json.dumps({**spec, "kind": "sweep", "configs": ["jokes-*"]}))
+    for name in ("cold", "warm"):  # a sweep naming the config replaces eval.json for it; two such sweeps clash
+        (eval_dir / f"{name}.json").write_text(json.dumps({**spec, "kind": "sweep", "configs": ["jokes-*"]}))
     settings = load_settings(haha_repo)
     assert validate([str(settings.config_dir)], settings).other == []  # a sweep in its own file is valid
     ctx = make_context(settings, workspace=tmp_path / "ws", eval_options=EvalOptions(adapter_dir=tmp_path))
     outcome = run_stages(ctx, settings.config_dir / "jokes-001.yml", single(EvaluateStage()))
-    assert outcome.error == ('jokes-001: eval.json, cold.json are all sweeps for it; a config gets one sweep '
+    assert outcome.error == ('jokes-001: cold.json, warm.json are all sweeps for it; a config gets one sweep '
                              '(limit the others with "configs")')
 
 
@@ -147,7 +148,7 @@ def test_a_typo_in_rl_is_answered_with_the_value_it_likely_meant() -> None:
     with pytest.raises(UnknownKindError) as unknown:
         kind_of({"rl": "dpp"})
     assert str(unknown.value) == ("rl: dpp: haha has no training kind for this yet (it runs: sft, preference, kto, "
-                                  "reward); did you mean rl: dpo?")
+                                  "reward, grpo); did you mean rl: dpo?")
 
 
 def test_a_registry_keeps_the_order_names_were_registered_in() -> None:
@@ -158,4 +159,4 @@ def test_a_registry_keeps_the_order_names_were_registered_in() -> None:
     registry.register("alpha", 9, "here")
     assert list(registry) == ["zeta", "mid", "alpha"]
     assert list(registry.values()) == [0, 2, 9]
-    assert list(KINDS) == ["sft", "preference", "kto", "reward"]  # find_kind tries them in this order
+    assert list(KINDS) == ["sft", "preference", "kto", "reward", "grpo"]  # find_kind tries them in this order
