@@ -180,6 +180,8 @@ def _from_strategy(config: Mapping[str, Any], template_row: Mapping[str, Any] | 
         return _chat_fallback(config, tokenizer, f"no Axolotl strategy for '{kind}': {exc}")
     if strategy.path is DataPath.TRANSFORMED:
         return _transformed(strategy, template, entry, tokenizer)
+    if strategy.path is DataPath.PROMPTS:
+        return _prompts(template, tokenizer)
     if kind == "completion":
         field = str(entry.get("field") or "text")
         return PromptFormat(f"Axolotl's completion strategy on the prompt as raw text ('{field}'), without its "
@@ -244,6 +246,34 @@ def _transformed(strategy: RowStrategy, template: dict[str, Any], entry: Mapping
 
     return PromptFormat(f"Axolotl's {strategy.rl} transform '{strategy.type}' on a row like the dataset's first: "
                         "its prompt text, tokenized as TRL does", encode)
+
+
+def grpo_row(template: Mapping[str, Any], prompt: str) -> dict[str, Any]:
+    """A GRPO row like the dataset's first holding the eval prompt: its chat turns up to the last user turn (the
+    system turn kept), that turn's content replaced; a text `prompt` is replaced whole."""
+    turns = template.get("prompt")
+    if not isinstance(turns, list):
+        return {"prompt": prompt}
+    users = [i for i, turn in enumerate(turns) if isinstance(turn, Mapping) and turn.get("role") == "user"]
+    if not users:
+        return {"prompt": [*copy.deepcopy(turns), {"role": "user", "content": prompt}]}
+    kept = copy.deepcopy(turns[: users[-1] + 1])
+    kept[-1]["content"] = prompt
+    return {"prompt": kept}
+
+
+def _prompts(template: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> PromptFormat:
+    """GRPO's prompts reach the policy as TRL's GRPOTrainer tokenizes them (`_tokenize_prompts`): chat turns through
+    the tokenizer's template with the generation prompt, text as it is; `trl.data_utils._tokenize` is that call."""
+    from trl.data_utils import _tokenize
+
+    def encode(prompt: str) -> list[int]:
+        turns = grpo_row(template, prompt)["prompt"]
+        options = {"add_generation_prompt": True} if isinstance(turns, list) else {}
+        return list(_tokenize(tokenizer, turns, **options)["input_ids"])
+
+    return PromptFormat("TRL's GRPO prompt tokenization on a row like the dataset's first (its turns up to the last "
+                        "user turn, holding the eval prompt), with the generation prompt", encode)
 
 
 def _without_eos(tokenized: Any, tokenizer: PreTrainedTokenizerBase) -> list[int]:

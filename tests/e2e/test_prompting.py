@@ -36,6 +36,7 @@ CASES: dict[str, tuple[Path, str]] = {
     "dpo chatml.icr (the repo's DPO sample)": (REPO / "train" / "config" / "haha-llama-3-8b-dpo-001.yml", "input"),
     "orpo chat_template.argilla": (WILD / "config" / "mistral-7b-orpo-001.yml", "chosen"),
     "kto chatml.ultra": (WILD / "config" / "llama-3-1b-kto-001.yml", "prompt"),
+    "grpo prompts (the repo's GRPO sample)": (REPO / "train" / "config" / "haha-llama-3-8b-grpo-001.yml", "prompt"),
 }
 
 
@@ -61,6 +62,15 @@ def training_prompt_ids(config: dict[str, Any], row: dict[str, Any], tokenizer: 
     """What training shows the model before the answer, by Axolotl's (and TRL's) own code on the real row."""
     from axolotl.utils.dict import DictDefault
 
+    if config.get("rl") == "grpo":  # GRPOTrainer's own prompt tokenization, run on the row as the trainer would
+        from types import SimpleNamespace
+
+        from trl import GRPOTrainer
+
+        trainer = SimpleNamespace(_is_vlm=False, processing_class=tokenizer, chat_template=None, tools=None,
+                                  environment_factories=None, chat_template_kwargs={})
+        prompt_ids, _, _ = GRPOTrainer._tokenize_prompts(trainer, [row["prompt"]])
+        return list(prompt_ids[0])
     if config.get("rl"):
         from axolotl.prompt_strategies.dpo import load as load_dpo
         from axolotl.prompt_strategies.kto import load as load_kto
