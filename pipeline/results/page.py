@@ -119,6 +119,9 @@ def _config_payload(entry: Entry, values: Mapping[str, Scalar], scores: JudgeSco
         "quality": {label: format_signal(name, overall[name]) for label, name in SIGNALS},
         "loss": [[step, loss] for step, loss in zip(meta.training_loss.steps, meta.training_loss.loss, strict=False)]
         if meta and meta.training_loss else None,
+        "rewardCurve": [[step, reward] for step, reward in zip(meta.training_loss.steps, meta.training_loss.reward,
+                                                                strict=False)]
+        if meta and meta.training_loss and meta.training_loss.reward else None,
         "qualityBySetting": [{"setting": setting_label(q.setting), "temperature": q.setting.get("temperature"),
                               **q.model_dump(include={
             "empty_share", "never_stopped_share", "repeated_share", "distinct_2", "mean_chars"})}

@@ -96,7 +96,8 @@ def test_clicking_configs_filtering_and_hiding_settings(browser: Browser, index_
 @pytest.fixture
 def twenty_configs(tmp_path: Path) -> Path:
     """20 configs written by the eval's own writers: one whose completions are all empty, one with a completion of
-    8,872 characters, and training loss curves (recorded by the evaluate stage from the run)."""
+    8,872 characters, and training loss curves (recorded by the evaluate stage from the run), one with GRPO's
+    mean reward by step."""
     from pipeline.evaluate.quality import quality
     from pipeline.formats.results import LossCurve, ResultsDoc
 
@@ -116,6 +117,8 @@ def twenty_configs(tmp_path: Path) -> Path:
         doc.meta.quality = quality(doc.results)
         doc.meta.training_loss = LossCurve(steps=list(range(1, 25)), loss=[4.0 - step / (10 + number)
                                                                            for step in range(1, 25)])
+        if number == 20:  # a GRPO run: the mean reward of each step's answers
+            doc.meta.training_loss.reward = [-0.5 + step / 24 for step in range(1, 25)]
         write_doc(folder, name, json.loads(doc.model_dump_json(exclude_unset=True)))
     write_index(folder)
     return folder / "index.html"
@@ -126,8 +129,12 @@ def test_twenty_configs_chart_each_chosen_one_and_collapse_long_text(browser: Br
     url = f"{twenty_configs.as_uri()}#select=haha-many-019,haha-many-020"
     with opened(browser, url, height=1400) as page:
         assert dataset(page.locator(".chart"), "config") == ["haha-many-019", "haha-many-020"]
-        expect(page.locator(".chart svg")).to_have_count(4)  # loss and quality for each
+        expect(page.locator(".chart svg")).to_have_count(5)  # loss and quality for each, the GRPO run's reward
         expect(page.locator(".chart svg polyline[data-series=loss]")).to_have_count(2)
+        reward = page.locator(".chart[data-config=haha-many-020] polyline[data-series='mean reward']")
+        expect(reward).to_have_count(1)
+        heights = [float(point.split(",")[1]) for point in (reward.get_attribute("points") or "").split(" ")]
+        assert heights[0] > heights[-1]  # the rising reward climbs the chart (SVG's y grows downwards)
         empty = page.locator(".chart[data-config=haha-many-019] polyline[data-series=empty]")
         expect(empty).to_have_count(1)
         # The all-empty config's "empty" line sits at the top of its 0..1 scale at every temperature.
