@@ -45,7 +45,7 @@ demo: setup
 	$(VENV)/bin/haha run --smoke --smoke-model embedded --wandb disabled --alone --eval train/eval/demo/eval.json $(DEMO_CONFIG)
 	@$(VENV)/bin/haha results --results-dir scratch/results >/dev/null
 	@echo "open scratch/results/index.html in a browser: every completion, and what the run recorded"
-	@echo "next: make tour runs every sample config (a reward model, DPO and GRPO from this adapter, puns, trivia) and the judge"
+	@echo "next: make tour runs every sample config (a reward model, DPO and GRPO from this adapter, puns, trivia, cartoon captions) and the judge"
 
 # make tour: every sample config on the embedded SmolLM2, in the order they need each other (the reward model
 # first, DPO after its SFT parent, GRPO after both: it learns from the reward model's scores), each with all its
