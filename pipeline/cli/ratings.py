@@ -94,7 +94,8 @@ def rate(
     if not is_rater_name(rater):
         raise UsageError(f"--rater {rater!r}: {RATER_RULE}")
     folder = results_folder(results_dir)
-    running = open_rating(rater, chosen_results(folder, refs or []), ratings_folder(folder), seed, port)
+    running = open_rating(rater, chosen_results(folder, refs or []), ratings_folder(folder), seed, port,
+                          load_settings().data_dir)
     progress = running.session.progress()
     emit(f"rating page for {rater}: {running.url} ({progress.rated} of {progress.total} rated so far; Ctrl-C stops, "
          f"every vote is already saved in {running.writer.path})")

@@ -31,6 +31,8 @@ class Cell:
     seed: int
     text: str
     cut_off_share: float | None  # of its setting's completions that never stopped (None: not recorded)
+    image: str | None = None  # the picture the prompt showed (its path under train/data), as the results recorded it
+    image_sha256: str | None = None
 
 
 def seed_index(doc: ResultsDoc, seed: int) -> int | None:
@@ -47,7 +49,7 @@ def cells_of(name: str, doc: ResultsDoc) -> list[Cell]:
     cut_off = {setting_key(q.setting): q.never_stopped_share for q in (doc.meta.quality if doc.meta else [])}
     seeds = doc.meta.seeds if doc.meta and doc.meta.seeds else None
     return [Cell(name, config_sha256, prompt.label, result.setting, seeds[i] if seeds and i < len(seeds) else i + 1,
-                 text, cut_off.get(setting_key(result.setting)))
+                 text, cut_off.get(setting_key(result.setting)), prompt.image, prompt.image_sha256)
             for prompt in doc.results for result in prompt.settingsResults for i, text in enumerate(result.completions)]
 
 

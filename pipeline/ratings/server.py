@@ -11,7 +11,7 @@ this server never grants.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -22,6 +22,7 @@ from typing import Any
 
 from pipeline.core.errors import UsageError
 from pipeline.core.problems import errors
+from pipeline.data.thumbnails import RATING_PX, Thumbnail, make_thumbnail
 from pipeline.formats.results import ResultsDoc
 from pipeline.ratings.cells import cells_of
 from pipeline.ratings.files import read_ratings_file
@@ -34,14 +35,32 @@ PAGE = "rate.html"
 MAX_BODY = 4096  # a vote is an id and a number
 
 
-def _item_json(item: Item | None) -> dict[str, Any] | None:
-    """What the page may know of an item: no config, setting or seed (the rating is blind)."""
-    return None if item is None else {"id": item.id, "prompt": item.prompt, "text": item.text, "flag": item.flag}
+def _item_json(item: Item | None, pictures: Mapping[str, Thumbnail]) -> dict[str, Any] | None:
+    """What the page may know of an item: no config, setting or seed (the rating is blind); the picture a caption
+    was written for, or the word saying why it cannot be shown."""
+    if item is None:
+        return None
+    shown = pictures.get(item.id)
+    return {"id": item.id, "prompt": item.prompt, "text": item.text, "flag": item.flag,
+            "picture": shown.src if shown else None,
+            "noPicture": f"picture {shown.refused}: {shown.why}" if shown and shown.refused else None}
 
 
-def state_json(session: Session, refused: str | None = None) -> dict[str, Any]:
+def pictures_of(items: Sequence[Item], data_dir: Path) -> dict[str, Thumbnail]:
+    """Each picture item's picture, checked against train/data and the recorded sha256 once, when the page opens."""
+    made: dict[tuple[str, str | None], Thumbnail] = {}
+    found = {}
+    for item in items:
+        if (picture := item.picture) is not None:
+            if picture not in made:
+                made[picture] = make_thumbnail(picture[0], picture[1], data_dir, RATING_PX)
+            found[item.id] = made[picture]
+    return found
+
+
+def state_json(session: Session, pictures: Mapping[str, Thumbnail], refused: str | None = None) -> dict[str, Any]:
     progress = session.progress()
-    return {"rater": session.rater, "item": _item_json(session.next_item()), "refused": refused,
+    return {"rater": session.rater, "item": _item_json(session.next_item(), pictures), "refused": refused,
             "progress": {"rated": progress.rated, "skipped": progress.skipped, "total": progress.total}}
 
 
@@ -61,7 +80,7 @@ def parse_vote(body: bytes) -> tuple[str, Rating | None] | str:
     return vote["item"], Rating(rating)
 
 
-def make_server(session: Session, port: int) -> ThreadingHTTPServer:
+def make_server(session: Session, port: int, pictures: Mapping[str, Thumbnail]) -> ThreadingHTTPServer:
     """The server, bound (port 0: any free one); the caller runs `serve_forever` and closes it."""
     page = resources.files("pipeline.ratings").joinpath("templates", PAGE).read_bytes()
 
@@ -84,7 +103,8 @@ def make_server(session: Session, port: int) -> ThreadingHTTPServer:
             self.send_header("Cache-Control", "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
             self.send_header("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; "
-                                                        "style-src 'unsafe-inline'; connect-src 'self'")
+                                                        "style-src 'unsafe-inline'; connect-src 'self'; "
+                                                        "img-src data:")
             self.end_headers()
             self.wfile.write(body)
 
@@ -97,7 +117,7 @@ def make_server(session: Session, port: int) -> ThreadingHTTPServer:
             elif self.path == "/":
                 self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
             elif self.path == "/api/next":
-                self._json(HTTPStatus.OK, state_json(session))
+                self._json(HTTPStatus.OK, state_json(session, pictures))
             else:
                 self._json(HTTPStatus.NOT_FOUND, {"error": "no such page"})
 
@@ -118,7 +138,7 @@ def make_server(session: Session, port: int) -> ThreadingHTTPServer:
                 return
             refused = session.vote(*vote)
             status = HTTPStatus.OK if refused is None else HTTPStatus.CONFLICT
-            self._json(status, state_json(session, None if refused is None else str(refused)))
+            self._json(status, state_json(session, pictures, None if refused is None else str(refused)))
 
     return ThreadingHTTPServer((HOST, port), Handler)
 
@@ -141,7 +161,7 @@ class RatingServer:
 
 
 def open_rating(rater: str, docs: Mapping[str, ResultsDoc], folder: Path, seed: int | None,
-                port: int) -> RatingServer:
+                port: int, data_dir: Path) -> RatingServer:
     """The rater's session over the named results, continuing their file; a file with broken lines is refused
     until they are fixed (appending after them would hide the damage)."""
     path = ratings_file(folder, rater)
@@ -154,7 +174,7 @@ def open_rating(rater: str, docs: Mapping[str, ResultsDoc], folder: Path, seed: 
                          rater_seed(rater) if seed is None else seed)
         session = Session(rater, items, earlier.lines, writer.append, lambda: datetime.now(UTC))
         try:
-            server = make_server(session, port)
+            server = make_server(session, port, pictures_of(items, data_dir))
         except OSError as exc:
             raise UsageError(f"cannot listen on {HOST}:{port} ({exc.strerror}); --port 0 picks a free port") from None
         return RatingServer(session, writer, server)

@@ -48,6 +48,13 @@ class Item:
         return None
 
     @property
+    def picture(self) -> tuple[str, str | None] | None:
+        """The picture the caption was written for (path and recorded sha256): the same for every cell of an item,
+        since the prompt's label names the picture."""
+        first = self.cells[0]
+        return (first.image, first.image_sha256) if first.image else None
+
+    @property
     def keys(self) -> list[CellKey]:
         return [cell_key(c.config, c.prompt, c.setting, c.seed) for c in self.cells]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.naming import sort_key
+from pipeline.data.thumbnails import Thumbnail, thumbnail_key
 from pipeline.evaluate.quality import quality
 from pipeline.formats.results import (
     CONFIG_KEYS,
@@ -29,7 +30,6 @@ from pipeline.formats.results import (
 from pipeline.ratings.check import RatingsRead
 from pipeline.results.failures import FailureRecord
 from pipeline.results.rank import largest_group
-from pipeline.results.thumbnails import Thumbnail, thumbnail_key
 from pipeline.results.values import rounded_value, setting_label
 
 

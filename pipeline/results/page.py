@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 from pipeline.core.strict_json import dumps_strict
+from pipeline.data.thumbnails import Thumbnail, thumbnail_key
 from pipeline.formats.results import JudgeScores, PairwiseJudgment, Scalar
 from pipeline.ratings.figures import MIN_VOTES
 from pipeline.results.entries import (
@@ -24,7 +25,6 @@ from pipeline.results.entries import (
     setting_labels,
 )
 from pipeline.results.human import HumanView, agreement_text, human_view, preference_text, score_text
-from pipeline.results.thumbnails import Thumbnail, thumbnail_key
 from pipeline.results.values import format_signal, format_time, hub_link, rounded_value, setting_label, wandb_link
 
 TEMPLATE = "results-index.html"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.data.thumbnails import Thumbnail, make_thumbnail, thumbnail_key
 from pipeline.formats.results import ResultsError, load_results
 from pipeline.results.entries import (
     BASE,
@@ -20,7 +21,6 @@ from pipeline.results.entries import (
     parse_time,
 )
 from pipeline.results.failures import FAILED_SUFFIX, read_failure
-from pipeline.results.thumbnails import Thumbnail, make_thumbnail, thumbnail_key
 
 NO_SOURCES = Sources()  # no commit times, no configs: each file is dated by its own meta or not at all
 

@@ -27,7 +27,8 @@ from tests.support.browser_page import chromium, opened, screenshot_path
 from tests.support.haha_cli import HAHA
 from tests.support.paths import REPO
 from tests.support.sample_ratings import every_cell, results_folder, write_ratings
-from tests.support.sample_results import results_doc, write_doc
+from tests.support.sample_results import picture_doc, results_doc, write_doc
+from tests.support.vision import draw_cartoons
 
 pytestmark = pytest.mark.slow
 
@@ -173,3 +174,35 @@ def test_markup_in_a_completion_or_a_rater_file_is_shown_as_text(browser: Browse
         shot = screenshot_path(tmp_path, "index-human.png")
         page.screenshot(path=shot, full_page=True)
     assert shot.stat().st_size > 10_000
+
+
+def test_a_caption_is_rated_beside_its_picture_and_a_changed_picture_is_named(browser: Browser, root: Path,
+                                                                              tmp_path: Path) -> None:
+    data = root / "train" / "data"
+    draw_cartoons().write_all(data)
+    pictures = sorted(path.relative_to(data).as_posix() for path in (data / "cartoons").glob("*.png"))[:2]
+    results = root / "train" / "results"
+    doc = picture_doc("cartoons-x-001", data, pictures)
+    doc["results"][1]["image_sha256"] = "0" * 64  # the second picture is not the one the captions were made from
+    write_doc(results, "cartoons-x-001", doc)
+    port = free_port()
+    seen = {}
+    with haha_rate(root, "erin", port, "cartoons-x-001"), opened(browser, f"http://127.0.0.1:{port}/") as page:
+        for done in range(12):  # 2 pictures x 2 settings x 3 seeds
+            expect(page.locator("#progress")).to_contain_text("of 12 rated")
+            prompt = page.locator("#prompt").inner_text()
+            picture = page.locator("#picture")
+            if picture.is_visible():
+                assert (picture.get_attribute("src") or "").startswith("data:image/png;base64,")
+                assert page.evaluate("document.getElementById('picture').naturalWidth") > 0  # decoded, not broken
+                if "picture" not in seen:
+                    shot = screenshot_path(tmp_path, "rate-caption.png")
+                    page.screenshot(path=shot)
+            seen.setdefault("picture" if picture.is_visible() else page.locator("#no-picture").inner_text(),
+                            prompt)
+            page.keyboard.press("s")
+            expect(page.locator("#progress")).to_contain_text(f"{done + 1} skipped")
+    assert seen["picture"].endswith(f"[image: {pictures[0]}]")
+    changed = [shown for shown in seen if shown.startswith("picture changed:")]
+    assert changed and seen[changed[0]].endswith(f"[image: {pictures[1]}]")
+    assert shot.stat().st_size > 5_000

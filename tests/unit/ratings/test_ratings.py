@@ -41,7 +41,7 @@ CONFIGS = ("haha-a-001", "haha-b-001")
 def serving(results: Path, rater: str, names: tuple[str, ...] = CONFIGS) -> Iterator[RatingServer]:
     """`haha rate`'s server for `rater` in a thread, on a free port."""
     docs = {name: load_results(results / f"{name}.json") for name in names}
-    running = open_rating(rater, docs, ratings_folder(results), None, 0)
+    running = open_rating(rater, docs, ratings_folder(results), None, 0, results.parent / "data")
     thread = threading.Thread(target=running.server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -123,7 +123,7 @@ def test_two_raters_at_once_each_write_only_their_own_file(tmp_path: Path) -> No
     results = results_folder(tmp_path, CONFIGS)
     with serving(results, "alice") as alice, serving(results, "bob") as bob:
         with pytest.raises(RaterBusy, match="open in another `haha rate`"):
-            open_rating("alice", {}, ratings_folder(results), None, 0)
+            open_rating("alice", {}, ratings_folder(results), None, 0, results.parent / "data")
         logs: list[list[tuple[str, int]]] = [[], [], [], []]
         tabs = [threading.Thread(target=rate_until_done, args=(url, rating, log))
                 for (url, rating), log in zip([(alice.url, 3), (alice.url, 3), (bob.url, 1), (bob.url, 1)], logs,

@@ -1,9 +1,10 @@
-"""Thumbnails of the pictures eval prompts showed, embedded in index.html as PNG data URIs.
+"""Thumbnails of the pictures eval prompts showed, embedded as PNG data URIs in index.html and the rating page.
 
-The page is deployed alone (GitHub Pages), so each picture travels inside it, made small when the index is
-written, from the file in train/data. A results file is not trusted: the path it records must pass
-data/images.py's checks (inside train/data, a picture Pillow reads within the caps), and the file's sha256 must
-be the one the results recorded, else there is no thumbnail and the page says why in a word. Reads files.
+The index is deployed alone (GitHub Pages), so each picture travels inside it, made small when the index is
+written, from the file in train/data; a rater sees the picture a caption was written for the same way, larger.
+A results file is not trusted: the path it records must pass data/images.py's checks (inside train/data, a picture
+Pillow reads within the caps), and the file's sha256 must be the one the results recorded, else there is no
+thumbnail and the page says why in a word. Reads files.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from pipeline.data.images import ImageError, check_image_bytes, image_path
 
-THUMBNAIL_PX = 96  # the longer side
+THUMBNAIL_PX = 96  # the longer side, in the index
+RATING_PX = 256  # the longer side on the rating page, where the picture is what the caption is judged against
 PNG_DATA_URI = "data:image/png;base64,"
 
 
@@ -43,8 +45,8 @@ def thumbnail_key(image: str, sha256: str | None) -> str:
     return f"{image}@{sha256 or ''}"
 
 
-def make_thumbnail(image: str, sha256: str | None, data_dir: Path) -> Thumbnail:
-    """The picture a results file names, checked and shrunk to THUMBNAIL_PX, or the reason there is none."""
+def make_thumbnail(image: str, sha256: str | None, data_dir: Path, side: int = THUMBNAIL_PX) -> Thumbnail:
+    """The picture a results file names, checked and shrunk to `side` pixels, or the reason there is none."""
     if not sha256:
         return Thumbnail(image, None, NoThumbnail.UNRECORDED, "the results recorded no sha256 for it")
     try:
@@ -59,17 +61,17 @@ def make_thumbnail(image: str, sha256: str | None, data_dir: Path) -> Thumbnail:
     if hashlib.sha256(data).hexdigest() != sha256:
         return Thumbnail(image, None, NoThumbnail.CHANGED,
                          f"'{image}' is not the picture the completions were made from (its sha256 differs)")
-    return Thumbnail(image, PNG_DATA_URI + base64.b64encode(shrink(data)).decode("ascii"))
+    return Thumbnail(image, PNG_DATA_URI + base64.b64encode(shrink(data, side)).decode("ascii"))
 
 
-def shrink(data: bytes) -> bytes:
-    """A checked picture as a small PNG: longer side THUMBNAIL_PX (never enlarged), 256 colours (a third smaller
-    than RGB for the drawn cartoons, and nothing lost to the eye at this size)."""
+def shrink(data: bytes, side: int = THUMBNAIL_PX) -> bytes:
+    """A checked picture as a small PNG: longer side `side` (never enlarged), 256 colours (a third smaller than RGB
+    for the drawn cartoons, and nothing lost to the eye at this size)."""
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
         small = image.convert("RGB")
-        small.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+        small.thumbnail((side, side))
         out = io.BytesIO()
         small.convert("P", palette=Image.Palette.ADAPTIVE, colors=256).save(out, format="PNG", optimize=True)
     return out.getvalue()

@@ -13,9 +13,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from pipeline.cli.main import app
+from pipeline.data.thumbnails import PNG_DATA_URI, THUMBNAIL_PX, NoThumbnail, make_thumbnail
 from pipeline.results.page import index_payload, render_html
 from pipeline.results.scan import scan_results
-from pipeline.results.thumbnails import PNG_DATA_URI, THUMBNAIL_PX, NoThumbnail, make_thumbnail
 from tests.support.sample_results import CAPTION, picture_doc, results_doc, write_doc
 
 PICTURES = ("cartoons/01.png", "cartoons/02.png")
