@@ -187,6 +187,7 @@ def test_a_caption_is_rated_beside_its_picture_and_a_changed_picture_is_named(br
     write_doc(results, "cartoons-x-001", doc)
     port = free_port()
     seen = {}
+    shot = screenshot_path(tmp_path, "rate-caption.png")
     with haha_rate(root, "erin", port, "cartoons-x-001"), opened(browser, f"http://127.0.0.1:{port}/") as page:
         for done in range(12):  # 2 pictures x 2 settings x 3 seeds
             expect(page.locator("#progress")).to_contain_text("of 12 rated")
@@ -196,7 +197,6 @@ def test_a_caption_is_rated_beside_its_picture_and_a_changed_picture_is_named(br
                 assert (picture.get_attribute("src") or "").startswith("data:image/png;base64,")
                 assert page.evaluate("document.getElementById('picture').naturalWidth") > 0  # decoded, not broken
                 if "picture" not in seen:
-                    shot = screenshot_path(tmp_path, "rate-caption.png")
                     page.screenshot(path=shot)
             seen.setdefault("picture" if picture.is_visible() else page.locator("#no-picture").inner_text(),
                             prompt)

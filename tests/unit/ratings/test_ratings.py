@@ -84,7 +84,9 @@ def test_identical_completions_are_one_item_and_a_restart_goes_on_where_it_stopp
         url = running.url
         first = call(url + "api/next")[1]
         assert first["progress"] == {"rated": 0, "skipped": 0, "total": 10}  # 12 cells, 2 pairs of twins
-        assert set(first["item"]) == {"id", "prompt", "text", "flag"}  # blind: no config, setting or seed
+        assert set(first["item"]) == {"id", "prompt", "text", "flag", "picture", "noPicture"}  # blind: no config,
+        # setting or seed
+        assert first["item"]["picture"] is None and first["item"]["noPicture"] is None  # a text prompt
         shown = []
         for rating in (3, None, 1):
             item = call(url + "api/next")[1]["item"]
