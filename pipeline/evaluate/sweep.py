@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,6 +86,16 @@ def assemble(spec: EvalSpec, completions: Mapping[Cell, str],
         ])
         for p, (prompt, ref) in enumerate(zip(spec.texts, pictures, strict=True))
     ]
+
+
+# A special token repeated: a picture's placeholder, one per patch (576 for LLaVA-1.5's 336 px pictures).
+REPEATED_TOKEN = re.compile(r"(<[^<>\s]{1,40}>)\1{3,}")
+
+
+def runs_counted(text: str) -> str:
+    """A prompt's text for the results file with each run of one special token written once with its count
+    ("<image>(x576)"), so the example stays readable; the method beside it says how the prompt was made."""
+    return REPEATED_TOKEN.sub(lambda run: f"{run.group(1)}(x{len(run.group(0)) // len(run.group(1))})", text)
 
 
 def spec_sha256(spec: EvalSpec, images: Sequence[ImageRef | None] = ()) -> str:
@@ -255,7 +266,8 @@ class SweepTask(EvalTask[EvalSpec, Cell, SweepOutput]):
         requests = {cell: request_for(cell, spec, prompt_ids, job.max_new_tokens) for cell in units}
         todo = [cell for cell in units if cell not in completions]
         output = SweepOutput(resumed=len(units) - len(todo), completions=completions, started=started, images=images,
-                             prompt_format=(method, model.tokenizer.decode(prompt_ids[0], skip_special_tokens=False))
+                             prompt_format=(method, runs_counted(model.tokenizer.decode(prompt_ids[0],
+                                                                                         skip_special_tokens=False)))
                              if method else None)
         pictures = {cell: inputs[cell.prompt] for cell in units} if inputs is not None else None
         for finished in generate_cells(model, plan_batches(todo, requests, job.batch_size), requests, pictures):

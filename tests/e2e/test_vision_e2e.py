@@ -82,7 +82,7 @@ def test_the_caption_sweep_shows_each_picture_and_the_index_its_thumbnail(vision
         (text, image, inspect_image(image, data).sha256) for text, image in zip(spec.texts, spec.images, strict=True)]
     assert all(len(s.completions) == spec.seedVariants for r in doc.results for s in r.settingsResults)
     assert doc.meta is not None and doc.meta.prompt_format and "ProcessingStrategy" in doc.meta.prompt_format
-    assert doc.meta.prompt_example and "<image>" in doc.meta.prompt_example
+    assert doc.meta.prompt_example and "<image>(x16)" in doc.meta.prompt_example  # the twin: 16 per picture
     scan = write_index(results, Sources(data_dir=data))
     assert sorted(t.image for t in scan.thumbnails.values() if t.src) == sorted(i for i in spec.images if i)
     print(f"sweep {doc.meta.timings.get('sweep_s')} s for {doc.meta.timings.get('cells_computed')} cells; "
