@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline.config.plugins import listed_plugins
 from pipeline.core.settings import Settings
+from pipeline.models.vision_twin import needs_torchvision
 
 PROJECT = "haha"
 
@@ -44,6 +45,8 @@ NEEDS = (
          "transformers loads GPTQ-quantized weights through gptqmodel"),
     Need("plugins", "cut-cross-entropy", _plugin("axolotl.integrations.cut_cross_entropy"),
          "the Cut Cross Entropy plugin imports cut_cross_entropy"),
+    Need("processor_type", "torchvision", needs_torchvision,
+         "transformers builds this family's processor with its video processor, which imports torchvision"),
 )
 
 

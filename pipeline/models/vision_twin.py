@@ -65,14 +65,33 @@ class VisionSource:
     origin: str  # "HF cache", "Hub", "local folder", or why the defaults are used
 
 
+def family_of(config: Mapping[str, Any]) -> str:
+    """The transformers model_type a vision config's chat template names (Axolotl's family templates); llava for a
+    config that names none. Pure: no model files are read."""
+    template = str(config.get("chat_template") or "")
+    by_template = {name: model_type for model_type, name in FAMILY_TEMPLATES.items()}
+    return by_template.get(template, "llava" if template in ("", "tokenizer_default") else template)
+
+
+def needs_torchvision(config: Mapping[str, Any]) -> bool:
+    """transformers builds the processor of a family with videos (Qwen2-VL, SmolVLM, ...) with its video processor,
+    and every video processor imports torchvision, pictures only or not."""
+    if not is_vision_config(config):
+        return False
+    from pipeline.core.quiet import quiet_libraries
+
+    with quiet_libraries():  # transformers' video module imports torchvision's neighbours, loudly
+        from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPING_NAMES
+
+    return family_of(config) in VIDEO_PROCESSOR_MAPPING_NAMES
+
+
 def vision_source(config: Mapping[str, Any]) -> VisionSource:
     files = base_model_files(dict(config))
     if files.folder is not None:
         model_type = json.loads((files.folder / "config.json").read_text(encoding="utf-8")).get("model_type", "")
         return VisionSource(str(model_type), files.folder, f"from the {files.origin}")
-    template = str(config.get("chat_template") or "")
-    by_template = {name: model_type for model_type, name in FAMILY_TEMPLATES.items()}
-    model_type = by_template.get(template, "llava" if template in ("", "tokenizer_default") else template)
+    model_type = family_of(config)
     return VisionSource(model_type, None, f"transformers' default {model_type} config, embedded SmolLM2 tokenizer; "
                                           f"{files.reason}")
 

@@ -48,6 +48,21 @@ def test_the_gpu_environment_declares_what_configs_are_checked_against() -> None
     assert key == "gptq" and "needs the gptqmodel package" in message
 
 
+
+def test_a_vision_family_whose_processor_imports_torchvision_needs_it_on_the_gpu_runner() -> None:
+    """Qwen2-VL's processor comes with a video processor, and every video processor imports torchvision, which
+    gpu-requirements.txt does not install; LLaVA's processor falls back to Pillow."""
+    from pipeline.config.requirements import gpu_environment, missing_packages, needs_of
+    from pipeline.core.settings import load_settings
+
+    environment = gpu_environment(load_settings(REPO))
+    qwen = {"processor_type": "AutoProcessor", "chat_template": "qwen2_vl"}
+    [(key, message)] = missing_packages(needs_of(qwen), environment)
+    assert key == "processor_type" and "needs the torchvision package" in message
+    assert missing_packages(needs_of({**qwen, "chat_template": "llava"}), environment) == []
+    assert needs_of({"chat_template": "qwen2_vl"}) == []  # a text config with that template loads no processor
+
+
 def test_the_train_jobs_install_the_declared_environment_and_run_doctor_first() -> None:
     workflow = yaml.safe_load((REPO / ".github" / "workflows" / "train.yml").read_text())
     steps = workflow["jobs"]["wave-0"]["steps"]
