@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -142,6 +143,14 @@ def inspect_inline(encoded: str, shown: str) -> tuple[int, int, str]:
 
 # Keys of a content part that carry its picture, as Axolotl's collator and transformers' chat templates read them.
 SOURCE_KEYS = ("path", "image", "url", "base64")
+# Where Axolotl's collator finds a row's messages besides the configured `field_messages`: `messages`, then ShareGPT
+# `conversations` (`from`/`value`, whose `value` list it takes as the content). Every one is checked and localized.
+MESSAGE_LISTS = ("messages", "conversations")
+CONTENT_KEYS = ("content", "value")
+# The part types a row may carry. transformers' `apply_chat_template` loads more than `image` parts: it rewrites an
+# OpenAI `image_url` part into an image URL, and loads `video` and `audio` parts by path or URL, so any other type
+# could fetch or read what these checks never saw.
+PART_TYPES = ("text", "image")
 # Columns whose pictures Axolotl puts into a bare `{"type": "image"}` part (it keeps only the first).
 IMAGE_COLUMNS = ("images", "image")
 
@@ -174,26 +183,45 @@ def check_image_part(part: dict[str, object], data_dir: Path) -> tuple[str, str]
     return None
 
 
+def message_parts(row: dict[str, object], messages_key: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(messages key, where, part) for every content part of every message list Axolotl's collator may read."""
+    for key in dict.fromkeys((messages_key, *MESSAGE_LISTS)):
+        messages = row.get(key)
+        for m, message in enumerate(messages if isinstance(messages, list) else []):
+            for content_key in CONTENT_KEYS:
+                content = message.get(content_key) if isinstance(message, dict) else None
+                for c, part in enumerate(content if isinstance(content, list) else []):
+                    if isinstance(part, dict):
+                        yield key, f"{key}[{m}].{content_key}[{c}]", part
+
+
 def row_images(row: dict[str, object], messages_key: str, data_dir: Path) -> tuple[RowImages, list[tuple[str, str]]]:
-    """The row's image parts and pictures, and (key, message) for every picture that fails its checks."""
+    """The row's image parts and pictures, and (key, message) for every picture that fails its checks and every part
+    of another type than text or image."""
     found: list[tuple[str, str]] = []
     parts = bare = 0
-    messages = row.get(messages_key)
-    for m, message in enumerate(messages if isinstance(messages, list) else []):
-        content = message.get("content") if isinstance(message, dict) else None
-        for c, part in enumerate(content if isinstance(content, list) else []):
-            if not isinstance(part, dict) or part.get("type") != "image":
-                continue
-            parts += 1
-            where = f"{messages_key}[{m}].content[{c}]"
-            if not any(part.get(key) is not None for key in SOURCE_KEYS):
-                bare += 1
-                continue
-            if (bad := check_image_part(part, data_dir)) is not None:
-                found.append((f"{where}.{bad[0]}", bad[1]))
+    for key, where, part in message_parts(row, messages_key):
+        kind = part.get("type")
+        if kind not in PART_TYPES:
+            found.append((f"{where}.type", f"a {kind!r} part; rows hold text and image parts only (transformers "
+                                           "fetches an image_url part's URL and loads video and audio parts by path "
+                                           "or URL, unchecked)"))
+            continue
+        if kind != "image":
+            continue
+        counted = key == messages_key
+        parts += counted
+        if not any(part.get(source) is not None for source in SOURCE_KEYS):
+            bare += counted
+            continue
+        if (bad := check_image_part(part, data_dir)) is not None:
+            found.append((f"{where}.{bad[0]}", bad[1]))
     column_key = next((key for key in IMAGE_COLUMNS if row.get(key) is not None), None)
     pictures = row.get(column_key) if column_key else []
-    pictures = pictures if isinstance(pictures, list) else [pictures]
+    if not isinstance(pictures, list):
+        found.append((str(column_key), "must be a list of paths (Axolotl takes the first item: of a string, its "
+                                       "first character)"))
+        pictures = []
     for index, picture in enumerate(pictures):
         if (bad := check_image_part({"path": picture}, data_dir)) is not None:
             found.append((f"{column_key}[{index}]", bad[1]))
@@ -218,26 +246,24 @@ def count_problem(images: RowImages) -> str | None:
     return None
 
 
-def localized_row(row: dict[str, object], data_dir: Path) -> int:
+def localized_row(row: dict[str, object], data_dir: Path, messages_key: str = "messages") -> int:
     """Point every picture of a row at its checked absolute path (in place); returns how many it points.
 
     Axolotl opens a row's path with transformers' `load_image`, relative to whatever directory the training process
     runs in; the absolute path of the checked file leaves nothing to that, nor to the row.
     """
     count = 0
-    for messages in (row.get("messages"), row.get("conversations")):
-        for message in messages if isinstance(messages, list) else []:
-            content = message.get("content") if isinstance(message, dict) else None
-            for part in content if isinstance(content, list) else []:
-                if isinstance(part, dict) and part.get("type") == "image":
-                    for key in ("path", "image", "url"):
-                        if isinstance(part.get(key), str) and not str(part[key]).startswith("data:"):
-                            part[key] = str(image_path(str(part[key]), data_dir))
-                            count += 1
+    for _, _, part in message_parts(row, messages_key):
+        if part.get("type") == "image":
+            for key in ("path", "image", "url"):
+                if isinstance(part.get(key), str) and not str(part[key]).startswith("data:"):
+                    part[key] = str(image_path(str(part[key]), data_dir))
+                    count += 1
     for key in IMAGE_COLUMNS:
         pictures = row.get(key)
         if isinstance(pictures, list):
-            row[key] = [str(image_path(p, data_dir)) if isinstance(p, str) else p for p in pictures]
+            row[key] = [str(image_path(p, data_dir)) if isinstance(p, str) and not p.startswith("data:") else p
+                        for p in pictures]
             count += len(pictures)
     return count
 
@@ -251,7 +277,8 @@ def localize_images(config: dict[str, Any], data_dir: Path, out_dir: Path) -> li
         if source is None or source.suffix != ".jsonl" or not source.is_file():
             continue
         rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if sum(localized_row(row, data_dir) for row in rows if isinstance(row, dict)) == 0:
+        messages_key = str(dataset.entry.get("field_messages") or "messages")
+        if sum(localized_row(row, data_dir, messages_key) for row in rows if isinstance(row, dict)) == 0:
             continue
         copy = out_dir / "image-rows" / source.name
         write_atomic(copy, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))

@@ -114,3 +114,42 @@ def test_localized_rows_point_at_the_checked_file_whatever_the_working_directory
     assert row["images"] == [expected]
     with pytest.raises(ImageError, match="is a URL"):
         localized_row(message_row({"type": "image", "path": "https://example.com/a.png"}), data_dir)
+
+
+@pytest.mark.parametrize(("part", "key"), [
+    ({"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}, "messages[0].content[0].type"),
+    ({"type": "video", "url": "https://example.com/a.mp4"}, "messages[0].content[0].type"),
+    ({"type": "audio", "path": "/etc/passwd"}, "messages[0].content[0].type"),
+])
+def test_parts_transformers_would_load_unchecked_are_refused(data_dir: Path, part: dict[str, object],
+                                                             key: str) -> None:
+    """transformers turns an `image_url` part into an image URL and loads video and audio parts by path or URL."""
+    _, found = row_images(message_row(part), "messages", data_dir)  # type: ignore[arg-type]
+    assert [where for where, _ in found] == [key]
+
+
+def test_sharegpt_conversations_are_checked_and_localized_like_messages(data_dir: Path) -> None:
+    """Axolotl's collator converts `from`/`value` conversations, taking each `value` list as the content."""
+    row: dict[str, object] = {"conversations": [
+        {"from": "human", "value": [{"type": "image", "url": "https://example.com/a.png"}]},
+        {"from": "gpt", "value": [{"type": "image", "path": "pics/red.png"}]}]}
+    _, found = row_images(row, "conversations", data_dir)
+    assert [where for where, _ in found] == ["conversations[0].value[0].url"]
+    row["conversations"][0]["value"] = []  # type: ignore[index]
+    assert localized_row(row, data_dir) == 1
+    assert row["conversations"][1]["value"][0]["path"] == str((data_dir / "pics" / "red.png").resolve())  # type: ignore[index]
+
+
+def test_a_custom_messages_field_is_localized_and_the_default_ones_still_checked(data_dir: Path) -> None:
+    row: dict[str, object] = {"chats": message_row({"type": "image", "path": "pics/red.png"})["messages"],
+                              **message_row({"type": "image", "url": "https://example.com/a.png"})}
+    images, found = row_images(row, "chats", data_dir)
+    assert images.parts == 1 and [where for where, _ in found] == ["messages[0].content[0].url"]
+    del row["messages"]
+    assert localized_row(row, data_dir, "chats") == 1
+    assert row["chats"][0]["content"][0]["path"] == str((data_dir / "pics" / "red.png").resolve())  # type: ignore[index]
+
+
+def test_an_images_column_must_be_a_list(data_dir: Path) -> None:
+    _, found = row_images(message_row({"type": "image"}, images="pics/red.png"), "messages", data_dir)  # type: ignore[arg-type]
+    assert [where for where, _ in found] == ["images"]
