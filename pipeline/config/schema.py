@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from pipeline.config.kinds import SFT, find_kind
 from pipeline.config.loading import LoadedConfig
@@ -179,9 +179,26 @@ def _validate(model: type[BaseModel], data: dict[str, Any], config: LoadedConfig
             key = _dotted(tuple(error["loc"])) or key_named_in(error["msg"], data, "config")
             problems.append(Problem(display, config.line_of(key), key, error["msg"]))
         return list(dict.fromkeys(problems))
-    except (ValueError, TypeError) as exc:
-        return [Problem(display, None, "config", f"Axolotl rejects the config: {exc}")]
+    except Exception as exc:  # Axolotl's validators read raw values: a wrong shape raises anything (`trl: x`)
+        key = _culprit(model, data, exc)
+        detail = str(exc) if isinstance(exc, ValueError | TypeError) else f"{type(exc).__name__}: {exc}"
+        return [Problem(display, None if key is None else config.line_of(key), key or "config",
+                        f"Axolotl rejects the config: {detail}")]
     return []
+
+
+def _culprit(model: type[BaseModel], data: dict[str, Any], exc: Exception) -> str | None:
+    """The key a validator's crash is about: the first whose value its own field's type refuses (`trl: x`, which the
+    GRPO validator reads as a mapping), else one the message names."""
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue
+        try:
+            TypeAdapter(field.annotation).validate_python(copy.deepcopy(value))
+        except Exception:  # any refusal of the value marks the key
+            return key
+    return key_named_in(str(exc), data, "") or None
 
 
 def check_schema(config: LoadedConfig, display: str,

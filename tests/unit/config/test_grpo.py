@@ -202,3 +202,16 @@ def test_haha_plan_puts_the_sample_grpo_config_a_wave_after_its_reward_and_paren
     waves = [[entry.config for entry in wave] for wave in plan.waves]
     assert waves == [["haha-llama-3-8b-reward-001"], ["haha-llama-3-8b-lora-001"], ["haha-llama-3-8b-grpo-001"]]
     assert plan.waves[2][0].after == ["haha-llama-3-8b-lora-001", "haha-llama-3-8b-reward-001"]
+
+
+@pytest.mark.parametrize(("changes", "key", "message"), [
+    ({"trl": "reward_funcs"}, "trl", "AttributeError: 'str' object has no attribute 'get'"),
+    ({"fsdp_config": "x"}, "fsdp_config", "AttributeError: 'str' object has no attribute 'get'"),
+    ({"tokenizer_config": [1]}, "tokenizer_config", "AttributeError: 'list' object has no attribute 'lower'"),
+])
+def test_a_value_that_crashes_an_axolotl_validator_is_a_problem_at_its_key(
+        haha_repo: Path, changes: dict[str, object], key: str, message: str) -> None:
+    """Axolotl's model validators read raw values (`trl.get(...)` on a string): a crash there, not a traceback."""
+    path = grpo_repo(haha_repo, **changes)
+    found = [(line, where, text) for line, where, text in problems_of(haha_repo, path) if message in text]
+    assert found == [(line_of(path, f"{key}:"), key, f"Axolotl rejects the config: {message}")]
