@@ -143,9 +143,11 @@ def inspect_inline(encoded: str, shown: str) -> tuple[int, int, str]:
 
 # Keys of a content part that carry its picture, as Axolotl's collator and transformers' chat templates read them.
 SOURCE_KEYS = ("path", "image", "url", "base64")
-# Where Axolotl's collator finds a row's messages besides the configured `field_messages`: `messages`, then ShareGPT
-# `conversations` (`from`/`value`, whose `value` list it takes as the content). Every one is checked and localized.
-MESSAGE_LISTS = ("messages", "conversations")
+# Where a row's messages are read besides the configured `field_messages`: Axolotl's collator reads `messages`, then
+# ShareGPT `conversations` (`from`/`value`, whose `value` list it takes as the content); TRL's GRPO and preference
+# trainers read `prompt` (and `chosen`, `rejected`, `completion`) through the processor's `apply_chat_template`, which
+# loads every image part. Every one is checked and localized.
+MESSAGE_LISTS = ("messages", "conversations", "prompt", "chosen", "rejected", "completion")
 CONTENT_KEYS = ("content", "value")
 # The part types a row may carry. transformers' `apply_chat_template` loads more than `image` parts: it rewrites an
 # OpenAI `image_url` part into an image URL, and loads `video` and `audio` parts by path or URL, so any other type

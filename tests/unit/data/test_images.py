@@ -153,3 +153,13 @@ def test_a_custom_messages_field_is_localized_and_the_default_ones_still_checked
 def test_an_images_column_must_be_a_list(data_dir: Path) -> None:
     _, found = row_images(message_row({"type": "image"}, images="pics/red.png"), "messages", data_dir)  # type: ignore[arg-type]
     assert [where for where, _ in found] == ["images"]
+
+
+def test_a_grpo_prompts_pictures_are_checked_and_localized(data_dir: Path) -> None:
+    """TRL's GRPO trainer hands `prompt` to the processor's apply_chat_template, which loads each image part."""
+    row: dict[str, object] = {"prompt": [{"role": "user", "content": [
+        {"type": "image", "url": "https://example.com/a.png"}, {"type": "image", "path": "pics/red.png"}]}]}
+    _, found = row_images(row, "messages", data_dir)
+    assert [where for where, _ in found] == ["prompt[0].content[0].url"]
+    row["prompt"][0]["content"].pop(0)  # type: ignore[index]
+    assert localized_row(row, data_dir) == 1
