@@ -330,7 +330,7 @@ def nested_problems(key: str, value: Any) -> Found:
     for sub, item in value.items():
         if not is_set(item):
             continue
-        verdict = table.get(str(sub), "value" if ALIASES.get(key, key) == "trl" else None)
+        verdict = table.get(str(sub))
         if verdict is None:
             found.append((f"{key}.{sub}", NOT_REVIEWED))
         elif verdict != "value":

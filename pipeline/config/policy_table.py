@@ -127,6 +127,27 @@ NESTED: dict[str, dict[str, str]] = {
         "use_vllm": "refused: starts or calls a vLLM server",
         "vllm_server_host": "refused: calls a vLLM server",
         "vllm_server_port": "refused: calls a vLLM server",
+        # The rest of Axolotl 0.19's TRL schema, reviewed: numbers, switches and sampling settings for GRPO's own
+        # generation and loss. The other vllm_* keys and the async/streaming ones act only with use_vllm (refused)
+        # or with reward functions that are code (refused); generation_kwargs and chat_template_kwargs reach
+        # GenerationConfig and the chat template, where trust_remote_code and auto_map stay refused at any depth.
+        # A key a later Axolotl adds is not reviewed until it is listed (tests/unit/config/test_grpo.py walks the
+        # schema).
+        **{key: "value" for key in (
+            "beta", "max_completion_length", "vllm_mode", "vllm_server_timeout", "vllm_guided_decoding_regex",
+            "reward_weights", "generation_batch_size", "num_generations", "log_completions",
+            "num_completions_to_print", "importance_sampling_level", "sync_ref_model", "ref_model_mixup_alpha",
+            "ref_model_sync_steps", "scale_rewards", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
+            "generation_kwargs", "chat_template_kwargs", "num_iterations", "epsilon", "epsilon_high",
+            "use_liger_loss", "loss_type", "mask_truncated_completions", "entropy_coef", "use_adaptive_entropy",
+            "entropy_target", "entropy_coef_delta", "entropy_coef_min", "entropy_coef_max",
+            "vllm_importance_sampling_clip_min", "vllm_importance_sampling_clip_max", "log_multimodal",
+            "vllm_enable_sleep_mode", "multi_objective_aggregation", "use_data_producer", "async_prefetch",
+            "prefetch_depth", "vllm_sync_interval", "streaming_partial_batch", "streaming_min_groups",
+            "vllm_importance_sampling_correction", "vllm_importance_sampling_mode", "vllm_importance_sampling_cap",
+            "off_policy_mask_threshold", "use_bias_correction_kl", "reward_num_workers", "replay_buffer_size",
+            "replay_recompute_logps", "reroll_start_fraction", "reroll_max_groups", "skip_zero_advantage_batches",
+            "vllm_lora_sync")},
     },
     # the processor's from_pretrained(**processor_kwargs): how pictures are sized into image tokens, nothing that
     # fetches (token, cache_dir, subfolder, proxies) or runs anything (Axolotl rejects revision, trust_remote_code)

@@ -66,6 +66,20 @@ def test_code_in_the_trl_block_is_refused_at_its_line_pointing_at_haha_reward(
     assert message in said or message == "use haha_reward"
 
 
+def test_every_key_of_axolotls_trl_schema_is_reviewed_and_any_other_is_refused(haha_repo: Path) -> None:
+    """The trl block is an allow-list: a key a later Axolotl adds (a reward model path, say) stays refused until it
+    is reviewed and listed, and a typo is named rather than dropped unread."""
+    from axolotl.utils.schemas.trl import TRLConfig
+
+    from pipeline.config.policy_table import NESTED
+
+    assert set(TRLConfig.model_fields) - set(NESTED["trl"]) == set()
+    path = grpo_repo(haha_repo, trl={**GRPO_KEYS["trl"], "reward_model_path": "evil/model",  # type: ignore[dict-item]
+                                     "num_generation": 4})
+    found = {key: said for _, key, said in problems_of(haha_repo, path)}
+    assert "not reviewed" in found["trl.reward_model_path"] and "not reviewed" in found["trl.num_generation"]
+
+
 @pytest.mark.parametrize(("reward", "changes", "message"), [
     ("jokes-404", {}, "no readable config jokes-404.yml"),
     ("jokes-001", {}, "jokes-001 does not train a reward model (reward_model: true)"),
