@@ -70,7 +70,7 @@ def image_path(text: str, data_dir: Path) -> Path:
         if candidate.exists() or candidate.is_symlink():
             resolved = candidate.resolve()
             if not resolved.is_relative_to(root):
-                raise ImageError(f"'{text}' leads outside {_folder(data_dir)}/ (a link to {resolved})")
+                raise ImageError(f"'{text}' is a link that leads outside {_folder(data_dir)}/")
             return resolved
     raise ImageError(f"'{text}': no such file under {_folder(data_dir)}/")
 
