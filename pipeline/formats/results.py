@@ -275,6 +275,11 @@ class ResultsDoc(_Open):
                 raise ValueError("judge: its rewards do not line up with the results' completions")
         return self
 
+    @property
+    def has_pictures(self) -> bool:
+        """A sweep whose prompts showed pictures: a judge that reads text cannot see what its captions are about."""
+        return any(prompt.image for prompt in self.results)
+
 
 def config_block(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """The `config` object of a results file: the name, then every hyperparameter (null when unset).

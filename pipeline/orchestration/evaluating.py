@@ -59,7 +59,10 @@ def applicable_tasks(ctx: RunContext, state: ConfigState) -> list[TaskFile]:
         if task is None:
             raise StageError(f"{path}: {why}")
         files.append(task)
-    selected = tasks_for(state.run.basename, kind.default_tasks, files)
+    # The other default tasks ask text questions (joke pairs, matching punchlines) a captioner was not trained on;
+    # a task file that names the config in "configs" still applies.
+    defaults = ("sweep",) if is_vision_config(state.loaded.data) else kind.default_tasks
+    selected = tasks_for(state.run.basename, defaults, files)
     if not selected:
         raise StageError(f"no eval task in {ctx.settings.eval_dir} applies to {state.run.basename}")
     sweeps = [task.path.name for task in selected if task.kind == "sweep"]

@@ -33,8 +33,9 @@ class JudgeReport:
 
 
 def needs_scores(doc: ResultsDoc, judge: AdapterRef) -> bool:
-    """A sweep this judge revision has not scored for its current spec."""
-    if not doc.results:
+    """A sweep this judge revision has not scored for its current spec. A sweep with pictures is never scored: the
+    reward model reads text, and would score captions without seeing what they caption."""
+    if not doc.results or doc.has_pictures:
         return False
     spec = doc.meta.eval_sha256 if doc.meta else None
     return doc.judge is None or doc.judge.judge != judge or doc.judge.eval_sha256 != spec
@@ -75,7 +76,7 @@ def judge_results(ctx: RunContext, on_status: Status = ignore,
         except ResultsError:
             continue  # the index reports unreadable files; the judge scores what it can read
         if not needs_scores(doc, judge):
-            report.current += [path.stem] if doc.results else []
+            report.current += [path.stem] if doc.results and not doc.has_pictures else []
             continue
         if scorer is None:
             on_status(Step(f"loading the judge {judge.basename}"))

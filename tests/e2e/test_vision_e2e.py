@@ -81,6 +81,8 @@ def test_the_caption_sweep_shows_each_picture_and_the_index_its_thumbnail(vision
     assert [(r.prompt, r.image, r.image_sha256) for r in doc.results] == [
         (text, image, inspect_image(image, data).sha256) for text, image in zip(spec.texts, spec.images, strict=True)]
     assert all(len(s.completions) == spec.seedVariants for r in doc.results for s in r.settingsResults)
+    assert doc.evals == {}  # the text tasks (joke pairs, matching punchlines) are not a captioner's
+    assert doc.judge is None  # nor is the text reward judge, which cannot see the pictures
     assert doc.meta is not None and doc.meta.prompt_format and "ProcessingStrategy" in doc.meta.prompt_format
     assert doc.meta.prompt_example and "<image>(x16)" in doc.meta.prompt_example  # the twin: 16 per picture
     scan = write_index(results, Sources(data_dir=data))

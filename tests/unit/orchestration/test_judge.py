@@ -20,7 +20,8 @@ from pipeline.results.rank import Contender, bradley_terry, largest_group, leade
 from pipeline.results.readme import render_readme
 from pipeline.results.rebuild import write_index
 from pipeline.results.scan import scan_results
-from tests.support.sample_results import results_doc, write_doc
+from tests.support.sample_results import picture_doc, results_doc, write_doc
+from tests.support.vision import draw_cartoons
 
 JUDGE = AdapterRef(basename="haha-rm-001", repo_id="haha-lab/haha-rm-001", revision="1234567890abcdef")
 
@@ -145,9 +146,14 @@ def test_the_judge_scores_every_results_file_once_per_revision(haha_repo: Path, 
     write_doc(settings.results_dir, "haha-new", results_doc("haha-new"))
     old = write_doc(settings.results_dir, "haha-old", results_doc("haha-old", meta=False))
     before = json.loads(old.read_text())
+    draw_cartoons().write_all(settings.data_dir)
+    pictures = write_doc(settings.results_dir, "cartoons-001", picture_doc("cartoons-001", settings.data_dir,
+                                                                             ["cartoons/01-cat.png"]))
 
     report = judge_results(ctx)
-    assert report is not None and sorted(report.scored) == ["haha-new", "haha-old"]  # not the reward model's own
+    # Not the reward model's own results, nor the captions: a text reward model cannot see their pictures.
+    assert report is not None and sorted(report.scored) == ["haha-new", "haha-old"]
+    assert load_results(pictures).judge is None
     scored = load_results(old).judge
     assert scored is not None and scored.judge.revision == pushed.revision and scored.n == 12
     assert all(isinstance(r, float) for p in scored.rewards for s in p for r in s)
