@@ -27,9 +27,10 @@ def pending(
 ) -> None:
     """List configs that still need a run, in the order a run takes them.
 
-    Pending: no results yet, results made from a different config, a haha_parent that is pending or published
-    another adapter, or (for results older than config hashes) a recorded hyperparameter the YAML now sets
-    otherwise. A config comes after its haha_parent and after the reward model its best-of-N eval scores with.
+    Pending: no results yet, results made from a different config, a haha_parent or haha_reward that is pending or
+    published another adapter, or (for results older than config hashes) a recorded hyperparameter the YAML now
+    sets otherwise. A config comes after its haha_parent, after the reward model a GRPO config learns from
+    (haha_reward) and after the reward model its best-of-N eval scores with.
     """
     from pipeline.core.git import GitError
     from pipeline.core.naming import discover

@@ -26,7 +26,8 @@ SmokeModelOption = Annotated[SmokeModelChoice, typer.Option(
     "--smoke-model", help="With --smoke: 'auto' trains a shrunken random twin of the config's own architecture with "
                           "its real tokenizer when the base model's config and tokenizer are reachable (local folder, "
                           "HF cache, or the Hub when online), else the embedded SmolLM2-135M-Instruct; 'twin' and "
-                          "'embedded' force one; 'tiny' is the random tiny Llama for fast tests.")]
+                          "'embedded' force one; 'tiny' is the random tiny Llama for fast tests. A vision config "
+                          "(processor_type) always trains a random tiny twin of its vision family.")]
 SmokeStepsOption = Annotated[int, typer.Option("--smoke-steps", min=1, help="With --smoke: optimizer steps to train "
                                                                             "(about 3 s each on the embedded model "
                                                                             "on 2 CPU cores).")]

@@ -29,9 +29,10 @@ def plan(
 ) -> None:
     """Print the pending configs as matrix jobs, JSON: {config, path, runner, runs_on, gpus, launcher, after, wave}.
 
-    A config that needs another pending one (its haha_parent, the reward model its best-of-N scores with) goes in
-    a later wave; train.yml runs the waves in turn. The runner comes from the config's haha_runner, else the
-    first [tool.haha.runners] rule it matches, else the default class.
+    A config that needs another pending one (its haha_parent, the reward model it learns from by GRPO in
+    haha_reward, the reward model its best-of-N scores with) goes in a later wave; train.yml runs the waves in
+    turn. The runner comes from the config's haha_runner, else the first [tool.haha.runners] rule it matches, else
+    the default class.
     """
     from pipeline.orchestration.planning import in_config_dir, plan_pending
 

@@ -114,6 +114,11 @@ class ConsoleListener:
                 for line in overrides:
                     say(f"override {line}", "dim")
             elif overrides:
+                # The model it trained on is the one change a reader needs to read its losses and completions
+                # (a smoke run's stand-in, a vision twin with random weights, a merged parent).
+                for line in overrides:
+                    if line.startswith("base_model:"):
+                        say(f"{name}: {line}", "dim")
                 run = RunPaths(outcome.train.run_dir.parent, outcome.config)
                 say(f"{name}: {len(overrides)} settings changed for this run: see {shown(run.overrides)} (-v prints "
                     "them)", "dim")
@@ -198,10 +203,13 @@ def show_predictions(config: str, written: list[Path]) -> None:
 
 
 def loss_line(outcome: Outcome) -> str | None:
-    """`haha-x-001: loss 3.820 → 2.830 over 24 steps`, for a config that trained."""
+    """`haha-x-001: loss 3.820 → 2.830 over 24 steps`, for a config that trained; GRPO's mean reward beside it, the
+    figure its training moves."""
     if outcome.train is None or (change := loss_change(outcome.train.record.losses)) is None:
         return None
-    return f"{outcome.config}: loss {change} over {outcome.train.record.steps} steps"
+    reward = loss_change(outcome.train.record.rewards)
+    rewards = f", mean reward {reward}" if reward else ""
+    return f"{outcome.config}: loss {change}{rewards} over {outcome.train.record.steps} steps"
 
 
 def judge_line(report: JudgeReport) -> str:

@@ -270,8 +270,10 @@ def headlines(evals: Mapping[str, Any]) -> list[str]:
             shown = ", ".join(f"{key} {_figure(value)}" for key, value in metrics.items())
             accuracy = metrics.get("accuracy")
             if result.get("kind") == "pairwise" and isinstance(accuracy, int | float) and accuracy < PAIRWISE_CHANCE:
-                shown += (f" (below chance, {PAIRWISE_CHANCE}: the reward model prefers the rejected answer more "
-                          "often than the chosen one)")
+                judge = ("the reward model scores" if result.get("scoring") == "reward"
+                         else "the model finds more likely")
+                shown += (f" (below chance, {PAIRWISE_CHANCE}: {judge} the rejected answer over the chosen one more "
+                          "often than not)")
             lines.append(f"{name} ({result.get('kind', '?')}): {shown}")
     return lines
 

@@ -158,7 +158,7 @@ def samples_from(ctx: RunContext, results_path: Path, tasks: list[TaskFile],
     samples = []
     for cell in sample_cells(spec):
         setting = doc.results[cell.prompt].settingsResults[cell.setting]
-        samples.append(Sample(doc.results[cell.prompt].prompt, setting.temperature,
+        samples.append(Sample(doc.results[cell.prompt].label, setting.temperature,
                               setting.completions[cell.seed - 1] if setting.completions else "",
                               base[cell] if base is not None else None))
     return tuple(samples)

@@ -35,7 +35,7 @@ class StageStatus(StrEnum):
 class Sample:
     """One sample completion for the closing table; `base` is the base model's for the same cell."""
 
-    prompt: str
+    prompt: str  # the prompt's label: its text, and its picture's path when it showed one
     temperature: float
     completion: str
     base: str | None = None

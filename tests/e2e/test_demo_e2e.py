@@ -76,6 +76,9 @@ def test_grpo_learns_from_the_published_reward_model_and_records_the_mean_reward
     assert meta["training_loss"]["reward"] == record["rewards"] and meta["reward_model"] == record["reward_model"]
     assert meta["hub_repo"].endswith(f"/{GRPO}") and meta["hub_revision"] and meta["finished"]  # published, evaluated
     assert json.loads((results / f"{GRPO}.json").read_text())["results"]  # the sweep ran on its adapter
+    first, last = record["rewards"][0], record["rewards"][-1]
+    summary = demo[0].stdout
+    assert f"{GRPO}: loss " in summary and f"mean reward {first:.3f} → {last:.3f} over" in summary
 
 
 def test_reward_model_accuracy_best_of_n_and_judge_scores(demo: Demo) -> None:

@@ -63,6 +63,8 @@ def test_overrides_are_counted_on_screen_and_written_in_full(repo: Path,
         assert f"override {change}" not in first_run.stdout  # -v prints them: test_rerun_skips_every_stage
     assert (f"{CONFIG}.yml: {len(written)} settings changed for this run: see scratch/runs/{CONFIG}/overrides.txt"
             in first_run.stdout)
+    model = next(line for line in written if line.startswith("base_model:"))
+    assert f"{CONFIG}.yml: {model}" in first_run.stdout  # the model it trained on is printed, whatever -v says
 
 
 def test_long_steps_show_a_bar_with_their_count(repo: Path, first_run: subprocess.CompletedProcess[str]) -> None:

@@ -106,8 +106,11 @@ def test_an_adapter_trained_on_another_model_is_refused_in_one_line(tmp_path: Pa
 def test_pairwise_accuracy_below_chance_is_flagged_as_such() -> None:
     from pipeline.evaluate.tasks import headlines
 
-    below = {"prefs": {"kind": "pairwise", "metrics": {"accuracy": 0.375, "n": 16}}}
-    above = {"prefs": {"kind": "pairwise", "metrics": {"accuracy": 0.625, "n": 16}}}
-    assert headlines(below) == ["prefs (pairwise): accuracy 0.375, n 16 (below chance, 0.5: the reward model prefers "
-                                "the rejected answer more often than the chosen one)"]
+    below = {"prefs": {"kind": "pairwise", "scoring": "reward", "metrics": {"accuracy": 0.375, "n": 16}}}
+    above = {"prefs": {"kind": "pairwise", "scoring": "reward", "metrics": {"accuracy": 0.625, "n": 16}}}
+    assert headlines(below) == ["prefs (pairwise): accuracy 0.375, n 16 (below chance, 0.5: the reward model scores "
+                                "the rejected answer over the chosen one more often than not)"]
     assert "below chance" not in headlines(above)[0]
+    policy = {"prefs": {**below["prefs"], "scoring": "loglikelihood"}}  # a generator is not a reward model
+    assert headlines(policy)[0].endswith("(below chance, 0.5: the model finds more likely the rejected answer over "
+                                         "the chosen one more often than not)")
