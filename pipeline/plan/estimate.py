@@ -113,10 +113,11 @@ class Memory:
     adapter: float
     activations: float
     overhead: float = OVERHEAD_GB
+    reward: float = 0.0  # GRPO: the haha_reward model beside the policy, and the cache of its generations
 
     @property
     def total(self) -> float:
-        return self.weights + self.adapter + self.activations + self.overhead
+        return self.weights + self.adapter + self.activations + self.overhead + self.reward
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ class Estimate:
         if self.train.adapter >= 0.5:
             parts += f" + ~{self.train.adapter:.0f} GB adapter and optimizer"
         parts += f" + ~{self.train.activations:.0f} GB activations"
+        if self.train.reward >= 0.5:
+            parts += f" + ~{self.train.reward:.0f} GB reward model and generation cache"
         return (f"{name} in {load}: {parts} at sequence_len {self.sequence_len}, micro_batch_size "
                 f"{self.micro_batch_size} (~{self.train.total:.0f} GB peak; {self.shape.params_b:.1f}B parameters "
                 f"from {self.shape.source})")
@@ -173,6 +176,18 @@ def activations_gb(config: Mapping[str, Any], shape: Shape, sequence_len: int, m
     return (kept + working + logits) / GB
 
 
+def grpo_gb(config: Mapping[str, Any], shape: Shape, sequence_len: int, micro_batch: int) -> float:
+    """What GRPO holds besides the policy: the haha_reward model, a classifier on a base taken to be the policy's
+    size, in 16-bit as TRL loads it, and the key/value cache of the micro-batch's generations (prompt and
+    `trl.max_completion_length`)."""
+    if str(config.get("rl") or "") != "grpo":
+        return 0.0
+    trl = config.get("trl") if isinstance(config.get("trl"), Mapping) else {}
+    completion = int(trl.get("max_completion_length") or 256)
+    kv_cache = micro_batch * (sequence_len + completion) * (shape.layers or 32) * 2 * (shape.kv_dim or 1024) * 2
+    return (shape.params * BYTES_PER_PARAM["16bit"] + kv_cache) / GB
+
+
 def eval_plan(shape: Shape, trained_as: LoadIn, gpu_memory_gb: float) -> tuple[LoadIn, float]:
     """How the eval loads the base and its peak GB: bf16 when it fits one GPU, else as training loaded it.
 
@@ -195,7 +210,8 @@ def estimate(config: Mapping[str, Any], model: str, shape: Shape, load: LoadIn, 
     adapter_shards = runner.gpus if zero_stage in (1, 2, 3) else 1
     memory = Memory(weights=shape.params * BYTES_PER_PARAM[load] / GB / shards,
                     adapter=lora_params(config, shape) * ADAPTER_BYTES / GB / adapter_shards,
-                    activations=activations_gb(config, shape, sequence_len, micro_batch))
+                    activations=activations_gb(config, shape, sequence_len, micro_batch),
+                    reward=grpo_gb(config, shape, sequence_len, micro_batch))
     eval_load, eval_gb = eval_plan(shape, load, runner.gpu_memory_gb)
     hours = None
     if tokens is not None:

@@ -134,3 +134,17 @@ def test_gpu_hours_over_the_budget_are_named_with_the_setting(haha_repo: Path) -
     assert severity == "warning"
     assert message.startswith("estimated GPU-hours is ")
     assert message.endswith("over the budget of 48 ([tool.haha.budgets] gpu_hours, raised in a reviewed change)")
+
+
+def test_grpo_holds_the_reward_model_and_its_generations_beside_the_policy() -> None:
+    shape = shape_from_size(8)
+    runner = RunnerClass(labels=["gpu"], tflops=200)
+    config = {"adapter": "lora", "lora_r": 16, "sequence_len": 256, "micro_batch_size": 4}
+    sft = estimate(config, "m", shape, "16bit", runner, None, None)
+    grpo = estimate({**config, "rl": "grpo", "trl": {"max_completion_length": 64}}, "m", shape, "16bit", runner, None,
+                    None)
+    assert sft.train.reward == 0
+    # the reward model in 16-bit (2 bytes a parameter) and a key/value cache of 4 x (256 + 64) tokens
+    assert grpo.train.reward == pytest.approx(shape.params * 2 / 1e9, rel=0.05)
+    assert grpo.train.total - sft.train.total == pytest.approx(grpo.train.reward)
+    assert "GB reward model and generation cache" in grpo.describe()
