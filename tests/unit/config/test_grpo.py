@@ -181,6 +181,23 @@ def test_axolotl_takes_the_merged_reward_folder_as_a_model_and_trl_loads_it(haha
     assert tokenizer.chat_template  # TRL formats prompt and answer with it before scoring
 
 
+def test_a_new_reward_revision_is_a_new_recipe_so_the_grpo_config_trains_again(haha_repo: Path,
+                                                                               tmp_path: Path) -> None:
+    """The train stage skips a config whose complete.json has the same config hash and recipe (train/axolotl.py
+    `train`); the merged reward folder's path holds the revision, so a reward config that published again makes
+    another recipe and the GRPO config trains against the new revision."""
+    from pipeline.train.axolotl import recipe_of
+
+    config = {"base_model": "x", "rl": "grpo", "haha_reward": "jokes-reward-001", "trl": {"num_generations": 2}}
+    recipes = []
+    for revision in ("a" * 40, "b" * 40, "a" * 40):
+        ref = AdapterRef(basename="jokes-reward-001", repo_id="haha-lab/jokes-reward-001", revision=revision)
+        plan = RunPlan(tmp_path / "a", tmp_path / "p", tmp_path / "d", WandbMode.DISABLED,
+                       reward=RewardModel(ref, reward_dir(tmp_path / "runs", ref)))
+        recipes.append(recipe_of(effective_config(config, "jokes-grpo-001", load_settings(haha_repo), plan)[0]))
+    assert recipes[0] != recipes[1] and recipes[0] == recipes[2]
+
+
 def write_results(repo: Path, name: str, revision: str, reward: AdapterRef | None = None) -> None:
     config = repo / "train" / "config" / f"{name}.yml"
     loaded = load_config(config)
