@@ -39,6 +39,10 @@ class ImageError(HahaError):
     """An image a row or an eval prompt names cannot be used; the message says why in the user's terms."""
 
 
+class MissingImageError(ImageError):
+    """The path names no file under the data folder (not committed, or renamed): nothing refused, nothing there."""
+
+
 @dataclass(frozen=True)
 class ImageRef:
     """A checked image: where it is (relative to the data folder, as results record it) and what it is."""
@@ -72,7 +76,7 @@ def image_path(text: str, data_dir: Path) -> Path:
             if not resolved.is_relative_to(root):
                 raise ImageError(f"'{text}' is a link that leads outside {_folder(data_dir)}/")
             return resolved
-    raise ImageError(f"'{text}': no such file under {_folder(data_dir)}/")
+    raise MissingImageError(f"'{text}': no such file under {_folder(data_dir)}/")
 
 
 def _folder(data_dir: Path) -> str:
@@ -117,15 +121,21 @@ def check_image_bytes(data: bytes, shown: str) -> tuple[int, int, str]:
     return width, height, kind
 
 
-def inspect_image(text: str, data_dir: Path) -> ImageRef:
-    """The checked image a row or a prompt names by path, with the sha256 results record."""
+def read_image(text: str, data_dir: Path) -> tuple[ImageRef, bytes]:
+    """The checked image a row or a prompt names by path, with the sha256 results record, and the very bytes that
+    were checked and hashed (a caller that shrinks or decodes them reads the file no second time)."""
     path = image_path(text, data_dir)
     if not path.is_file():
         raise ImageError(f"'{text}' is not a file")
     data = path.read_bytes()
     width, height, kind = check_image_bytes(data, f"'{text}'")
     relative = path.relative_to(data_dir.resolve()).as_posix()
-    return ImageRef(relative, hashlib.sha256(data).hexdigest(), width, height, kind)
+    return ImageRef(relative, hashlib.sha256(data).hexdigest(), width, height, kind), data
+
+
+def inspect_image(text: str, data_dir: Path) -> ImageRef:
+    """The checked image a row or a prompt names by path, with the sha256 results record."""
+    return read_image(text, data_dir)[0]
 
 
 def inspect_inline(encoded: str, shown: str) -> tuple[int, int, str]:

@@ -10,13 +10,12 @@ thumbnail and the page says why in a word. Reads files.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from pipeline.data.images import ImageError, check_image_bytes, image_path
+from pipeline.data.images import ImageError, MissingImageError, read_image
 
 THUMBNAIL_PX = 96  # the longer side, in the index
 RATING_PX = 256  # the longer side on the rating page, where the picture is what the caption is judged against
@@ -50,15 +49,12 @@ def make_thumbnail(image: str, sha256: str | None, data_dir: Path, side: int = T
     if not sha256:
         return Thumbnail(image, None, NoThumbnail.UNRECORDED, "the results recorded no sha256 for it")
     try:
-        path = image_path(image, data_dir)
-        data = path.read_bytes() if path.is_file() else None
-        if data is None:
-            return Thumbnail(image, None, NoThumbnail.REFUSED, f"'{image}' is not a file")
-        check_image_bytes(data, f"'{image}'")
+        ref, data = read_image(image, data_dir)
+    except MissingImageError as exc:
+        return Thumbnail(image, None, NoThumbnail.MISSING, str(exc))
     except ImageError as exc:
-        missing = "no such file" in str(exc)
-        return Thumbnail(image, None, NoThumbnail.MISSING if missing else NoThumbnail.REFUSED, str(exc))
-    if hashlib.sha256(data).hexdigest() != sha256:
+        return Thumbnail(image, None, NoThumbnail.REFUSED, str(exc))
+    if ref.sha256 != sha256:
         return Thumbnail(image, None, NoThumbnail.CHANGED,
                          f"'{image}' is not the picture the completions were made from (its sha256 differs)")
     return Thumbnail(image, PNG_DATA_URI + base64.b64encode(shrink(data, side)).decode("ascii"))

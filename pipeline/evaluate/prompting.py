@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pipeline.data.images import IMAGE_COLUMNS
 from pipeline.data.rows import UNTRUNCATED
 from pipeline.data.strategies import DataPath, RowStrategy, StrategyError, data_path, quiet_axolotl, type_name
 
@@ -331,9 +332,6 @@ class VisionFormat:
             [self.messages(text, image)], add_generation_prompt=True, tokenize=True, return_dict=True,
             return_tensors="pt", chat_template=self.strategy.chat_template)
         return [int(i) for i in processed["input_ids"][0]], ImageInputs.of(dict(processed))
-
-
-IMAGE_COLUMNS = ("images", "image")  # a row's picture outside its messages, as Axolotl's strategy reads it
 
 
 def _first_user_content(turns: Any, entry: Mapping[str, Any]) -> Any:

@@ -146,6 +146,7 @@ def encode_sweep(job: EvalJob, spec: EvalSpec, model: ModelHandle, images: Seque
                for text, ref in zip(spec.texts, images, strict=True)]
     return Encoded([ids for ids, _ in encoded], [inputs for _, inputs in encoded], made.method)
 
+
 class Completion(NamedTuple):
     text: str
     hit_limit: bool  # ran to max_new_tokens without an end-of-turn token
