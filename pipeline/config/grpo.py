@@ -16,14 +16,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from pipeline.config.kinds import find_kind
+from pipeline.config.kinds import ONLINE_RL, find_kind
 from pipeline.config.lineage import REWARD_KEY, parent_path
 from pipeline.config.loading import ConfigLoadError, LoadedConfig, load_config
 from pipeline.core.naming import basename_of, is_basename
 from pipeline.core.problems import Problem
 from pipeline.core.quiet import quiet_libraries
 
-GRPO = "grpo"
 # How Axolotl's own GRPO validator's messages begin (axolotl/utils/schemas/validation.py).
 AXOLOTL_GRPO = "GRPO"
 # The `trl` keys TRL's GRPOConfig checks in its `__post_init__` (the batch arithmetic, generations, loss), passed to
@@ -35,7 +34,7 @@ GRPO_ARGS = ("generation_batch_size", "num_generations", "max_completion_length"
 
 
 def is_grpo(data: Mapping[str, Any]) -> bool:
-    return str(data.get("rl") or "") == GRPO
+    return str(data.get("rl") or "") in ONLINE_RL
 
 
 def reward_problems(config: LoadedConfig, display: str) -> list[Problem]:

@@ -75,8 +75,11 @@ SFT = register_kind(TrainingKind(
     default_tasks=("sweep", "best_of_n", "pairwise", "multiple_choice"),
 ))
 
-# Axolotl's `rl` trainers that learn from (prompt, chosen, rejected) pairs.
+# Axolotl's `rl` trainers that learn from (prompt, chosen, rejected) pairs; KTO's, from single answers; GRPO's, online
+# from prompts alone. data/strategies.py picks Axolotl's dataset path by these.
 PAIRWISE_RL = ("dpo", "ipo", "orpo", "simpo")
+KTO_RL = ("kto",)
+ONLINE_RL = ("grpo",)
 
 PREFERENCE = register_kind(TrainingKind(
     name="preference",
@@ -92,12 +95,12 @@ PREFERENCE = register_kind(TrainingKind(
 # KTO learns from single answers marked desirable or not (`label`), not from pairs.
 KTO = register_kind(TrainingKind(
     name="kto",
-    selects=lambda config: str(config.get("rl") or "") == "kto" and not config.get("reward_model"),
+    selects=lambda config: str(config.get("rl") or "") in KTO_RL and not config.get("reward_model"),
     dataset_model="KTODataset",
     default_tasks=("sweep", "best_of_n", "pairwise", "multiple_choice"),
     # TRL's KTO estimates its KL term from the other answers in a micro-batch: one answer alone gives none.
     smoke_overrides={"micro_batch_size": 2},
-    rl=("kto",),
+    rl=KTO_RL,
 ))
 
 REWARD = register_kind(TrainingKind(
@@ -113,12 +116,12 @@ REWARD = register_kind(TrainingKind(
 # model named in `haha_reward` (config/grpo.py) scores them against each other. Its datasets are Axolotl's rl model.
 GRPO = register_kind(TrainingKind(
     name="grpo",
-    selects=lambda config: str(config.get("rl") or "") == "grpo" and not config.get("reward_model"),
+    selects=lambda config: str(config.get("rl") or "") in ONLINE_RL and not config.get("reward_model"),
     dataset_model="DPODataset",
     default_tasks=("sweep", "best_of_n", "pairwise", "multiple_choice"),
     # A step generates every answer token by token, then scores and trains on them: one prompt, two answers of at
     # most 16 tokens took 1.5 s a step on the embedded model on 2 CPU cores (TRL's defaults, 8 answers of 256
     # tokens, would take minutes). `trl` is merged into the config's own block (config/effective.py).
     smoke_overrides={"micro_batch_size": 2, "trl": {"num_generations": 2, "max_completion_length": 16}},
-    rl=("grpo",),
+    rl=ONLINE_RL,
 ))

@@ -32,12 +32,13 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
+from pipeline.config.kinds import KTO_RL, ONLINE_RL, PAIRWISE_RL
+
 # The Axolotl `rl` values whose data is transformed text pairs (prompt, chosen, rejected), and KTO's
 # (prompt, completion, label). Which loader reads each: axolotl/utils/data/rl.py `_load_split`.
-PAIRED_RL = ("dpo", "ipo", "simpo", "orpo")
-RL_TYPES = (*PAIRED_RL, "kto")
+RL_TYPES = (*PAIRWISE_RL, *KTO_RL)
 # Online RL: rows are prompts only, passed to TRL unchanged.
-PROMPT_RL = ("grpo",)
+PROMPT_RL = ONLINE_RL
 # The config keys Axolotl's strategies read besides the dataset entry: two configs that agree on these (and on
 # the file, the entry and the tokenizer) get the same verdict on every row, so the work is shared.
 STRATEGY_KEYS = ("train_on_inputs", "sequence_len", "chat_template", "chat_template_jinja", "chat_template_kwargs",
