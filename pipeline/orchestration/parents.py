@@ -97,15 +97,21 @@ def trained_on_problem(ctx: RunContext, basename: str, role: str, base_model: st
             f"same model (the same --smoke-model), or run {basename} again on this one first")
 
 
+def needed_ref(ctx: RunContext, state: ConfigState, name: str, role: str, waiting: str) -> AdapterRef:
+    """The adapter revision the config `name` beside this one published, which this config needs (`role`: the
+    parent, the reward model); ParentError while `name` is pending, since it runs before `waiting`."""
+    path = parent_path(state.path, name)
+    command = f"haha run {path}{ctx.flags}"
+    if (reason := verdict_for(path, ctx.results_dir).reason) is not None:
+        raise ParentError(f"{role} {name} is pending ({reason}): it runs before {waiting} ({command})")
+    return published_ref(ctx.results_dir, name, role, command, ctx.settings.hub_org)
+
+
 def parent_ref_for(ctx: RunContext, state: ConfigState) -> AdapterRef | None:
     """The published adapter revision this config starts from, when it names a `haha_parent`."""
     if (parent := parent_of(state.loaded.data)) is None:
         return None
-    command = f"haha run {parent_path(state.path, parent)}{ctx.flags}"
-    reason = verdict_for(parent_path(state.path, parent), ctx.results_dir).reason
-    if reason is not None:
-        raise ParentError(f"the parent {parent} is pending ({reason}): it runs before its child ({command})")
-    return published_ref(ctx.results_dir, parent, "the parent", command, ctx.settings.hub_org)
+    return needed_ref(ctx, state, parent, "the parent", "its child")
 
 
 def start_from_parent(ctx: RunContext, state: ConfigState, base_model: str) -> ParentModel | None:
@@ -125,13 +131,7 @@ def reward_ref_for(ctx: RunContext, state: ConfigState) -> AdapterRef | None:
     """The published reward adapter a GRPO config learns from, when it names a `haha_reward`."""
     if (name := reward_of(state.loaded.data)) is None:
         return None
-    path = parent_path(state.path, name)
-    command = f"haha run {path}{ctx.flags}"
-    reason = verdict_for(path, ctx.results_dir).reason
-    if reason is not None:
-        raise ParentError(f"the reward model {name} is pending ({reason}): it runs before the GRPO config that "
-                          f"learns from it ({command})")
-    return published_ref(ctx.results_dir, name, "the reward model", command, ctx.settings.hub_org)
+    return needed_ref(ctx, state, name, "the reward model", "the GRPO config that learns from it")
 
 
 def reward_model_for(ctx: RunContext, state: ConfigState, ref: AdapterRef, trained: bool) -> RewardModel:
