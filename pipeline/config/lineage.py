@@ -57,28 +57,24 @@ def reward_of(data: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def own_needs(path: Path) -> list[str]:
-    """What `needs_first` reads from the config's own keys: its `haha_parent`, and the `haha_reward` that scores it."""
+def named_needs(path: Path) -> list[tuple[str, str]]:
+    """(key, basename) for each config this one names in its own keys, parent first: its `haha_parent`, and the
+    `haha_reward` that scores it; none when the file cannot be read (validation reports that)."""
     try:
         data = load_config(path).data
     except (ConfigLoadError, OSError, UnicodeDecodeError):
         return []
-    return [name for name in (parent_of(data), reward_of(data)) if name is not None]
+    return [(key, name) for key, name in ((PARENT_KEY, parent_of(data)), (REWARD_KEY, reward_of(data)))
+            if name is not None]
+
+
+def own_needs(path: Path) -> list[str]:
+    """What `needs_first` reads from the config's own keys."""
+    return [name for _, name in named_needs(path)]
 
 
 def read_parent_key(path: Path) -> str | None:
-    return read_key(path, parent_of)
-
-
-def read_reward_key(path: Path) -> str | None:
-    return read_key(path, reward_of)
-
-
-def read_key(path: Path, read: Callable[[dict[str, Any]], str | None]) -> str | None:
-    try:
-        return read(load_config(path).data)
-    except (ConfigLoadError, OSError, UnicodeDecodeError):
-        return None
+    return next((name for key, name in named_needs(path) if key == PARENT_KEY), None)
 
 
 def parent_problems(config: LoadedConfig, display: str) -> list[Problem]:

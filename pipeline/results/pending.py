@@ -25,16 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.lineage import (
-    PARENT_KEY,
-    REWARD_KEY,
-    Needs,
-    needs_first,
-    own_needs,
-    parent_path,
-    read_parent_key,
-    read_reward_key,
-)
+from pipeline.config.lineage import PARENT_KEY, Needs, named_needs, needs_first, own_needs, parent_path
 from pipeline.config.loading import ConfigLoadError, config_sha256, load_config
 from pipeline.core.naming import basename_of, sort_key
 from pipeline.core.numbers import as_number
@@ -170,16 +161,12 @@ class PendingVerdicts:
     def _judged(self, path: Path, seen: frozenset[Path]) -> tuple[Verdict, Meta | None]:
         if path not in self.found:
             own, meta = _judged(path, self.results_dir)
-            parent = read_parent_key(path)
-            if parent is not None and path not in seen:  # a loop is validation's to report, not a reason to hang
-                parent_own, parent_meta = self._judged(parent_path(path, parent), seen | {path})
-                own = parent_verdict(parent, own, parent_own, meta.parent if meta else None,
-                                     parent_meta.hub_revision if parent_meta else None)
-            reward = read_reward_key(path)
-            if reward is not None and path not in seen:
-                reward_own, reward_meta = self._judged(parent_path(path, reward), seen | {path})
-                own = parent_verdict(reward, own, reward_own, meta.reward_model if meta else None,
-                                     reward_meta.hub_revision if reward_meta else None, REWARD_KEY)
+            needs = named_needs(path) if path not in seen else []  # a loop is validation's to report, not a hang
+            for key, need in needs:
+                need_own, need_meta = self._judged(parent_path(path, need), seen | {path})
+                recorded = (meta.parent if key == PARENT_KEY else meta.reward_model) if meta else None
+                own = parent_verdict(need, own, need_own, recorded, need_meta.hub_revision if need_meta else None,
+                                     key)
             self.found[path] = own, meta
         return self.found[path]
 
